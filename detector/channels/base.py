@@ -1,0 +1,57 @@
+"""The one channel signature: `async send(envelope) -> Delivery`.
+
+A channel owns its payload format and its provider's limits (batch sizes, segment lengths);
+the outbox worker owns retries, backoff and give-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from detector.notices.model import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One outbox row: a notice, for one channel, for one batch of recipients.
+
+    `payload` is the CONTRACT §5 webhook body (incident, notice, evidence); `message` is the
+    customer text for this batch's locale and time zone. Both are fixed when the row is written.
+    """
+
+    id: str  # outbox row id
+    notice_id: str  # stable across retries: the Idempotency-Key
+    event: str
+    message: Message
+    payload: dict[str, Any]
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    ok: bool
+    detail: str = ""
+    retry_after: float | None = None  # seconds the provider asked us to wait (429)
+    permanent: bool = False  # retrying cannot help (4xx other than 408/429)
+    # recipients the provider refused for good (bad address); the rest count as delivered
+    rejected: list[Recipient] = field(default_factory=list)
+
+
+class Channel(Protocol):
+    name: str  # "webhook", "sendgrid", ... plus an index when configured twice
+    kind: str
+    max_batch: int  # recipients per envelope; 0 = no recipients (webhook, console)
+
+    def wants(self, event: str) -> bool: ...
+
+    async def send(self, envelope: Envelope) -> Delivery: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,38 @@
+"""`detector` command line: one module per command, each with add_parser() and run()."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "run": "detector.cli.run",
+    "check": "detector.cli.check",
+    "probe": "detector.cli.probe",
+    "demo": "detector.cli.demo",
+    "incidents": "detector.cli.incidents",
+    "postmortem": "detector.cli.postmortem",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="detector", description="outage-detector")
+    sub = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, modname in COMMANDS.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name != modname:
+                raise
+            continue
+        modules[name] = mod
+        mod.add_parser(sub)
+    args = parser.parse_args(argv)
+    code: int = modules[args.command].run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,412 @@
+"""Typed, frozen configuration models (CONTRACT §3).
+
+Every model forbids unknown keys so a typo is an error with its key path, not a silent default.
+Durations are parsed from strings with a unit and held as float seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+Severity = Literal["operational", "degraded", "partial_outage", "major_outage"]
+SEVERITY_RANK: dict[str, int] = {
+    "operational": 0,
+    "degraded": 1,
+    "partial_outage": 2,
+    "major_outage": 3,
+}
+EVENTS = (
+    "incident.opened",
+    "incident.updated",
+    "incident.resolved",
+    "postmortem.published",
+    "incident.pending",
+    "maintenance.scheduled",
+    "maintenance.started",
+    "maintenance.ended",
+    "detector.degraded",
+)
+
+
+def parse_duration(value: Any) -> float:
+    """Accept '250ms', '10s', '15m', '2h', '5d'; bare numbers are refused so units are explicit."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("a duration is a string with a unit, e.g. '30s', '250ms', '15m'")
+    m = _DURATION_RE.match(value)
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (use a number and ms, s, m, h or d)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"}),
+]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- service -------------------------------------------------------------------------------
+
+
+class Contact(Model):
+    name: str = Field(min_length=1)
+    email: str | None = None
+    phone: str | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if not self.email and not self.phone:
+            raise ValueError("a contact needs an email or a phone, so customers can reach a person")
+        return self
+
+
+class Service(Model):
+    name: str = Field(min_length=1)
+    status_page_url: AnyHttpUrl | None = None
+    timezone: str = "UTC"
+    locale: str = "en"
+    contact: Contact
+    report_within: Duration = 5 * 86400.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}") from e
+        return v
+
+
+class Server(Model):
+    listen: str = "127.0.0.1:9478"
+    admin_token: SecretStr | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"not host:port: {v!r}")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class Storage(Model):
+    url: str = "sqlite:///detector.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not (v.startswith("sqlite:///") or v.startswith(("postgresql://", "postgres://"))):
+            raise ValueError("use sqlite:///PATH or postgresql://...")
+        return v
+
+
+class Cluster(Model):
+    vantage: str | None = None
+    lease: PositiveDuration = 10.0
+
+
+class DetectionOverrides(Model):
+    """Per-probe overrides of `detection`; None means 'inherit'."""
+
+    interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
+    failures_to_confirm: int | None = Field(default=None, ge=1)
+    recheck_interval: PositiveDuration | None = None
+    successes_to_recover: int | None = Field(default=None, ge=1)
+    stable_for: Duration | None = None
+    quorum: int | Literal["majority"] | None = None
+
+
+class Detection(Model):
+    interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 5.0
+    failures_to_confirm: int = Field(default=3, ge=1)
+    recheck_interval: PositiveDuration = 2.0
+    successes_to_recover: int = Field(default=3, ge=1)
+    stable_for: Duration = 300.0
+    quorum: int | Literal["majority"] = "majority"
+
+
+class Cadence(Model):
+    major_outage: PositiveDuration = 900.0
+    partial_outage: PositiveDuration = 1800.0
+    degraded: PositiveDuration = 3600.0
+
+    def for_severity(self, severity: str) -> float:
+        return float(getattr(self, severity, self.degraded))
+
+
+class Notify(Model):
+    hold: Duration = 0.0
+
+
+# --- probes --------------------------------------------------------------------------------
+
+
+class HttpExpect(Model):
+    status: list[int] = Field(default_factory=lambda: [200])
+    body_contains: str | None = None
+    body_regex: str | None = None
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
+    headers: dict[str, str] | None = None
+    max_latency: PositiveDuration | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _codes(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 100 <= c <= 599]
+        if bad or not v:
+            raise ValueError(f"HTTP status codes are 100-599, got {bad or v}")
+        return v
+
+    @field_validator("body_regex")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from e
+        return v
+
+
+class HttpSpec(Model):
+    url: AnyHttpUrl
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expect: HttpExpect = Field(default_factory=HttpExpect)
+    follow_redirects: bool = True
+    verify_tls: bool = True
+    proxy: AnyHttpUrl | None = None
+
+
+class TcpSpec(Model):
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+
+class TlsSpec(Model):
+    host: str = Field(min_length=1)
+    port: int = Field(default=443, ge=1, le=65535)
+    server_name: str | None = None
+    min_days_left: int = Field(default=14, ge=0)
+    ca_file: str | None = None
+
+
+class DnsSpec(Model):
+    name: str = Field(min_length=1)
+    type: Literal["A", "AAAA", "CNAME", "MX", "TXT"] = "A"
+    resolver: str | None = None  # "127.0.0.1" or "127.0.0.1:5353"
+    expect: list[str] | None = None  # each must appear among the answers
+
+
+class StatuspageSpec(Model):
+    url: AnyHttpUrl
+    components: list[str] | None = None  # only these vendor components count
+
+
+PROBE_KINDS = ("http", "tcp", "tls", "dns", "statuspage")
+
+
+class ProbeConfig(DetectionOverrides):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    http: HttpSpec | None = None
+    tcp: TcpSpec | None = None
+    tls: TlsSpec | None = None
+    dns: DnsSpec | None = None
+    statuspage: StatuspageSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProbeConfig:
+        kinds = [k for k in PROBE_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"a probe has exactly one kind ({', '.join(PROBE_KINDS)}), found "
+                f"{', '.join(kinds) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in PROBE_KINDS if getattr(self, k) is not None)
+
+    @property
+    def spec(self) -> Model:
+        spec: Model = getattr(self, self.kind)
+        return spec
+
+    def detection(self, defaults: Detection) -> Detection:
+        """The effective detection settings: this probe's overrides over the defaults."""
+        own = {k: v for k, v in self.model_dump(include=set(Detection.model_fields)).items()
+               if v is not None}
+        return defaults.model_copy(update=own) if own else defaults
+
+
+# --- components, subscribers, channels -----------------------------------------------------
+
+
+class Component(Model):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1)
+    impact: str = Field(min_length=1)
+    vendor: str | None = None
+    severity_when_down: Literal["degraded", "partial_outage", "major_outage"] | None = None
+    probes: list[ProbeConfig] = Field(min_length=1)
+
+
+class Subscriber(Model):
+    name: str = Field(min_length=1)
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    components: list[str] | None = None  # None: all
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+            raise ValueError(f"not an e-mail address: {v!r}")
+        return v
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        digits = re.sub(r"[\s().-]", "", v)
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+            raise ValueError(f"not an E.164 phone number (+ and 7-15 digits): {v!r}")
+        return digits
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return v if v is None else Service._tz(v)  # type: ignore[operator]
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Subscriber:
+        if not self.email and not self.phone:
+            raise ValueError("a subscriber needs an email or a phone")
+        return self
+
+
+class SubscriberFile(Model):
+    file: str = Field(min_length=1)
+
+
+class ChannelBase(Model):
+    api_base: AnyHttpUrl | None = None
+    events: list[str] | None = None  # None: all
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str] | None) -> list[str] | None:
+        bad = [e for e in v or [] if e not in EVENTS]
+        if bad:
+            raise ValueError(f"unknown event {bad[0]!r}; known: {', '.join(EVENTS)}")
+        return v
+
+    def wants(self, event: str) -> bool:
+        return self.events is None or event in self.events
+
+
+class WebhookChannel(ChannelBase):
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    secret: SecretStr | None = None
+
+
+class SendgridChannel(ChannelBase):
+    type: Literal["sendgrid"]
+    api_key: SecretStr
+    from_: str = Field(alias="from")
+
+
+class TwilioChannel(ChannelBase):
+    type: Literal["twilio"]
+    account_sid: str = Field(min_length=1)
+    auth_token: SecretStr
+    from_: str = Field(alias="from")
+
+
+class ConsoleChannel(ChannelBase):
+    """Prints customer notices to stdout; what `detector demo` uses."""
+
+    type: Literal["console"]
+
+
+Channel = Annotated[
+    WebhookChannel | SendgridChannel | TwilioChannel | ConsoleChannel,
+    Field(discriminator="type"),
+]
+
+
+class Config(Model):
+    service: Service
+    server: Server = Field(default_factory=Server)
+    storage: Storage = Field(default_factory=Storage)
+    cluster: Cluster | None = None
+    detection: Detection = Field(default_factory=Detection)
+    cadence: Cadence = Field(default_factory=Cadence)
+    notify: Notify = Field(default_factory=Notify)
+    controls: list[ProbeConfig] = Field(default_factory=list)
+    components: list[Component] = Field(min_length=1)
+    subscribers: list[Subscriber | SubscriberFile] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        seen: set[str] = set()
+        for probe in self.all_probes():
+            if probe.name in seen:
+                raise ValueError(f"probe name {probe.name!r} is used twice; names must be unique")
+            seen.add(probe.name)
+        ids = [c.id for c in self.components]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"component id {sorted(dup)[0]!r} is used twice")
+        return self
+
+    def all_probes(self) -> list[ProbeConfig]:
+        return [*self.controls, *(p for c in self.components for p in c.probes)]
+
+    def component(self, component_id: str) -> Component:
+        return next(c for c in self.components if c.id == component_id)
+
+    def inline_subscribers(self) -> list[Subscriber]:
+        return [s for s in self.subscribers if isinstance(s, Subscriber)]
