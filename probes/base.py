@@ -6,10 +6,12 @@ A probe does one thing: look at a target once and say what it saw in one line. T
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+
+from probes.resolve import AddressCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,11 @@ class ProbeContext:
 
     session: aiohttp.ClientSession
     timeout: float
+    # Host-name lookups for tcp/tls probes, cached so a check is not a thread hop each time.
+    addresses: AddressCache = field(default_factory=AddressCache)
+    # What the check is doing now ("connect", "TLS handshake", ...), so a timeout can say where
+    # it stopped. The runner gives each check its own copy of the context; probes set this.
+    phase: str = "check"
 
 
 class Check(Protocol):

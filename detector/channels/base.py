@@ -49,6 +49,7 @@ class Channel(Protocol):
     name: str  # "webhook", "sendgrid", ... plus an index when configured twice
     kind: str
     max_batch: int  # recipients per envelope; 0 = no recipients (webhook, console)
+    concurrency: int  # envelopes of this channel in flight at once (the outbox worker bounds it)
 
     def wants(self, event: str) -> bool: ...
 

@@ -20,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="detector", description="outage-detector")
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
-    for name, modname in COMMANDS.items():
+    given = sys.argv[1:] if argv is None else argv
+    # Import only the named command when there is one: the daemon's imports cost ~1 s that
+    # `detector check` or `probe` should not pay. Without one (--help, typo), list them all.
+    chosen = [given[0]] if given and given[0] in COMMANDS else list(COMMANDS)
+    for name, modname in ((n, COMMANDS[n]) for n in chosen):
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as e:

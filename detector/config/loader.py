@@ -1,19 +1,52 @@
-"""YAML → frozen Config, with ${ENV} interpolation. Errors name the key path."""
+"""YAML → frozen Config, with ${ENV} interpolation.
+
+Every problem becomes one plain line `key.path[0].sub: what is wrong`, so an operator can fix a
+config without reading pydantic's internals, and no input can make the loader raise anything but
+ConfigError. Secret values are never echoed.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from detector.config.models import Config
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Field names whose values are secrets: never shown, whatever went wrong.
+SECRET_KEYS = frozenset({"api_key", "auth_token", "secret", "admin_token", "password", "token"})
+_SECRET_HEADER_RE = re.compile(r"auth|token|key|secret|cookie|pass", re.IGNORECASE)
+
+# `${NAME}`, `${NAME:-default}`, `$${` for a literal `${`; any other `${` is a mistake.
+_ENV_RE = re.compile(
+    r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bad>\$\{)"
+)
+_MAX_DEPTH = 64  # far deeper than any real config; stops pathological nesting early
+_MAX_NODES = 2_000_000  # room for 20,000+ probes; stops "billion laughs" alias bombs
+_DISCRIMINATED = {"channels": "channel type"}
+_PATTERNS = {
+    r"^[A-Za-z0-9_.:-]+$": "may contain only letters, digits and _ . : -",
+    r"^[A-Za-z0-9_-]+$": "may contain only letters, digits, _ and -",
+}
+# Errors that say "wrong kind of value"; in a union they merge into one "expected X or Y".
+_TYPE_NOUNS = {
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+}
 
 
 class ConfigError(Exception):
@@ -24,52 +57,418 @@ class ConfigError(Exception):
         self.lines = lines
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+# --- YAML ----------------------------------------------------------------------------------
+
+
+# libyaml is ~3x faster on a 20,000-probe file; its composer recurses in C (a segfault on very
+# deep nesting), so a cheap event pass checks the depth first.
+_SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):
+    """Safe loading that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node,
+                                                                         yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {_show(key)} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        result: dict[Hashable, Any] = super().construct_mapping(node, deep)
+        return result
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=_SafeBase):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise ConfigError([f"line {line}: not valid YAML: nested more than "
+                                   f"{_MAX_DEPTH} levels deep"])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _expanded_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
+    """Values after aliases are expanded, counted without expanding them (alias bombs)."""
+    if not isinstance(node, dict | list):
+        return 1
+    if id(node) in memo:
+        return memo[id(node)]
+    if id(node) in active:
+        return 1  # a cycle: the walk reports it with its key path
+    active.add(id(node))
+    children = node.values() if isinstance(node, dict) else node
+    size = 1 + sum(_expanded_size(child, memo, active) for child in children)
+    active.discard(id(node))
+    memo[id(node)] = size
+    return size
+
+
+def _read_yaml(text: str) -> Any:
+    try:
+        _check_depth(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        size = _expanded_size(data, {}, set())
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        what = ", ".join(str(x) for x in (e.context, e.problem) if x)
+        raise ConfigError([f"{where}: not valid YAML: {what}"]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([f"(file): not valid YAML: {str(e).splitlines()[0]}"]) from None
+    except RecursionError:
+        raise ConfigError(["(file): not valid YAML: nested too deeply"]) from None
+    if size > _MAX_NODES:
+        raise ConfigError([f"(file): too large (more than {_MAX_NODES:,} values once YAML "
+                           "aliases are expanded)"])
+    return data
+
+
+# --- ${ENV} interpolation --------------------------------------------------------------------
+
+
+class _Walk:
+    """One pass over the parsed YAML: interpolates strings, and guards against alias tricks."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.nodes = 0
+        self.errors: list[str] = []
+        self.secrets: set[str] = set()
+
+    def run(self, node: Any, loc: tuple[Any, ...], stack: frozenset[int]) -> Any:
+        self.nodes += 1
+        if self.nodes > _MAX_NODES:
+            raise ConfigError([f"(file): too large (more than {_MAX_NODES:,} values)"])
+        if isinstance(node, str):
+            return self._interpolate(node, loc)
+        if not isinstance(node, dict | list):
+            return node
+        if id(node) in stack:
+            raise ConfigError([f"{_render(loc)}: a YAML alias refers to itself"])
+        if len(loc) > _MAX_DEPTH:
+            raise ConfigError([f"{_render(loc)}: nested too deeply"])
+        inner = stack | {id(node)}
+        if isinstance(node, list):
+            return [self.run(v, (*loc, i), inner) for i, v in enumerate(node)]
+        out = {k: self.run(v, (*loc, k), inner) for k, v in node.items()}
+        self._note_secrets(out, loc)
+        return out
+
+    def _interpolate(self, text: str, loc: tuple[Any, ...]) -> str:
+        if "${" not in text:
+            return text
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group("bad"):
+                self.errors.append(
+                    f"{_render(loc)}: malformed ${{...}} reference (write ${{NAME}}, "
+                    "${NAME:-default}, or $${ for a literal ${)"
+                )
+                return ""
+            name = m.group("name")
+            if name is None:
+                return "${"
+            if name in self.env:
+                return self.env[name]
+            if m.group("default") is not None:
+                return m.group("default")
+            self.errors.append(f"{_render(loc)}: environment variable {name} is not set")
+            return ""
+
+        return _ENV_RE.sub(sub, text)
+
+    def _note_secrets(self, node: dict[Any, Any], loc: tuple[Any, ...]) -> None:
+        in_headers = bool(loc) and loc[-1] == "headers"
+        for k, v in node.items():
+            if isinstance(v, str) and isinstance(k, str) and (
+                k in SECRET_KEYS or (in_headers and _SECRET_HEADER_RE.search(k))
+            ):
+                self.secrets.add(v)
+        url = node.get("url") if loc == ("storage",) else None
+        if isinstance(url, str):
+            try:
+                password = urlsplit(url).password
+            except ValueError:
+                password = None
+            if password:
+                self.secrets.add(password)
+
+
+# --- pydantic errors → one plain line each ---------------------------------------------------
+
+
+def _render(parts: tuple[Any, ...] | list[Any]) -> str:
     out = ""
-    for part in loc:
-        if isinstance(part, int):
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
             out += ("." if out else "") + str(part)
+        else:
+            out += f"[{_show(str(part))}]"
     return out or "(top level)"
 
 
-def _interpolate(node: Any, env: Mapping[str, str], loc: tuple[Any, ...]) -> Any:
-    if isinstance(node, str):
-        def sub(m: re.Match[str]) -> str:
-            if m.group(1) not in env:
-                raise ConfigError([f"{_path(loc)}: environment variable {m.group(1)} is not set"])
-            return env[m.group(1)]
-        return _ENV_RE.sub(sub, node)
-    if isinstance(node, dict):
-        return {k: _interpolate(v, env, (*loc, k)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, env, (*loc, i)) for i, v in enumerate(node)]
-    return node
+def _show(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} value"
+
+
+def _members(tp: Any) -> list[Any] | None:
+    """The members of a union (None dropped), or None when tp is not a real union."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    return [a for a in typing.get_args(tp) if a is not type(None)]
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    members = _members(tp)
+    return _unwrap(members[0]) if members is not None and len(members) == 1 else tp
+
+
+def _member_for(members: list[Any], label: Any) -> Any:
+    """Which union member a pydantic loc label (class name or tag) stands for."""
+    for member in members:
+        tags = [m.tag for m in getattr(member, "__metadata__", ()) if hasattr(m, "tag")]
+        inner = _unwrap(member)
+        if label in tags or getattr(inner, "__name__", None) == label:
+            return inner
+        fields = getattr(inner, "model_fields", {})
+        if "type" in fields and label in typing.get_args(fields["type"].annotation):
+            return inner
+    return None
+
+
+def _field(model: type[BaseModel], key: Any) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info.annotation
+    return None
+
+
+def _user_path(loc: tuple[Any, ...], root: type[BaseModel]) -> tuple[list[Any], Any, Any]:
+    """Keep only the user's keys and indexes, dropping pydantic's union labels.
+
+    Also returns the model the last key was looked up in (for "did you mean") and the type
+    expected at the end of the path (for the tags of a tagged union).
+    """
+    parts: list[Any] = []
+    tp: Any = root
+    owner: Any = None
+    for part in loc:
+        members = _members(tp)
+        if members is not None and len(members) > 1:
+            tp = _member_for(members, part)
+            continue
+        tp = _unwrap(tp)
+        if part == "[key]":
+            continue
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            owner, tp = tp, _field(tp, part)
+            parts.append(str(part) if isinstance(part, int) else part)
+            continue
+        owner = None
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (list, tuple, set, frozenset) and args:
+            tp = args[0]
+        elif origin is dict and len(args) == 2:
+            tp = args[1]
+        else:
+            tp = None
+        parts.append(part)
+    return parts, owner, tp
+
+
+def _known_keys(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _tags(tp: Any) -> str:
+    """'webhook, sendgrid, ...': the `type` values a tagged union accepts."""
+    tags: list[str] = []
+    for member in _members(tp) or []:
+        fields = getattr(_unwrap(member), "model_fields", {})
+        if "type" in fields:
+            tags += [str(t) for t in typing.get_args(fields["type"].annotation)]
+    return ", ".join(tags)
+
+
+@dataclass
+class _Fault:
+    path: list[Any]
+    msg: str
+    noun: str | None = None  # set for "wrong kind of value": union branches merge on it
+
+
+def _fault(err: ErrorDetails, root: type[BaseModel]) -> _Fault:
+    path, owner, tp = _user_path(tuple(err["loc"]), root)
+    kind, ctx, given = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "missing":
+        return _Fault(path, "required key is missing")
+    if kind == "extra_forbidden":
+        known = _known_keys(owner) if owner else []
+        close = difflib.get_close_matches(str(path[-1]), known, n=1) if path else []
+        if close:
+            return _Fault(path, f"unknown key (did you mean {close[0]}?)")
+        return _Fault(path, f"unknown key (known keys: {', '.join(known)})" if known
+                      else "unknown key")
+    if kind == "invalid_key" or err["loc"][-1:] == ("[key]",):
+        return _Fault(path, "keys must be text")
+    if kind.startswith("url_"):
+        if kind == "url_scheme":
+            return _Fault(path, "not a valid URL (must start with http:// or https://)")
+        return _Fault(path, "not a valid URL")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        field = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+        tags = _tags(tp)
+        if kind == "union_tag_not_found":
+            return _Fault([*path, "type"], f"required key is missing ({tags})")
+        what = _DISCRIMINATED.get(field, "type")
+        return _Fault([*path, "type"], f"unknown {what} {_show(ctx.get('tag'))} ({tags})")
+    if kind in _TYPE_NOUNS:
+        noun = _TYPE_NOUNS[kind]
+        quote = kind == "string_type" and isinstance(given, int | float | bool)
+        hint = " (put it in quotes)" if quote else ""
+        return _Fault(path, f"expected {noun}, got {_describe(given)}{hint}", noun)
+    if kind == "literal_error":
+        got = f", got {_show(given)}" if isinstance(given, str | int | float) else ""
+        return _Fault(path, f"must be {ctx.get('expected')}{got}", str(ctx.get("expected")))
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return _Fault(path, "must not be empty" if n == 1 else f"must be at least {n} characters")
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return _Fault(path, f"needs at least {n} {'entry' if n == 1 else 'entries'}")
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return _Fault(path, _PATTERNS.get(pattern, f"must match the pattern {pattern}"))
+    bounds = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
+              "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return _Fault(path, f"must be {words} {ctx.get(key)}")
+    if kind == "finite_number":
+        return _Fault(path, "must be a finite number")
+    if "loc" in ctx:  # a model validator that knows which key is at fault
+        return _Fault(list(ctx["loc"]), err["msg"])
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if msg[1:2].islower():  # "Input should..." → "input should...", but keep "HTTP ..."
+        msg = msg[:1].lower() + msg[1:]
+    return _Fault(path, msg)
+
+
+def validation_lines(error: ValidationError, root: type[BaseModel] = Config) -> list[str]:
+    """One line per fault; several union-branch errors at one key merge into one line."""
+    groups: dict[str, list[_Fault]] = {}
+    errors = error.errors(include_url=False)
+    for err in errors:
+        fault = _fault(err, root)
+        groups.setdefault(_render(fault.path), []).append(fault)
+    lines = []
+    for where, faults in groups.items():
+        specific = [f for f in faults if f.noun is None]
+        if specific or len(faults) == 1:
+            lines.append(f"{where}: {(specific or faults)[0].msg}")
+            continue
+        nouns = list(dict.fromkeys(f.noun for f in faults if f.noun))
+        given = faults[0].msg.rpartition(", got ")[2]
+        lines.append(f"{where}: expected {', '.join(nouns[:-1])} or {nouns[-1]}, got {given}")
+    return lines
+
+
+# --- checks that need the whole config -------------------------------------------------------
+
+
+def unknown_components(config: Config, ids: list[str] | None) -> list[tuple[int, str]]:
+    """(index, message) for each id in `ids` that names no component."""
+    known = [c.id for c in config.components]
+    return [
+        (i, f"unknown component {_show(cid)} (known: {', '.join(known)})")
+        for i, cid in enumerate(ids or [])
+        if cid not in known
+    ]
+
+
+def _reference_errors(config: Config) -> list[str]:
+    lines = []
+    for n, sub in enumerate(config.subscribers):
+        components = getattr(sub, "components", None)
+        for i, msg in unknown_components(config, components):
+            lines.append(f"{_render(('subscribers', n, 'components', i))}: {msg}")
+    return lines
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def _redact(lines: list[str], secrets: set[str]) -> list[str]:
+    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+        lines = [line.replace(secret, "***") for line in lines]
+    return lines
 
 
 def parse_config(text: str, env: Mapping[str, str] | None = None) -> Config:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"(file): not valid YAML: {str(e).splitlines()[0]}"]) from None
+    """Parse and validate config text; raise ConfigError (and nothing else) on any fault."""
+    raw = _read_yaml(text)
+    if raw is None:
+        raise ConfigError(["(top level): the configuration is empty"])
     if not isinstance(raw, dict):
-        raise ConfigError(["(top level): expected a mapping of settings"])
-    raw = _interpolate(raw, os.environ if env is None else env, ())
+        raise ConfigError([f"(top level): expected a mapping of settings, got {_describe(raw)}"])
+    walk = _Walk(os.environ if env is None else env)
     try:
-        return Config.model_validate(raw)
+        data = walk.run(raw, (), frozenset())
+    except RecursionError:
+        raise ConfigError(["(file): nested too deeply"]) from None
+    if walk.errors:
+        raise ConfigError(_redact(walk.errors, walk.secrets))
+    try:
+        config = Config.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{_path(loc)}: {msg}")
-        raise ConfigError(lines) from None
+        raise ConfigError(_redact(validation_lines(e), walk.secrets)) from None
+    except RecursionError:
+        raise ConfigError(["(file): nested too deeply"]) from None
+    lines = _reference_errors(config)
+    if lines:
+        raise ConfigError(lines)
+    return config
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read a config file (UTF-8, BOM tolerated) and parse it like parse_config."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from None
     except OSError as e:
-        raise ConfigError([f"(file): cannot read {path}: {e.strerror}"]) from None
+        raise ConfigError([f"{path}: cannot read: {e.strerror or type(e).__name__}"]) from None
     return parse_config(text, env)

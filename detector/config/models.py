@@ -14,12 +14,15 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -60,6 +63,23 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"}),
 ]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
+Quorum = Annotated[int, Field(ge=1)] | Literal["majority"]
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_timezone(v: str) -> str:
+    """Any failure of ZoneInfo (OSError for 'Europe', ValueError for 'zone.tab') is a user error."""
+    from zoneinfo import ZoneInfo, available_timezones
+
+    try:
+        ZoneInfo(v)
+    except Exception:
+        import difflib
+
+        close = difflib.get_close_matches(v, sorted(available_timezones()), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (use an IANA name like Europe/Warsaw)"
+        raise ValueError(f"unknown time zone {v!r}{hint}") from None
+    return v
 
 
 class Model(BaseModel):
@@ -73,6 +93,13 @@ class Contact(Model):
     name: str = Field(min_length=1)
     email: str | None = None
     phone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not _EMAIL_RE.fullmatch(v):
+            raise ValueError(f"not an e-mail address: {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
@@ -92,18 +119,18 @@ class Service(Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"unknown time zone {v!r}") from e
-        return v
+        return check_timezone(v)
 
 
 class Server(Model):
     listen: str = "127.0.0.1:9478"
     admin_token: SecretStr | None = None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token(cls, v: SecretStr | None) -> SecretStr | None:
+        """An empty token would be a guessable credential: treat it as absent (admin API off)."""
+        return None if v is None or not v.get_secret_value() else v
 
     @field_validator("listen")
     @classmethod
@@ -147,7 +174,7 @@ class DetectionOverrides(Model):
     recheck_interval: PositiveDuration | None = None
     successes_to_recover: int | None = Field(default=None, ge=1)
     stable_for: Duration | None = None
-    quorum: int | Literal["majority"] | None = None
+    quorum: Quorum | None = None
 
 
 class Detection(Model):
@@ -157,7 +184,7 @@ class Detection(Model):
     recheck_interval: PositiveDuration = 2.0
     successes_to_recover: int = Field(default=3, ge=1)
     stable_for: Duration = 300.0
-    quorum: int | Literal["majority"] = "majority"
+    quorum: Quorum = "majority"
 
 
 class Cadence(Model):
@@ -198,8 +225,8 @@ class HttpExpect(Model):
         if v is not None:
             try:
                 re.compile(v)
-            except re.error as e:
-                raise ValueError(f"not a valid regular expression: {e}") from e
+            except (re.error, OverflowError, RecursionError) as e:
+                raise ValueError(f"not a valid regular expression: {e}") from None
         return v
 
 
@@ -227,11 +254,42 @@ class TlsSpec(Model):
     ca_file: str | None = None
 
 
+def parse_resolver(value: str) -> tuple[str, int]:
+    """'1.1.1.1', '127.0.0.1:5353', '::1', '[::1]:5353' → (address, port); ValueError if not."""
+    import ipaddress
+
+    text = value.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"not an IP address or address:port: {value!r}")
+        port = rest[1:] or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ValueError(
+            f"a resolver is an IP address, optionally with :port, got {value!r}"
+        ) from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"not a port number in {value!r}")
+    return address, int(port)
+
+
 class DnsSpec(Model):
     name: str = Field(min_length=1)
     type: Literal["A", "AAAA", "CNAME", "MX", "TXT"] = "A"
     resolver: str | None = None  # "127.0.0.1" or "127.0.0.1:5353"
     expect: list[str] | None = None  # each must appear among the answers
+
+    @field_validator("resolver")
+    @classmethod
+    def _resolver(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_resolver(v)
+        return v
 
 
 class StatuspageSpec(Model):
@@ -299,7 +357,7 @@ class Subscriber(Model):
     @field_validator("email")
     @classmethod
     def _email(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+        if v is not None and not _EMAIL_RE.fullmatch(v):
             raise ValueError(f"not an e-mail address: {v!r}")
         return v
 
@@ -316,7 +374,7 @@ class Subscriber(Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str | None) -> str | None:
-        return v if v is None else Service._tz(v)  # type: ignore[operator]
+        return v if v is None else check_timezone(v)
 
     @model_validator(mode="after")
     def _reachable(self) -> Subscriber:
@@ -327,6 +385,19 @@ class Subscriber(Model):
 
 class SubscriberFile(Model):
     file: str = Field(min_length=1)
+
+
+def _subscriber_kind(v: Any) -> str:
+    """Pick the branch by the `file` key so one typo gives one error, not one per branch."""
+    if isinstance(v, SubscriberFile) or (isinstance(v, dict) and "file" in v):
+        return "file"
+    return "inline"
+
+
+SubscriberEntry = Annotated[
+    Annotated[Subscriber, Tag("inline")] | Annotated[SubscriberFile, Tag("file")],
+    Discriminator(_subscriber_kind),
+]
 
 
 class ChannelBase(Model):
@@ -386,20 +457,36 @@ class Config(Model):
     notify: Notify = Field(default_factory=Notify)
     controls: list[ProbeConfig] = Field(default_factory=list)
     components: list[Component] = Field(min_length=1)
-    subscribers: list[Subscriber | SubscriberFile] = Field(default_factory=list)
+    subscribers: list[SubscriberEntry] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
-        seen: set[str] = set()
-        for probe in self.all_probes():
+        """Names are keys in the store and the API; ctx["loc"] lets the loader name the key path."""
+        seen: dict[str, str] = {}
+        located = [(("controls", i), p) for i, p in enumerate(self.controls)] + [
+            (("components", j, "probes", i), p)
+            for j, c in enumerate(self.components)
+            for i, p in enumerate(c.probes)
+        ]
+        for loc, probe in located:
+            where = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc)[1:]
             if probe.name in seen:
-                raise ValueError(f"probe name {probe.name!r} is used twice; names must be unique")
-            seen.add(probe.name)
-        ids = [c.id for c in self.components]
-        dup = {i for i in ids if ids.count(i) > 1}
-        if dup:
-            raise ValueError(f"component id {sorted(dup)[0]!r} is used twice")
+                raise PydanticCustomError(
+                    "duplicate_name",
+                    "probe name '{name}' is already used by {first}; names must be unique",
+                    {"name": probe.name, "first": seen[probe.name], "loc": (*loc, "name")},
+                )
+            seen[probe.name] = where
+        ids: dict[str, int] = {}
+        for j, c in enumerate(self.components):
+            if c.id in ids:
+                raise PydanticCustomError(
+                    "duplicate_id",
+                    "component id '{id}' is already used by components[{first}]",
+                    {"id": c.id, "first": ids[c.id], "loc": ("components", j, "id")},
+                )
+            ids[c.id] = j
         return self
 
     def all_probes(self) -> list[ProbeConfig]:

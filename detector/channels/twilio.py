@@ -1,0 +1,174 @@
+"""Twilio SMS through the official SDK's asyncio client: one message per envelope.
+
+One recipient per envelope (max_batch 1) so a retry never texts anyone twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from contextvars import ContextVar
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from detector import logs
+from detector.channels.base import Delivery, Envelope
+from detector.channels.sendgrid import parse_retry_after
+from detector.clock import Clock, SystemClock
+from detector.config.models import TwilioChannel
+
+# Errors about the recipient, not the request: retrying cannot help, the others still count.
+# 21211 invalid 'To' number, 21614 not a mobile number, 21610 the recipient replied STOP.
+REJECTED_CODES = frozenset({21211, 21610, 21614})
+DEFAULT_RETRY_AFTER = 1.0  # Twilio's 429 rarely carries Retry-After
+_MAX_DETAIL = 300
+
+# The SDK logs seven INFO lines per request; keep them out unless an operator asks.
+_SDK_LOG = logging.getLogger("detector.channels.twilio.sdk")
+_SDK_LOG.setLevel(logging.WARNING)
+
+# The SDK's exception drops the response headers; each send collects its own responses here.
+_RESPONSES: ContextVar[list[Response] | None] = ContextVar("twilio_responses", default=None)
+
+
+class _HttpClient(AsyncTwilioHttpClient):
+    """The SDK's aiohttp client, keeping each response for the send that made it."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if auth is not None:  # as a header: aiohttp deprecates the SDK's BasicAuth object
+            creds = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers = {**(headers or {}), "Authorization": f"Basic {creds}"}
+        response: Response = await super().request(
+            method, url, params=params, data=data, headers=headers, auth=None,
+            timeout=timeout, allow_redirects=allow_redirects)
+        sink = _RESPONSES.get()
+        if sink is not None:
+            sink.append(response)
+        return response
+
+
+class Twilio:
+    kind = "twilio"
+    max_batch = 1
+    concurrency = 20
+
+    def __init__(
+        self,
+        cfg: TwilioChannel,
+        name: str,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.timeout = timeout  # the SDK's own timeout is not applied; this bound is
+        self._clock = clock or SystemClock()
+        self._http: _HttpClient | None = None
+        self._client: Client | None = None
+        self._log = logs.get("detector.channels.twilio", channel=name)
+
+    def wants(self, event: str) -> bool:
+        return self.cfg.wants(event)
+
+    def _sdk(self) -> Client:
+        """Built lazily: the SDK's aiohttp session must be created inside the running loop."""
+        if self._client is None:
+            self._http = _HttpClient(logger=_SDK_LOG)
+            client = Client(self.cfg.account_sid, self.cfg.auth_token.get_secret_value(),
+                            http_client=self._http)
+            if self.cfg.api_base is not None:
+                client.api.base_url = str(self.cfg.api_base)
+                # An explicit api_base wins: TWILIO_EDGE / TWILIO_REGION would rewrite its host.
+                client.edge = None
+                client.region = None
+            self._client = client
+        return self._client
+
+    async def send(self, envelope: Envelope) -> Delivery:
+        if not envelope.recipients:
+            return Delivery(True, "no recipients")
+        if len(envelope.recipients) > self.max_batch:
+            return self._done(envelope, Delivery(
+                False, f"Twilio takes one recipient per envelope, got {len(envelope.recipients)}",
+                permanent=True))
+        recipient = envelope.recipients[0]
+        if not recipient.phone:
+            return self._done(envelope, Delivery(True, "recipient has no phone number",
+                                                 rejected=[recipient]))
+        client = self._sdk()
+        responses: list[Response] = []
+        token = _RESPONSES.set(responses)
+        try:
+            async with asyncio.timeout(self.timeout):
+                msg = await client.messages.create_async(
+                    to=recipient.phone, from_=self.cfg.from_, body=envelope.message.sms)
+        except TwilioRestException as e:
+            delivery = self._refused(e.status, e.code, str(e.msg), responses, envelope)
+        except TwilioServiceException as e:
+            text = f"{e.title}: {e.detail}" if e.detail else str(e.title)
+            delivery = self._refused(e.status, e.code, text, responses, envelope)
+        except TimeoutError:
+            delivery = Delivery(False, f"Twilio did not answer within {self.timeout:g}s")
+        except (aiohttp.ClientError, OSError) as e:
+            delivery = Delivery(False, f"Twilio unreachable: {type(e).__name__}")
+        except json.JSONDecodeError:  # a 2xx whose body is not JSON: it was still accepted
+            delivery = Delivery(True, "accepted by Twilio (unreadable response)")
+        else:
+            delivery = Delivery(True, f"accepted by Twilio: {msg.sid} "
+                                      f"({msg.num_segments} segment(s))")
+        finally:
+            _RESPONSES.reset(token)
+        return self._done(envelope, delivery)
+
+    def _refused(
+        self, status: int, code: int | None, text: str, responses: list[Response],
+        envelope: Envelope,
+    ) -> Delivery:
+        detail = f"Twilio HTTP {status}" + (f" (error {code})" if code else "") + f": {text}"
+        detail = self._redact(detail)
+        if status == 429:
+            header = responses[-1].headers.get("Retry-After") if responses else None
+            wait = parse_retry_after(header, self._clock.now())
+            return Delivery(False, detail, retry_after=DEFAULT_RETRY_AFTER if wait is None
+                            else wait)
+        if status >= 500 or status == 408:
+            return Delivery(False, detail)
+        if status == 400 and code in REJECTED_CODES:
+            return Delivery(True, detail, rejected=list(envelope.recipients))
+        return Delivery(False, detail, permanent=True)
+
+    def _redact(self, text: str) -> str:
+        secret = self.cfg.auth_token.get_secret_value()
+        return (text.replace(secret, "[redacted]") if secret else text)[:_MAX_DETAIL]
+
+    def _done(self, envelope: Envelope, delivery: Delivery) -> Delivery:
+        log = self._log.bind(notice_id=envelope.notice_id, outbox_id=envelope.id,
+                             rejected=len(delivery.rejected))
+        if delivery.ok:
+            log.debug("twilio accepted", detail=delivery.detail)
+        else:
+            log.warning("twilio send failed", detail=delivery.detail,
+                        permanent=delivery.permanent, retry_after=delivery.retry_after)
+        return delivery
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._http = None
+        self._client = None

@@ -1,0 +1,81 @@
+"""`detector check -c FILE`: validate a config (and its subscriber CSVs) before it goes live.
+
+Valid: a short summary on stdout, exit 0. Invalid: exactly one line per fault on stderr, each
+naming its key path, exit 2 — so a script or a pre-deploy hook can show it as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from detector.config.loader import ConfigError, load_config
+from detector.config.models import Config, Subscriber
+from detector.config.subscribers import load_subscribers
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("check", help="validate the config and print a summary")
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help="the YAML config file")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    try:
+        config = load_config(path)
+        people = load_subscribers(config, path.parent)
+    except ConfigError as e:
+        for line in e.lines:
+            print(line, file=sys.stderr)
+        return 2
+    print(summary(config, people, str(path)))
+    return 0
+
+
+def summary(config: Config, people: list[Subscriber], name: str) -> str:
+    """What the daemon will do with this config, in a few lines an operator can eyeball."""
+    probes = [p for c in config.components for p in c.probes]
+    channels: Counter[str] = Counter(ch.type for ch in config.channels)
+    lines = [
+        f"{name}: valid",
+        f"service: {config.service.name}",
+        f"components: {len(config.components)} ({', '.join(c.id for c in config.components)})",
+        f"probes: {len(probes)} ({_counts(Counter(p.kind for p in probes))})",
+        f"controls: {len(config.controls)}",
+        f"subscribers: {len(people)}",
+        f"channels: {len(config.channels)} ({_counts(channels)})",
+        f"storage: {safe_url(config.storage.url)}",
+    ]
+    lines += [f"warning: {w}" for w in _warnings(config, people, channels)]
+    return "\n".join(lines)
+
+
+def safe_url(url: str) -> str:
+    """The storage URL with any password masked: `check` output ends up in CI logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counter.items())) or "none"
+
+
+def _warnings(config: Config, people: list[Subscriber], channels: Counter[str]) -> list[str]:
+    out = []
+    if not config.channels:
+        out.append("no channels: nobody will be told about an outage")
+    if any(p.email for p in people) and not channels["sendgrid"]:
+        out.append("subscribers have e-mail addresses, but there is no sendgrid channel")
+    if any(p.phone for p in people) and not channels["twilio"]:
+        out.append("subscribers have phone numbers, but there is no twilio channel")
+    return out

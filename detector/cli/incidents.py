@@ -1,0 +1,260 @@
+"""`detector incidents list|show|update|resolve`: on the store (`-c FILE`) or a running daemon
+(`--url URL`, admin token from `--token` or DETECTOR_ADMIN_TOKEN).
+
+Reading works either way. Writing goes through the daemon only: it owns the schedule and the
+outbox, and a second writer would publish notices it does not know about.
+Exit codes: 0 done, 1 the action failed (unknown incident, refused, unreachable), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from detector.cli.common import load_or_report
+from detector.config import Config
+from detector.store import Store
+
+TOKEN_ENV = "DETECTOR_ADMIN_TOKEN"
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+class Failure(Exception):
+    """A user-facing failure: message and exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def target_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where (one of)")
+    g.add_argument("-c", "--config", metavar="FILE", help="read the store named in this config")
+    g.add_argument("--url", metavar="URL", help="a running daemon, e.g. http://127.0.0.1:9478")
+    g.add_argument("--token", metavar="TOKEN",
+                   help=f"admin token (default: the {TOKEN_ENV} environment variable)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("incidents", help="list, show, update or resolve incidents")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = actions.add_parser("list", help="recent incidents, newest first")
+    target_args(ls)
+    ls.add_argument("--limit", type=int, default=20, help="how many (1-500, default 20)")
+    ls.add_argument("--json", action="store_true", help="print the API's JSON")
+    show = actions.add_parser("show", help="one incident and its update timeline")
+    show.add_argument("id", metavar="ID")
+    target_args(show)
+    show.add_argument("--json", action="store_true", help="print the API's JSON")
+    up = actions.add_parser("update", help="publish a human update (needs --url)")
+    up.add_argument("id", metavar="ID")
+    target_args(up)
+    up.add_argument("-m", "--message", required=True, help="what to tell customers")
+    up.add_argument("-s", "--status", choices=["investigating", "identified", "monitoring"])
+    res = actions.add_parser("resolve", help="resolve an incident (needs --url)")
+    res.add_argument("id", metavar="ID")
+    target_args(res)
+    res.add_argument("-m", "--message", help="a closing word to customers")
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(args, _incidents)
+
+
+Action = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def main(args: argparse.Namespace, action: Action) -> int:
+    try:
+        return asyncio.run(action(args))
+    except Failure as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+
+
+async def _incidents(args: argparse.Namespace) -> int:
+    where = check_target(args)
+    if args.action in ("update", "resolve"):
+        if where == "store":
+            raise Failure(f"'{args.action}' needs the running daemon, which publishes the "
+                          f"notice: use --url URL (and --token or {TOKEN_ENV}) instead of -c",
+                          2)
+        token = admin_token(args, required=True)
+        path = f"/api/v1/admin/incidents/{quote(args.id, safe='')}/{args.action}"
+        if args.action == "update":
+            path = path.removesuffix("/update") + "/updates"
+            body = {"message": args.message, **({"status": args.status} if args.status else {})}
+        else:
+            body = {"message": args.message} if args.message else {}
+        result = await request(args.url, "POST", path, token, body)
+        notice = result.get("notice") or {}
+        print(f"{args.id}: published notice {notice.get('sequence', '?')} "
+              f"({notice.get('subject', '')})")
+        return 0
+    if args.action == "list":
+        if not 1 <= args.limit <= 500:
+            raise Failure("--limit: must be 1-500", 2)
+        incs = await _list(args, where)
+        if args.json:
+            print(json.dumps({"incidents": incs}, indent=2, ensure_ascii=False))
+        else:
+            print_list(incs)
+        return 0
+    inc = await _show(args, where)
+    if args.json:
+        print(json.dumps(inc, indent=2, ensure_ascii=False))
+    else:
+        print_incident(inc)
+    return 0
+
+
+def check_target(args: argparse.Namespace) -> str:
+    if bool(args.config) == bool(args.url):
+        raise Failure("name one of -c FILE (read the store) or --url URL (a running daemon)", 2)
+    if args.url:
+        parts = urlsplit(args.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise Failure(f"--url: not an http(s) URL: {args.url!r}", 2)
+        return "url"
+    return "store"
+
+
+def admin_token(args: argparse.Namespace, required: bool) -> str | None:
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if token is None and required:
+        raise Failure(f"the admin API needs a token: --token TOKEN or {TOKEN_ENV}", 2)
+    return token
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    config = load_or_report(args.config)
+    if config is None:
+        raise Failure("the configuration is not valid (see above)", 2)
+    return config
+
+
+async def open_store(config: Config) -> Store:
+    """The configured store, read as it is: never created here (that is the daemon's job)."""
+    url = config.storage.url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise Failure(f"no store at {path}: has the daemon run with this configuration?")
+    store = Store(url)
+    if not await store.ping():
+        await store.close()
+        raise Failure("cannot reach the store named in storage.url")
+    return store
+
+
+async def request(
+    url: str, method: str, path: str, token: str | None, body: dict[str, Any] | None = None,
+    *, text: bool = False,
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.request(
+            method, url.rstrip("/") + path, json=body, headers=headers
+        ) as resp:
+            raw = await resp.text()
+            if resp.status >= 400:
+                raise Failure(_server_error(resp.status, raw), 2 if resp.status == 400 else 1)
+            return raw if text else json.loads(raw)
+    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+        raise Failure(f"cannot reach the daemon at {url}: {type(e).__name__} "
+                      f"{str(e)[:200]}".rstrip()) from None
+    except ValueError:
+        raise Failure(f"the daemon at {url} did not answer with JSON") from None
+
+
+def _server_error(status: int, raw: str) -> str:
+    try:
+        message = json.loads(raw).get("error") or raw
+    except (ValueError, AttributeError):
+        message = raw
+    hint = {401: " (check --token or " + TOKEN_ENV + ")"}.get(status, "")
+    return f"HTTP {status}: {message.strip()[:500]}{hint}"
+
+
+async def _list(args: argparse.Namespace, where: str) -> list[dict[str, Any]]:
+    if where == "url":
+        data = await request(args.url, "GET", f"/api/v1/incidents?limit={args.limit}", None)
+        incidents: list[dict[str, Any]] = data["incidents"]
+        return incidents
+    from detector.incidents.payload import incident_json
+
+    store = await open_store(load_config(args))
+    try:
+        return [incident_json(i) for i in await store.incidents(limit=args.limit)]
+    finally:
+        await store.close()
+
+
+async def _show(args: argparse.Namespace, where: str) -> dict[str, Any]:
+    if where == "url":
+        data: dict[str, Any] = await request(
+            args.url, "GET", f"/api/v1/incidents/{quote(args.id, safe='')}", None)
+        return data
+    from detector.incidents.payload import incident_json
+    from detector.web.api import notice_json
+
+    store = await open_store(load_config(args))
+    try:
+        inc = await store.incident(args.id)
+        if inc is None:
+            raise Failure(f"no incident {args.id!r}")
+        notices = (await store.notices([inc.id]))[inc.id]
+        return {**incident_json(inc), "updates": [notice_json(n) for n in notices]}
+    finally:
+        await store.close()
+
+
+def print_list(incs: list[dict[str, Any]]) -> None:
+    if not incs:
+        print("no incidents")
+        return
+    rows = [("ID", "STATUS", "SEVERITY", "STARTED (UTC)", "TITLE")] + [
+        (i["id"], i["status"] + (" (held)" if i.get("held_until") else ""), i["severity"],
+         i["started_at"] or "-", i["title"])
+        for i in incs
+    ]
+    widths = [max(len(str(r[k])) for r in rows) for k in range(4)]
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r[:4], widths, strict=True)) + "  "
+              + _line(r[4]))
+
+
+def _line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def print_incident(inc: dict[str, Any]) -> None:
+    print(f"{inc['id']}: {_line(inc['title'])}")
+    fields = [
+        ("status", inc["status"]), ("severity", inc["severity"]),
+        ("components", ", ".join(inc["components"])), ("vendor", inc.get("vendor")),
+        ("started", inc["started_at"]), ("detected", inc["detected_at"]),
+        ("recovered", inc.get("recovered_at")), ("resolved", inc.get("resolved_at")),
+        ("next update", inc.get("next_update_at")), ("held until", inc.get("held_until")),
+        ("cause", inc.get("cause")), ("report by", inc.get("report_by")),
+        ("post-mortem published", inc.get("postmortem_published_at")),
+    ]
+    for name, value in fields:
+        if value:
+            print(f"  {name + ':':<24}{_line(str(value))}")
+    updates = inc.get("updates", [])
+    print(f"updates ({len(updates)}):")
+    for n in updates:
+        print(f"  #{n['sequence']} {n['published_at']} {n['event']} ({n['kind']}): "
+              f"{_line(n['subject'])}")
+        if n.get("next_update_at"):
+            print(f"     next update by {n['next_update_at']}")

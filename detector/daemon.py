@@ -1,0 +1,175 @@
+"""Wires the one data path together: scheduler → probe → metrics/history → engine → outbox.
+
+Also the web server and housekeeping. `Daemon.serve()` runs until `stop()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from aiohttp import web
+from probes.runner import make_session, run_check
+
+from detector import channels as channel_kinds
+from detector import logs
+from detector.clock import Clock, SystemClock
+from detector.config.models import Config, ProbeConfig, Subscriber
+from detector.history import History
+from detector.incidents.engine import Engine
+from detector.metrics import Metrics
+from detector.outbox import OutboxWorker
+from detector.scheduler import Scheduler
+from detector.store import OutboxRow, Store
+from detector.web.app import Services, create_app
+from probes.base import ProbeContext
+
+
+def subscribers_of(config: Config, base_dir: Path) -> list[Subscriber]:
+    from detector.config.subscribers import load_subscribers
+
+    return load_subscribers(config, base_dir)
+
+
+def secrets_of(config: Config) -> list[str]:
+    out = []
+    if config.server.admin_token:
+        out.append(config.server.admin_token.get_secret_value())
+    for ch in config.channels:
+        for field in ("secret", "api_key", "auth_token"):
+            value = getattr(ch, field, None)
+            if value is not None:
+                out.append(value.get_secret_value())
+    return out
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        base_dir: Path = Path("."),
+        clock: Clock | None = None,
+        *,
+        outbox_base_backoff: float = 1.0,
+        history_flush: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.clock = clock or SystemClock()
+        self.outbox_base_backoff = outbox_base_backoff
+        self.history_flush = history_flush
+        self.log = logs.get("detector")
+        self.metrics = Metrics()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._observed: set[str] = set()
+        self.stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        config = self.config
+        logs.register_secrets(secrets_of(config))
+        self.store = Store(config.storage.url)
+        await self.store.open()
+        self.channels = channel_kinds.build(config)
+        subscribers = subscribers_of(config, self.base_dir)
+        self.outbox = OutboxWorker(
+            self.store, self.channels, self.metrics, self.clock,
+            base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,
+        )
+        self.engine = Engine(
+            config, self.store, self.channels, subscribers, self.metrics, self.clock,
+            wake_outbox=self.outbox.wake, request_controls=self._recheck_controls,
+        )
+        await self.engine.load()
+        self.session = make_session()
+        self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
+        self.history = History(self.store)
+        self.scheduler = Scheduler(
+            config.all_probes(), config.detection, self._check, self.metrics, self.clock
+        )
+        self.component_of = dict(self.engine.component_of)
+        self.services = Services(config, self.store, self.engine, self.metrics, self.scheduler)
+        self._runner = web.AppRunner(create_app(self.services), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, config.server.host, config.server.port)
+        await site.start()
+        self.outbox.start()
+        self.scheduler.start_all()
+        self._tasks = [
+            asyncio.create_task(self.scheduler.run()),
+            asyncio.create_task(self.engine.run_decisions()),
+            asyncio.create_task(self.engine.run_ticks()),
+            asyncio.create_task(self._housekeeping()),
+        ]
+        self.log.info(
+            "detector started", listen=config.server.listen, probes=len(config.all_probes()),
+            open_incidents=len(self.engine.open_incidents()),
+        )
+
+    async def _check(self, probe: ProbeConfig) -> bool:
+        det = self.scheduler.settings[probe.name]
+        result = await run_check(probe, self.ctx, det.timeout)
+        now = self.clock.now()
+        self.metrics.observe_check(
+            probe.name, self.component_of[probe.name] or "control", probe.kind,
+            result.ok, result.soft_fail, result.duration,
+        )
+        self.history.add(probe.name, now, result.ok, result.soft_fail, result.duration)
+        return self.engine.on_result(probe.name, result, now)
+
+    def _recheck_controls(self) -> None:
+        self.scheduler.check_now(c.name for c in self.config.controls)
+
+    async def _accepted(self, row: OutboxRow, now: float) -> None:
+        """time_to_notice: first failed check → first notice of the incident accepted."""
+        incident_id, _, seq = row.notice_id.rpartition(".")
+        if seq != "1" or row.event != "incident.opened" or incident_id in self._observed:
+            return
+        self._observed.add(incident_id)
+        inc = await self.store.incident(incident_id)
+        if inc is not None:
+            self.metrics.time_to_notice.observe(max(0.0, now - inc.started_at))
+            self.log.info("first notice accepted", incident_id=incident_id,
+                          time_to_notice=round(now - inc.started_at, 3))
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.history_flush, 2.0))
+            try:
+                counts = await self.store.outbox_counts()
+                self.metrics.outbox_pending.set(counts.get("pending", 0))
+                if self.history.pending and self._due_flush():
+                    await self.history.flush()
+            except Exception:
+                self.log.exception("housekeeping failed")
+
+    _last_flush = 0.0
+
+    def _due_flush(self) -> bool:
+        now = self.clock.now()
+        if now - self._last_flush >= self.history_flush:
+            self._last_flush = now
+            return True
+        return False
+
+    async def stop(self, drain: float = 10.0) -> None:
+        """Graceful: stop checking, write what was decided, finish sends in flight."""
+        await self.scheduler.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.engine.drain()
+        await self.outbox.stop(drain)
+        with contextlib.suppress(Exception):
+            await self.history.flush()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for ch in self.channels:
+            with contextlib.suppress(Exception):
+                await ch.close()
+        await self.session.close()
+        await self.store.close()
+        self.log.info("detector stopped")
+        self.stopped.set()

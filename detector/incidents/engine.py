@@ -1,0 +1,691 @@
+"""Results → verdicts → incidents → notices in the outbox.
+
+`on_result` is the hot path: pure state stepping, no I/O. Anything that must be written
+(a verdict, an incident change, a notice) goes through one decision queue, handled by one task,
+each decision committed in one transaction with the rows it implies. The update schedule is the
+`next_update_at` column; `tick` reads the in-memory copy of the open incidents, which is loaded
+from the store at start, so a restart resumes exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from detector import logs
+from detector.channels.base import Channel
+from detector.clock import Clock
+from detector.config.models import SEVERITY_RANK, Config, ProbeConfig, Subscriber
+from detector.incidents import payload as payloads
+from detector.metrics import Metrics
+from detector.notices import fanout
+from detector.notices.compose import compose
+from detector.notices.model import Message, NoticeFacts
+from detector.state import (
+    IncidentEvent,
+    IncidentState,
+    Level,
+    ProbeEvent,
+    ProbeState,
+    component_severity,
+    step_incident,
+    step_probe,
+    tick_incident,
+    trouble_started,
+)
+from detector.store import Change, IncidentRow, MaintenanceRow, NoticeRow, Store
+from probes.base import Result
+
+EVIDENCE_KEEP = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: str  # "probe" | "evaluate"
+    probe: str | None = None
+    event: ProbeEvent | None = None
+    at: float = 0.0
+
+
+def level_of(result: Result) -> Level:
+    if not result.ok:
+        return Level.FAIL
+    return Level.SOFT if result.soft_fail else Level.OK
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        channels: list[Channel],
+        subscribers: list[Subscriber],
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        wake_outbox: Callable[[], None] = lambda: None,
+        request_controls: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.channels = channels
+        self.subscribers = subscribers
+        self.metrics = metrics
+        self.clock = clock
+        self.wake_outbox = wake_outbox
+        self.request_controls = request_controls
+        self.log = logs.get("detector.incidents")
+        self.probes: dict[str, ProbeConfig] = {p.name: p for p in config.all_probes()}
+        self.settings = {p.name: p.detection(config.detection) for p in config.all_probes()}
+        self.component_of: dict[str, str | None] = {p.name: None for p in config.controls}
+        for c in config.components:
+            for p in c.probes:
+                self.component_of[p.name] = c.id
+        self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
+        self.evidence: dict[str, deque[tuple[float, bool, str]]] = {}
+        self.control_checked_at: dict[str, float] = {}
+        self.open: dict[str, IncidentRow] = {}  # component id → its open automatic incident
+        self.manual: dict[str, IncidentRow] = {}
+        self.deferred: set[str] = set()  # components waiting for the controls' word
+        self.controls_down = False
+        self.queue: asyncio.Queue[Decision] = asyncio.Queue()
+        self.tick_wake = asyncio.Event()
+        self.lock = asyncio.Lock()  # decisions, ticks and people's actions, one at a time
+        self.maintenance: list[MaintenanceRow] = []
+
+    # --- start ----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Resume from the store: verdicts and open incidents, so a restart changes nothing."""
+        for name, (level, first_bad_at, severity) in (await self.store.probe_states()).items():
+            if name in self.states and level:
+                self.states[name] = ProbeState(
+                    confirmed=Level(level), first_bad_at=first_bad_at, severity=severity
+                )
+        for inc in await self.store.open_incidents():
+            if inc.manual:
+                self.manual[inc.id] = inc
+            else:
+                for cid in inc.component_ids:
+                    self.open[cid] = inc
+        self.maintenance = await self.store.maintenance_rows(ending_after=self.clock.now() - 86400)
+        for c in self.config.components:
+            self.metrics.set_component(c.id, self.severity(c.id))
+        self.metrics.incidents_open.set(len(self.open_incidents()))
+
+    def open_incidents(self) -> list[IncidentRow]:
+        seen = {i.id: i for i in self.open.values()}
+        seen.update(self.manual)
+        return sorted(seen.values(), key=lambda i: i.started_at)
+
+    def severity(self, component_id: str) -> str:
+        c = self.config.component(component_id)
+        return component_severity([self.states[p.name] for p in c.probes], c.severity_when_down)
+
+    # --- hot path -------------------------------------------------------------------------
+
+    def on_result(self, name: str, result: Result, at: float) -> bool:
+        """Step the probe's verdict; return True while it wants fast re-checks."""
+        state = self.states[name]
+        level = level_of(result)
+        settings = self.settings[name]
+        new, event = step_probe(
+            state, level, at, settings.failures_to_confirm, settings.successes_to_recover,
+            result.severity,
+        )
+        self.states[name] = new
+        ev = self.evidence.get(name)
+        if ev is None:
+            ev = self.evidence[name] = deque(maxlen=EVIDENCE_KEEP)
+        ev.append((at, result.ok, result.detail))
+        component = self.component_of[name]
+        if component is None:
+            self.control_checked_at[name] = at
+            if event is not None or self.deferred:
+                self.queue.put_nowait(Decision("probe", name, event, at))
+        else:
+            if state.bad_streak == 0 and new.bad_streak == 1 and self.config.controls:
+                self.request_controls()  # doubt ourselves before anyone else
+            if event is not None:
+                self.queue.put_nowait(Decision("probe", name, event, at))
+        return new.suspect
+
+    # --- decisions ------------------------------------------------------------------------
+
+    async def run_decisions(self) -> None:
+        while True:
+            decision = await self.queue.get()
+            try:
+                async with self.lock:
+                    await self._decide(decision)
+            except Exception:
+                self.log.exception("decision failed", probe=decision.probe)
+
+    async def drain(self) -> None:
+        """Handle every queued decision now (tests and shutdown)."""
+        while not self.queue.empty():
+            async with self.lock:
+                await self._decide(self.queue.get_nowait())
+
+    async def _decide(self, d: Decision) -> None:
+        now = self.clock.now()
+        change = Change()
+        if d.event is not None and d.probe is not None:
+            st = self.states[d.probe]
+            change.probe_states[d.probe] = (int(st.confirmed), st.first_bad_at, st.severity)
+            self.log.info("probe verdict", probe=d.probe, verdict=d.event.kind,
+                          level=d.event.level.name)
+        component = self.component_of.get(d.probe or "")
+        if d.probe is not None and component is None:
+            await self._controls_changed(now, change)
+            components = sorted(self.deferred) if not self._controls_doubt(now) else []
+            self.deferred -= set(components)
+        else:
+            components = [component] if component else []
+        for cid in components:
+            self._evaluate(cid, now, change)
+        await self._commit(change, now)
+
+    def _controls_doubt(self, since: float) -> bool:
+        """True while our own network is suspect, or the controls have not spoken since `since`."""
+        if not self.config.controls:
+            return False
+        for c in self.config.controls:
+            st = self.states[c.name]
+            if st.confirmed != Level.OK or st.bad_streak > 0:
+                return True
+            if self.control_checked_at.get(c.name, float("-inf")) < since:
+                return True
+        return False
+
+    async def _controls_changed(self, now: float, change: Change) -> None:
+        down = any(self.states[c.name].confirmed == Level.FAIL for c in self.config.controls)
+        if down == self.controls_down:
+            return
+        self.controls_down = down
+        self.metrics.control_ok.set(0 if down else 1)
+        if down:
+            self.log.error("controls failing: the detector's own network is suspect; "
+                           "no customer outage will be declared until they pass")
+        else:
+            self.log.warning("controls pass again; evaluating components")
+            self.deferred.update(c.id for c in self.config.components)
+        self._internal_notice("detector.degraded", now, change, degraded=down)
+
+    def _evaluate(self, cid: str, now: float, change: Change) -> None:
+        component = self.config.component(cid)
+        severity = self.severity(cid)
+        self.metrics.set_component(cid, severity)
+        inc = self.open.get(cid)
+        state = self._incident_state(inc)
+        current = state.severity if state.phase == "open" else "operational"
+        start = trouble_started([self.states[p.name] for p in component.probes])
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
+            if self.in_maintenance(cid, now):
+                return  # planned work: announced beforehand, opens no incident
+            if self._controls_doubt(start or now):
+                self.deferred.add(cid)
+                self.request_controls()
+                return
+        new_state, event = step_incident(state, severity, now)
+        if event is not None:
+            self._apply(cid, inc, new_state, event, now, start, change)
+
+    @staticmethod
+    def _incident_state(inc: IncidentRow | None) -> IncidentState:
+        if inc is None:
+            return IncidentState()
+        phase = "monitoring" if inc.status == "monitoring" else "open"
+        return IncidentState(phase, inc.severity, inc.recovered_at)
+
+    def _apply(
+        self,
+        cid: str,
+        inc: IncidentRow | None,
+        state: IncidentState,
+        event: IncidentEvent,
+        now: float,
+        start: float | None,
+        change: Change,
+    ) -> None:
+        component = self.config.component(cid)
+        if event.kind == "opened":
+            inc = IncidentRow(
+                id=f"{cid}-{secrets.token_hex(4)}",
+                component_ids=[cid],
+                title=component.name,
+                status="investigating",
+                severity=event.severity,
+                vendor=component.vendor,
+                started_at=start or now,
+                detected_at=now,
+            )
+            self.open[cid] = inc
+            self.metrics.incidents.inc()
+            self.log.warning("incident opened", incident_id=inc.id, severity=event.severity)
+            hold = self.config.notify.hold
+            if hold > 0:
+                inc.held_until = now + hold
+                change.incidents.append(replace(inc))
+                self._internal_notice(
+                    "incident.pending", now, change, incident=payloads.incident_json(inc),
+                    publish_at=payloads.iso(inc.held_until),
+                )
+                return
+            self.publish(inc, "opened", "incident.opened", now, change)
+            return
+        assert inc is not None
+        if inc.held_until is not None:  # not yet told: follow along quietly
+            if event.kind == "monitoring":
+                inc.status, inc.resolved_at = "resolved", now
+                self.log.warning("held incident recovered before publication", incident_id=inc.id)
+                del self.open[cid]
+            else:
+                inc.severity = state.severity
+            change.incidents.append(replace(inc))
+            return
+        if event.kind == "monitoring":
+            inc.status = "monitoring"
+            inc.recovered_at = now
+            inc.report_by = now + self.config.service.report_within
+        else:  # severity_changed, recurred
+            inc.status = "identified" if inc.cause else "investigating"
+            inc.severity = state.severity
+            inc.recovered_at = None
+        self.log.warning("incident " + event.kind, incident_id=inc.id, severity=inc.severity)
+        self.publish(inc, event.kind, "incident.updated", now, change)
+
+    # --- time -----------------------------------------------------------------------------
+
+    async def tick(self) -> float:
+        """Publish what is due; return seconds until the next thing is due."""
+        async with self.lock:
+            return await self._tick()
+
+    async def _tick(self) -> float:
+        now = self.clock.now()
+        change = Change()
+        nxt = self._tick_maintenance(now, change, float("inf"))
+        for inc in self.open_incidents():
+            if inc.held_until is not None:
+                if now >= inc.held_until:
+                    inc.held_until = None
+                    self.publish(inc, "opened", "incident.opened", now, change)
+                else:
+                    nxt = min(nxt, inc.held_until)
+                    continue
+            stable_for = self._stable_for(inc)
+            _, event = tick_incident(self._incident_state(inc), now, stable_for)
+            if event is not None and event.kind == "resolved" and not inc.manual:
+                self._resolve(inc, now, change)
+                continue
+            if inc.next_update_at is not None:
+                if now >= inc.next_update_at:
+                    self.publish(inc, "update", "incident.updated", now, change)
+                assert inc.next_update_at is not None
+                nxt = min(nxt, inc.next_update_at)
+            if inc.status == "monitoring" and inc.recovered_at is not None:
+                nxt = min(nxt, inc.recovered_at + stable_for)
+        await self._commit(change, now)
+        return max(0.0, nxt - self.clock.now())
+
+    async def run_ticks(self, cap: float = 1.0) -> None:
+        while True:
+            try:
+                wait = await self.tick()
+            except Exception:
+                self.log.exception("tick failed")
+                wait = cap
+            self.tick_wake.clear()
+            try:
+                await asyncio.wait_for(self.tick_wake.wait(), timeout=min(cap, wait))
+            except TimeoutError:
+                pass
+
+    def _stable_for(self, inc: IncidentRow) -> float:
+        values = [
+            self.settings[p.name].stable_for
+            for cid in inc.component_ids
+            for p in self.config.component(cid).probes
+        ]
+        return max(values, default=self.config.detection.stable_for)
+
+    def _resolve(
+        self, inc: IncidentRow, now: float, change: Change, message: str | None = None
+    ) -> None:
+        inc.status = "resolved"
+        inc.resolved_at = now
+        if inc.report_by is None:
+            inc.report_by = now + self.config.service.report_within
+        self.log.warning("incident resolved", incident_id=inc.id)
+        self.publish(inc, "resolved", "incident.resolved", now, change, message=message)
+        for cid in inc.component_ids:
+            if self.open.get(cid) is inc:
+                del self.open[cid]
+        self.manual.pop(inc.id, None)
+
+    # --- people's actions (admin API, CLI) --------------------------------------------------
+
+    def find_open(self, incident_id: str) -> IncidentRow:
+        for inc in self.open_incidents():
+            if inc.id == incident_id:
+                return inc
+        raise KeyError(incident_id)
+
+    async def human_update(
+        self, incident_id: str, message: str, status: str | None = None
+    ) -> NoticeRow:
+        """A person's words, published to customers like any notice."""
+        async with self.lock:
+            now = self.clock.now()
+            inc = self.find_open(incident_id)
+            if status is not None and status != inc.status:
+                inc.status = status
+                if status == "monitoring" and inc.recovered_at is None:
+                    inc.recovered_at = now
+                    inc.report_by = now + self.config.service.report_within
+                elif status != "monitoring":
+                    inc.recovered_at = None
+            change = Change()
+            notice = self.publish(inc, "human", "incident.updated", now, change, message=message)
+            await self._commit(change, now)
+            return notice
+
+    async def set_cause(
+        self, incident_id: str, cause: str, actions: str | None = None, publish: bool = True
+    ) -> IncidentRow:
+        """A person names the cause: `identified`, said to customers at once."""
+        async with self.lock:
+            now = self.clock.now()
+            inc = await self._any_incident(incident_id)
+            inc.cause = cause
+            if actions is not None:
+                inc.actions = actions
+            change = Change()
+            if inc.resolved_at is None and publish:
+                if inc.status == "investigating":
+                    inc.status = "identified"
+                self.publish(inc, "identified", "incident.updated", now, change)
+            else:
+                change.incidents.append(replace(inc))
+            await self._commit(change, now)
+            return inc
+
+    async def resolve(self, incident_id: str, message: str | None = None) -> NoticeRow:
+        async with self.lock:
+            now = self.clock.now()
+            inc = self.find_open(incident_id)
+            change = Change()
+            self._resolve(inc, now, change, message=message)
+            await self._commit(change, now)
+            return change.notices[-1]
+
+    async def open_manual(
+        self, title: str, component_ids: list[str], severity: str, message: str | None = None
+    ) -> IncidentRow:
+        """An incident for what probes cannot see, opened by a person."""
+        async with self.lock:
+            now = self.clock.now()
+            inc = IncidentRow(
+                id=f"manual-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
+                status="investigating", severity=severity, manual=True,
+                vendor=next((self.config.component(c).vendor for c in component_ids
+                             if self._known(c) and self.config.component(c).vendor), None),
+                started_at=now, detected_at=now,
+            )
+            self.manual[inc.id] = inc
+            self.metrics.incidents.inc()
+            change = Change()
+            self.publish(inc, "opened", "incident.opened", now, change, message=message)
+            await self._commit(change, now)
+            return inc
+
+    async def publish_held(self, incident_id: str) -> NoticeRow:
+        """An operator says: tell customers now, do not wait for the hold to end."""
+        async with self.lock:
+            now = self.clock.now()
+            inc = self.find_open(incident_id)
+            if inc.held_until is None:
+                raise ValueError("this incident's first notice is already published")
+            inc.held_until = None
+            change = Change()
+            notice = self.publish(inc, "opened", "incident.opened", now, change)
+            await self._commit(change, now)
+            return notice
+
+    async def veto(self, incident_id: str) -> IncidentRow:
+        """An operator says: false alarm, tell nobody. Kept on record, never published."""
+        async with self.lock:
+            now = self.clock.now()
+            inc = self.find_open(incident_id)
+            if inc.held_until is None:
+                raise ValueError("too late to veto: customers were already told")
+            inc.vetoed, inc.status, inc.resolved_at = True, "resolved", now
+            for cid in inc.component_ids:
+                if self.open.get(cid) is inc:
+                    del self.open[cid]
+            change = Change(incidents=[replace(inc)])
+            await self._commit(change, now)
+            self.log.warning("held incident vetoed", incident_id=inc.id)
+            return inc
+
+    async def publish_postmortem(self, incident_id: str) -> NoticeRow:
+        async with self.lock:
+            now = self.clock.now()
+            inc = await self.store.incident(incident_id)
+            if inc is None:
+                raise KeyError(incident_id)
+            if inc.resolved_at is None or inc.vetoed:
+                raise ValueError("resolve the incident before publishing its post-mortem")
+            inc.postmortem_published_at = now
+            change = Change()
+            notice = self.publish(inc, "postmortem", "postmortem.published", now, change)
+            await self._commit(change, now)
+            return notice
+
+    def in_maintenance(self, component_id: str, now: float) -> bool:
+        return any(
+            m.starts_at <= now < m.ends_at and component_id in m.component_ids
+            for m in self.maintenance
+        )
+
+    async def schedule_maintenance(
+        self, title: str, component_ids: list[str], starts_at: float, ends_at: float,
+        message: str | None = None,
+    ) -> MaintenanceRow:
+        """Planned work: announced to subscribers now, at its start and at its end."""
+        unknown = [c for c in component_ids if not self._known(c)]
+        if unknown:
+            raise ValueError(f"components: unknown component {unknown[0]!r}")
+        if not component_ids:
+            raise ValueError("components: name at least one component")
+        if ends_at <= starts_at:
+            raise ValueError("ends_at: must be after starts_at")
+        async with self.lock:
+            now = self.clock.now()
+            if ends_at <= now:
+                raise ValueError("ends_at: must be in the future")
+            m = MaintenanceRow(
+                id=f"maint-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
+                starts_at=starts_at, ends_at=ends_at, message=message,
+            )
+            self.maintenance.append(m)
+            change = Change()
+            self._announce(m, 1, now, change)
+            await self._commit(change, now)
+            return m
+
+    def _tick_maintenance(self, now: float, change: Change, nxt: float) -> float:
+        for m in list(self.maintenance):
+            if m.announced < 2 and now >= m.starts_at:
+                self._announce(m, 2, now, change)
+            if m.announced < 3 and now >= m.ends_at:
+                self._announce(m, 3, now, change)
+                self.maintenance.remove(m)
+                for cid in m.component_ids:  # trouble that outlasts the work is an outage
+                    if self._known(cid):
+                        self._evaluate(cid, now, change)
+            for t in (m.starts_at, m.ends_at):
+                if t > now:
+                    nxt = min(nxt, t)
+        return nxt
+
+    def _announce(self, m: MaintenanceRow, stage: int, now: float, change: Change) -> None:
+        kind, event = {
+            1: ("maintenance_scheduled", "maintenance.scheduled"),
+            2: ("maintenance_started", "maintenance.started"),
+            3: ("maintenance_ended", "maintenance.ended"),
+        }[stage]
+        m.announced = stage
+        comps = [self.config.component(c) for c in m.component_ids if self._known(c)]
+        facts = NoticeFacts(
+            event=event, kind=kind, incident_id=m.id, sequence=stage, title=m.title,
+            status="maintenance", severity="operational",
+            components=[c.name for c in comps], impacts=[c.impact for c in comps], vendor=None,
+            started_at=m.starts_at, published_at=now, next_update_at=None, message=m.message,
+            extra={"starts_at": m.starts_at, "ends_at": m.ends_at}, **self._service_facts(),
+        )
+        body = payloads.maintenance(f"{m.id}.{stage}", m, facts, self._default(facts))
+        self._emit(f"{m.id}.{stage}", m.id, stage, facts, m.component_ids, [], body, change)
+        change.maintenance.append(replace(m))
+
+    async def _any_incident(self, incident_id: str) -> IncidentRow:
+        try:
+            return self.find_open(incident_id)
+        except KeyError:
+            inc = await self.store.incident(incident_id)
+            if inc is None:
+                raise
+            return inc
+
+    # --- notices --------------------------------------------------------------------------
+
+    def next_update(self, inc: IncidentRow, now: float) -> float | None:
+        """When this incident's next update will come; None once resolved."""
+        if inc.status == "resolved":
+            return None
+        nxt = now + self.config.cadence.for_severity(inc.severity)
+        if inc.status == "monitoring" and inc.recovered_at is not None:
+            nxt = min(nxt, inc.recovered_at + self._stable_for(inc))
+        return nxt
+
+    def facts(
+        self, inc: IncidentRow, kind: str, event: str, now: float, **extra: Any
+    ) -> NoticeFacts:
+        comps = [self.config.component(c) for c in inc.component_ids if self._known(c)]
+        return NoticeFacts(
+            event=event,
+            kind=kind,
+            incident_id=inc.id,
+            sequence=inc.sequence,
+            title=inc.title,
+            status=inc.status,
+            severity=inc.severity,
+            components=[c.name for c in comps],
+            impacts=[c.impact for c in comps],
+            vendor=inc.vendor,
+            started_at=inc.started_at,
+            published_at=now,
+            next_update_at=inc.next_update_at,
+            report_by=inc.report_by if inc.status in ("monitoring", "resolved") else None,
+            cause=inc.cause,
+            **self._service_facts(),
+            **extra,
+        )
+
+    def _service_facts(self) -> dict[str, Any]:
+        svc = self.config.service
+        return {
+            "service_name": svc.name,
+            "status_page_url": str(svc.status_page_url) if svc.status_page_url else None,
+            "contact_name": svc.contact.name,
+            "contact_email": svc.contact.email,
+            "contact_phone": svc.contact.phone,
+        }
+
+    def _default(self, facts: NoticeFacts) -> Message:
+        return compose(facts, self.config.service.locale, self.config.service.timezone)
+
+    def _known(self, cid: str) -> bool:
+        return any(c.id == cid for c in self.config.components)
+
+    def publish(
+        self, inc: IncidentRow, kind: str, event: str, now: float, change: Change,
+        message: str | None = None,
+    ) -> NoticeRow:
+        """A notice: the incident's next sequence, its next-update time, its outbox rows."""
+        inc.sequence += 1
+        inc.next_update_at = self.next_update(inc, now)
+        facts = self.facts(inc, kind, event, now, message=message)
+        notice_id = f"{inc.id}.{inc.sequence}"
+        evidence = self._evidence(inc)
+        body = payloads.webhook(notice_id, inc, facts, self._default(facts), evidence)
+        change.incidents.append(replace(inc))
+        return self._emit(
+            notice_id, inc.id, inc.sequence, facts, inc.component_ids, evidence, body, change
+        )
+
+    def _emit(
+        self,
+        notice_id: str,
+        owner_id: str,
+        sequence: int,
+        facts: NoticeFacts,
+        component_ids: list[str],
+        evidence: list[dict[str, Any]],
+        body: dict[str, Any],
+        change: Change,
+    ) -> NoticeRow:
+        """The notice row and its outbox rows, written with the decision that made them."""
+        default = self._default(facts)
+        rows = fanout.plan(
+            notice_id=notice_id, facts=facts, payload=body, default_message=default,
+            component_ids=component_ids, config=self.config, channels=self.channels,
+            subscribers=self.subscribers, now=facts.published_at,
+        )
+        notice = NoticeRow(
+            id=notice_id, incident_id=owner_id, sequence=sequence, event=facts.event,
+            kind=facts.kind, status=facts.status, severity=facts.severity,
+            published_at=facts.published_at, next_update_at=facts.next_update_at,
+            subject=default.subject, text=default.text, facts=payloads.facts_dict(facts),
+            evidence=evidence, recipients=sum(len(r.recipients) for r in rows),
+        )
+        change.notices.append(notice)
+        change.outbox.extend(rows)
+        return notice
+
+    def _internal_notice(self, event: str, now: float, change: Change, **data: Any) -> None:
+        notice_id = f"detector.{int(now * 1000)}.{secrets.token_hex(2)}"
+        body = payloads.internal(event, notice_id, now, self.config, self._all_evidence(), data)
+        for ch in self.channels:
+            if ch.kind == "webhook" and ch.wants(event):
+                change.outbox.append(fanout._row(
+                    notice_id, ch, event, payloads.blank_message(event), body, [], 0, now
+                ))
+
+    def _evidence(self, inc: IncidentRow) -> list[dict[str, Any]]:
+        out = []
+        for cid in inc.component_ids:
+            if self._known(cid):
+                for p in self.config.component(cid).probes:
+                    out += payloads.evidence_rows(p.name, self.evidence.get(p.name, ()))
+        return out
+
+    def _all_evidence(self) -> list[dict[str, Any]]:
+        out = []
+        for name, ev in self.evidence.items():
+            out += payloads.evidence_rows(name, list(ev)[-2:])
+        return out
+
+    async def _commit(self, change: Change, now: float) -> None:
+        if change.empty():
+            return
+        await self.store.commit(change, now)
+        self.metrics.incidents_open.set(len(self.open_incidents()))
+        self.tick_wake.set()
+        if change.outbox:
+            self.wake_outbox()

@@ -1,0 +1,79 @@
+"""Every metric of CONTRACT §6, in one place with its own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+from detector import __version__
+
+SEVERITY_VALUE = {"operational": 0, "degraded": 1, "partial_outage": 2, "major_outage": 3}
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        p = "detector_"
+        self.probe_duration = Histogram(
+            p + "probe_duration_seconds", "Time a probe check took.",
+            ["probe", "component", "kind"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.probe_success = Gauge(
+            p + "probe_success", "1 if the last check passed.", ["probe", "component", "kind"],
+            registry=r,
+        )
+        self.probe_checks = Counter(
+            p + "probe_checks", "Checks run, by result.", ["result"], registry=r
+        )
+        self.component_status = Gauge(
+            p + "component_status",
+            "0 operational, 1 degraded, 2 partial outage, 3 major outage.", ["component"],
+            registry=r,
+        )
+        self.incidents_open = Gauge(p + "incidents_open", "Incidents not yet resolved.", registry=r)
+        self.incidents = Counter(p + "incidents", "Incidents opened.", registry=r)
+        self.notices = Counter(
+            p + "notices", "Notice deliveries by outcome.", ["channel", "event", "outcome"],
+            registry=r,
+        )
+        self.time_to_notice = Histogram(
+            p + "time_to_notice_seconds",
+            "First failed check to the first notice accepted by a channel.", registry=r,
+            buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
+        )
+        self.outbox_pending = Gauge(p + "outbox_pending", "Notices waiting to be sent.", registry=r)
+        self.scheduler_lag = Histogram(
+            p + "scheduler_lag_seconds", "How late checks start.", registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.control_ok = Gauge(
+            p + "control_ok", "1 while the detector's own connectivity checks pass.", registry=r
+        )
+        self.control_ok.set(1)
+        self.leader = Gauge(
+            p + "leader", "1 on the instance that runs incidents and notices.", registry=r
+        )
+        self.leader.set(1)
+        Info(p + "build", "Version of outage-detector.", registry=r).info({"version": __version__})
+
+    def observe_check(
+        self, probe: str, component: str, kind: str, ok: bool, soft: bool, duration: float
+    ) -> None:
+        """The one place probe results become metrics."""
+        labels = (probe, component, kind)
+        self.probe_duration.labels(*labels).observe(duration)
+        self.probe_success.labels(*labels).set(1 if ok else 0)
+        self.probe_checks.labels("fail" if not ok else "soft_fail" if soft else "ok").inc()
+
+    def set_component(self, component: str, severity: str) -> None:
+        self.component_status.labels(component).set(SEVERITY_VALUE[severity])
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

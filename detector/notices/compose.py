@@ -1,0 +1,337 @@
+"""Customer notices: facts → words, in the reader's language and time zone (CONTRACT §7).
+
+All wording lives in `templates/<locale>/messages.j2` (one file per language, one macro per
+part, one branch per kind); `templates/layout/` lays it out as subject, text, html and SMS.
+Python only prepares facts: localized dates (Babel), names and flags, never sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton, format_time, get_timezone_name
+from babel.lists import format_list
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from detector.notices.model import Message, NoticeFacts
+from detector.notices.sms import fit_sms, plain
+
+LOCALES = ("en", "pl", "fr", "ar", "id")
+DEFAULT_LOCALE = "en"
+
+KINDS = frozenset(
+    {
+        "opened",
+        "update",
+        "severity_changed",
+        "identified",
+        "human",
+        "monitoring",
+        "recurred",
+        "resolved",
+        "postmortem",
+        "maintenance_scheduled",
+        "maintenance_started",
+        "maintenance_ended",
+    }
+)
+# Kinds that list what customers cannot do; a recovery or a report does not repeat it.
+_SHOWS_IMPACTS = frozenset(
+    {
+        "opened",
+        "update",
+        "severity_changed",
+        "identified",
+        "recurred",
+        "maintenance_scheduled",
+        "maintenance_started",
+    }
+)
+_SEVERITY_RANK = {"operational": 0, "degraded": 1, "partial_outage": 2, "major_outage": 3}
+_ABBREVIATION = re.compile(r"[A-Z]{2,5}")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_SPACES = re.compile(r"\s+")  # a subject is one header line, whatever a name contains
+_DIAL = re.compile(r"[^+\d]")
+
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _paragraphs(value: str) -> list[str]:
+    """Split wording on blank lines; keeps Markup (html) as Markup so nothing is re-escaped."""
+    wrap = Markup if isinstance(value, Markup) else str
+    return [wrap(p.strip()) for p in _BLANK_LINES.split(str(value)) if p.strip()]
+
+
+def _lines(value: str) -> Markup:
+    """A person's line breaks survive in html (escaped line by line)."""
+    return Markup("<br>\n").join(escape(line) for line in value.splitlines())
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(_TEMPLATES),
+        autoescape=autoescape,
+        undefined=StrictUndefined,  # a missing fact fails loudly instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["paragraphs"] = _paragraphs
+    env.filters["lines"] = _lines
+    return env
+
+
+# Built once: one environment escapes (html), the other must not (subject, text, SMS). The
+# same wording files compile in both, so a message's `<` is escaped exactly where it matters.
+_TEXT_ENV = _environment(autoescape=False)
+_HTML_ENV = _environment(autoescape=True)
+
+
+@lru_cache(maxsize=512)
+def resolve_locale(locale: str) -> tuple[str, Locale]:
+    """(wording language, Babel locale for dates): `fr_CA` → French words, Canadian dates.
+
+    An unknown or unsupported locale falls back to its base language, then to English.
+    """
+    tag = locale.strip().replace("-", "_")
+    try:
+        parsed: Locale | None = Locale.parse(tag) if tag else None
+    except (UnknownLocaleError, ValueError, TypeError):
+        parsed = None
+    language = parsed.language if parsed else tag.split("_")[0].lower()
+    if language not in LOCALES:
+        language = DEFAULT_LOCALE
+    if parsed is None or parsed.language != language:
+        parsed = Locale.parse(language)
+    return language, parsed
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (expected an IANA name such as Europe/Warsaw)"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """Local dates and times for one reader: Babel formats, plus a zone they can't misread."""
+
+    locale: Locale
+    zone: ZoneInfo
+
+    def local(self, ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, self.zone)
+
+    def zone_label(self, moment: datetime) -> str:
+        """ "CET"/"EST"/"WIB" where the locale has a well-known abbreviation, else "UTC+1"."""
+        name = get_timezone_name(moment, "short", locale=self.locale)
+        if _ABBREVIATION.fullmatch(name):
+            return name
+        offset = moment.utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        hours, rest = divmod(abs(minutes), 60)
+        return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
+
+    def time(self, ts: float, *, zone: bool = True) -> str:
+        moment = self.local(ts)
+        shown = format_time(moment, "short", tzinfo=self.zone, locale=self.locale)
+        return f"{shown} {self.zone_label(moment)}" if zone else shown
+
+    def moment(
+        self, ts: float, *, same_day_as: float | None, zone: bool = True
+    ) -> tuple[str, bool]:
+        """(text, has_date): the time alone on the reference's local day, else date and time."""
+        shown = self.time(ts, zone=zone)
+        if same_day_as is not None and self.day(ts) == self.day(same_day_as):
+            return shown, False
+        day = format_skeleton("MMMd", self.local(ts), tzinfo=self.zone, locale=self.locale)
+        pattern = self.locale.datetime_formats["medium"]  # CLDR's own "{1}, {0}" joiner
+        return str(pattern).replace("'", "").format(shown, day), True
+
+    def day(self, ts: float) -> date:
+        return self.local(ts).date()
+
+    def date(self, ts: float, width: str) -> str:
+        return format_date(self.day(ts), width, locale=self.locale)
+
+    def short_date(self, ts: float) -> str:
+        return format_skeleton("MMMd", self.local(ts), tzinfo=self.zone, locale=self.locale)
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """What templates see: facts already localized, plus flags that steer the grammar."""
+
+    kind: str
+    lang: str
+    direction: str
+    service: str
+    what: str  # the components (or the service), as one localized list
+    plural: bool
+    severity: str
+    trend: str | None  # "worse" | "better" | None, for severity_changed
+    impacts: list[str]
+    show_impacts: bool
+    vendor: str | None
+    cause: str | None
+    message: str | None
+    message_line: str | None
+    since: str
+    since_day: bool
+    ended: str
+    ended_day: bool
+    next_update: str | None
+    next_update_day: bool
+    next_update_short: str | None
+    report_by: str | None
+    report_by_short: str | None
+    starts: str | None
+    ends: str | None
+    status_page_url: str | None
+    sms_link: str | None
+    contact_name: str
+    contact_email: str | None
+    contact_phone: str | None
+    contact_dial: str | None
+
+
+def _epoch(facts: NoticeFacts, key: str) -> float | None:
+    value = facts.extra.get(key)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"notice extra[{key!r}] must be epoch seconds, got {value!r}") from None
+
+
+def _check(facts: NoticeFacts) -> None:
+    if facts.kind not in KINDS:
+        raise ValueError(f"unknown notice kind {facts.kind!r}; expected one of {sorted(KINDS)}")
+    if facts.severity not in _SEVERITY_RANK:
+        raise ValueError(
+            f"unknown severity {facts.severity!r}; expected one of {sorted(_SEVERITY_RANK)}"
+        )
+    required = {
+        "service_name": facts.service_name,
+        "contact_name": facts.contact_name,
+        "cause": facts.cause if facts.kind == "identified" else "-",
+        "message": facts.message if facts.kind == "human" else "-",
+    }
+    for name, value in required.items():
+        if not (value or "").strip():
+            raise ValueError(f"a {facts.kind!r} notice needs {name}")
+    if facts.kind == "maintenance_scheduled" and _epoch(facts, "starts_at") is None:
+        raise ValueError("a 'maintenance_scheduled' notice needs extra['starts_at']")
+
+
+def _trend(facts: NoticeFacts) -> str | None:
+    before = _SEVERITY_RANK.get(str(facts.extra.get("previous_severity")))
+    if before is None or before == _SEVERITY_RANK[facts.severity]:
+        return None
+    return "worse" if _SEVERITY_RANK[facts.severity] > before else "better"
+
+
+def _web_url(url: str | None) -> str | None:
+    """Only http(s) links reach a customer: never `javascript:` or a bare host in an href."""
+    if url and re.match(r"https?://", url, re.IGNORECASE):
+        return url
+    return None
+
+
+def _sms_link(url: str | None) -> str | None:
+    """Phones link a bare host; the scheme and a trailing slash only cost characters."""
+    if not url:
+        return None
+    return re.sub(r"^https://", "", url, flags=re.IGNORECASE).rstrip("/")
+
+
+def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
+    names = [n for n in facts.components if n.strip()]
+    published = facts.published_at
+    since, since_day = clock.moment(facts.started_at, same_day_as=published)
+    ended_at = _epoch(facts, "resolved_at") or published
+    ended, ended_day = clock.moment(ended_at, same_day_as=facts.started_at)
+    next_update = next_update_short = None
+    next_update_day = False
+    if facts.next_update_at is not None:
+        next_update, next_update_day = clock.moment(facts.next_update_at, same_day_as=published)
+        next_update_short, _ = clock.moment(facts.next_update_at, same_day_as=published, zone=False)
+    starts_at, ends_at = _epoch(facts, "starts_at"), _epoch(facts, "ends_at")
+    url = _web_url(facts.status_page_url)
+    return _View(
+        kind=facts.kind,
+        lang=lang,
+        direction=clock.locale.text_direction,
+        service=facts.service_name.strip(),
+        what=format_list(names, locale=clock.locale) if names else facts.service_name.strip(),
+        plural=len(names) > 1,
+        severity=facts.severity,
+        trend=_trend(facts),
+        impacts=[i.strip() for i in facts.impacts if i.strip()],
+        show_impacts=facts.kind in _SHOWS_IMPACTS,
+        vendor=facts.vendor or None,
+        cause=facts.cause.strip() if facts.cause else None,
+        message=facts.message.strip() if facts.message else None,
+        message_line=plain(facts.message) if facts.message else None,
+        since=since,
+        since_day=since_day,
+        ended=ended,
+        ended_day=ended_day,
+        next_update=next_update,
+        next_update_day=next_update_day,
+        next_update_short=next_update_short,
+        report_by=clock.date(facts.report_by, "long") if facts.report_by else None,
+        report_by_short=clock.short_date(facts.report_by) if facts.report_by else None,
+        starts=clock.moment(starts_at, same_day_as=None)[0] if starts_at else None,
+        ends=clock.moment(ends_at, same_day_as=None)[0] if ends_at else None,
+        status_page_url=url,
+        sms_link=_sms_link(url),
+        contact_name=facts.contact_name.strip(),
+        contact_email=facts.contact_email or None,
+        contact_phone=facts.contact_phone or None,
+        contact_dial=_DIAL.sub("", facts.contact_phone) if facts.contact_phone else None,
+    )
+
+
+def _render(env: Environment, name: str, lang: str, view: _View, **extra: Any) -> str:
+    return env.get_template(f"layout/{name}").render(locale=lang, c=view, **extra)
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
+    """The customer text of one notice in one language, times in the reader's time zone.
+
+    Raises ValueError naming the problem: an unknown kind, severity or time zone, or a fact
+    the kind cannot do without (a cause, a person's message, a maintenance start).
+    """
+    _check(facts)
+    lang, babel_locale = resolve_locale(locale)
+    view = _view(facts, lang, _Clock(babel_locale, _zone(timezone)))
+    subject = _SPACES.sub(" ", _render(_TEXT_ENV, "subject.txt", lang, view)).strip()
+    text = _tidy(_render(_TEXT_ENV, "text.txt", lang, view))
+    html = _tidy(_render(_HTML_ENV, "html.html", lang, view, subject=subject))
+    full = _render(_TEXT_ENV, "sms.txt", lang, view, terse=False)
+    terse = _render(_TEXT_ENV, "sms.txt", lang, view, terse=True)
+    sms = fit_sms(full, view.sms_link, terse=terse if terse.strip() else None)
+    return Message(locale=lang, subject=subject, text=text, html=html, sms=sms)
+
+
+__all__ = ["DEFAULT_LOCALE", "KINDS", "LOCALES", "compose", "resolve_locale"]

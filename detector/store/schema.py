@@ -1,0 +1,125 @@
+"""Tables. The schema is versioned: `SCHEMA_VERSION` goes up with every change, and
+`MIGRATIONS[v]` holds the statements that bring version v-1 to v."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, list[str]] = {}
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("component_ids", Text, nullable=False),  # JSON list
+    Column("title", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # investigating|identified|monitoring|resolved
+    Column("severity", String(20), nullable=False),
+    Column("vendor", Text),
+    Column("manual", Boolean, nullable=False, default=False),
+    Column("started_at", Float, nullable=False),  # first failed check
+    Column("detected_at", Float, nullable=False),  # confirmation
+    Column("recovered_at", Float),
+    Column("resolved_at", Float),
+    Column("next_update_at", Float),  # the schedule lives here, not in a timer
+    Column("cause", Text),
+    Column("actions", Text),
+    Column("report_by", Float),
+    Column("postmortem_published_at", Float),
+    Column("held_until", Float),  # notify.hold: confirmed but not yet published
+    Column("vetoed", Boolean, nullable=False, default=False),  # a person stopped a held notice
+    Column("sequence", Integer, nullable=False, default=0),  # last notice sequence
+)
+Index("ix_incidents_open", incidents.c.resolved_at)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(64), primary_key=True),  # "<incident id>.<sequence>", the notice_id
+    Column("incident_id", String(40), nullable=False, index=True),
+    Column("sequence", Integer, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("published_at", Float, nullable=False),
+    Column("next_update_at", Float),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),  # default-locale text, for the page and the record
+    Column("facts", Text, nullable=False),  # JSON NoticeFacts: re-rendered per reader
+    Column("evidence", Text, nullable=False),  # JSON list, webhooks and operators only
+    Column("recipients", Integer, nullable=False, default=0),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(80), primary_key=True),  # "<notice id>/<channel>/<batch>"
+    Column("notice_id", String(64), nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("message", Text, nullable=False),  # JSON Message
+    Column("payload", Text, nullable=False),  # JSON webhook body
+    Column("recipients", Text, nullable=False),  # JSON list of recipients
+    Column("state", String(10), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("sent_at", Float),
+    Column("last_error", Text),
+)
+Index("ix_outbox_due", outbox.c.state, outbox.c.channel, outbox.c.next_attempt_at)
+
+probe_state = Table(
+    "probe_state",
+    metadata,
+    Column("probe", String(200), primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("first_bad_at", Float),
+    Column("severity", String(20)),
+    Column("updated_at", Float, nullable=False),
+)
+
+check_history = Table(
+    "check_history",
+    metadata,
+    Column("probe", String(200), primary_key=True),
+    Column("bucket", Integer, primary_key=True),  # start of the minute, epoch seconds
+    Column("checks", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("soft", Integer, nullable=False),
+    Column("duration_sum", Float, nullable=False),
+)
+
+maintenance = Table(
+    "maintenance",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("component_ids", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    # 0 none, 1 scheduled, 2 started, 3 ended
+    Column("announced", Integer, nullable=False, default=0),
+)

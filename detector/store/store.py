@@ -1,0 +1,373 @@
+"""The store: incidents, notices, the outbox, probe verdicts and aggregated check history.
+
+One class over SQLAlchemy Core's async engine, so SQLite (embedded default) and PostgreSQL
+share every query. Whatever must survive a crash is written in one transaction per change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from detector.store import schema as s
+
+
+def async_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+@dataclass(slots=True)
+class IncidentRow:
+    id: str
+    component_ids: list[str]
+    title: str
+    status: str
+    severity: str
+    started_at: float
+    detected_at: float
+    vendor: str | None = None
+    manual: bool = False
+    recovered_at: float | None = None
+    resolved_at: float | None = None
+    next_update_at: float | None = None
+    cause: str | None = None
+    actions: str | None = None
+    report_by: float | None = None
+    postmortem_published_at: float | None = None
+    held_until: float | None = None
+    vetoed: bool = False
+    sequence: int = 0
+
+    def to_db(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["component_ids"] = json.dumps(self.component_ids)
+        return d
+
+    @classmethod
+    def from_db(cls, row: Row[Any]) -> IncidentRow:
+        d = dict(row._mapping)
+        d["component_ids"] = json.loads(d["component_ids"])
+        d["manual"] = bool(d["manual"])
+        d["vetoed"] = bool(d["vetoed"])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class NoticeRow:
+    id: str
+    incident_id: str
+    sequence: int
+    event: str
+    kind: str
+    status: str
+    severity: str
+    published_at: float
+    next_update_at: float | None
+    subject: str
+    text: str
+    facts: dict[str, Any]
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    recipients: int = 0
+
+    def to_db(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["facts"] = json.dumps(self.facts)
+        d["evidence"] = json.dumps(self.evidence)
+        return d
+
+    @classmethod
+    def from_db(cls, row: Row[Any]) -> NoticeRow:
+        d = dict(row._mapping)
+        d["facts"] = json.loads(d["facts"])
+        d["evidence"] = json.loads(d["evidence"])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    id: str
+    notice_id: str
+    channel: str
+    event: str
+    message: dict[str, Any]
+    payload: dict[str, Any]
+    recipients: list[dict[str, Any]]
+    state: str = "pending"
+    attempts: int = 0
+    created_at: float = 0.0
+    next_attempt_at: float = 0.0
+    sent_at: float | None = None
+    last_error: str | None = None
+
+    def to_db(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("message", "payload", "recipients"):
+            d[k] = json.dumps(d[k])
+        return d
+
+    @classmethod
+    def from_db(cls, row: Row[Any]) -> OutboxRow:
+        d = dict(row._mapping)
+        for k in ("message", "payload", "recipients"):
+            d[k] = json.loads(d[k])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class MaintenanceRow:
+    id: str
+    component_ids: list[str]
+    title: str
+    starts_at: float
+    ends_at: float
+    message: str | None = None
+    announced: int = 0  # 0 none, 1 scheduled, 2 started, 3 ended
+
+    def to_db(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["component_ids"] = json.dumps(self.component_ids)
+        return d
+
+    @classmethod
+    def from_db(cls, row: Row[Any]) -> MaintenanceRow:
+        d = dict(row._mapping)
+        d["component_ids"] = json.loads(d["component_ids"])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class Change:
+    """Everything one decision writes, committed together or not at all."""
+
+    incidents: list[IncidentRow] = field(default_factory=list)
+    notices: list[NoticeRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+    probe_states: dict[str, tuple[int, float | None, str | None]] = field(default_factory=dict)
+    maintenance: list[MaintenanceRow] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.incidents or self.notices or self.outbox or self.probe_states
+                    or self.maintenance)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(async_url(url))
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def open(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(s.metadata.create_all)
+            version = (
+                await conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version"))
+            ).scalar()
+            if version is None:
+                await conn.execute(
+                    insert(s.meta).values(key="schema_version", value=str(s.SCHEMA_VERSION))
+                )
+            else:
+                for v in range(int(version) + 1, s.SCHEMA_VERSION + 1):
+                    for stmt in s.MIGRATIONS.get(v, []):
+                        await conn.exec_driver_sql(stmt)
+                await conn.execute(
+                    update(s.meta)
+                    .where(s.meta.c.key == "schema_version")
+                    .values(value=str(s.SCHEMA_VERSION))
+                )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def commit(self, change: Change, now: float) -> None:
+        async with self.engine.begin() as conn:
+            for inc in change.incidents:
+                await self._upsert(conn, s.incidents, inc.to_db(), ["id"])
+            if change.notices:
+                await conn.execute(insert(s.notices), [n.to_db() for n in change.notices])
+            if change.outbox:
+                await conn.execute(insert(s.outbox), [o.to_db() for o in change.outbox])
+            for m in change.maintenance:
+                await self._upsert(conn, s.maintenance, m.to_db(), ["id"])
+            for probe, (level, first_bad_at, severity) in change.probe_states.items():
+                row = {"probe": probe, "level": level, "first_bad_at": first_bad_at,
+                       "severity": severity, "updated_at": now}
+                await self._upsert(conn, s.probe_state, row, ["probe"])
+
+    async def _upsert(
+        self, conn: AsyncConnection, table: Any, row: dict[str, Any], keys: list[str]
+    ) -> None:
+        stmt = self._insert(table).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}
+        )
+        await conn.execute(stmt)
+
+    def _insert(self, table: Any) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+
+    async def add_history(self, rows: Sequence[tuple[str, int, int, int, int, float]]) -> None:
+        """Batched upsert of per-minute aggregates: one transaction for many probes."""
+        if not rows:
+            return
+        t = s.check_history
+        stmt = self._insert(t)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["probe", "bucket"],
+            set_={
+                "checks": t.c.checks + stmt.excluded.checks,
+                "failures": t.c.failures + stmt.excluded.failures,
+                "soft": t.c.soft + stmt.excluded.soft,
+                "duration_sum": t.c.duration_sum + stmt.excluded.duration_sum,
+            },
+        )
+        params = [
+            {"probe": p, "bucket": b, "checks": c, "failures": f, "soft": so, "duration_sum": d}
+            for p, b, c, f, so, d in rows
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, params)
+
+    async def mark_sent(self, outbox_id: str, now: float, attempts: int) -> None:
+        await self._update_outbox(
+            outbox_id, state="sent", sent_at=now, attempts=attempts, last_error=None
+        )
+
+    async def mark_retry(self, outbox_id: str, attempts: int, next_at: float, error: str) -> None:
+        await self._update_outbox(
+            outbox_id, attempts=attempts, next_attempt_at=next_at, last_error=error[:500]
+        )
+
+    async def mark_dead(self, outbox_id: str, attempts: int, error: str) -> None:
+        await self._update_outbox(
+            outbox_id, state="dead", attempts=attempts, last_error=error[:500]
+        )
+
+    async def _update_outbox(self, outbox_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(s.outbox).where(s.outbox.c.id == outbox_id).values(**values))
+
+    async def update_incident(self, incident_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(s.incidents).where(s.incidents.c.id == incident_id).values(**values)
+            )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def open_incidents(self) -> list[IncidentRow]:
+        q = select(s.incidents).where(s.incidents.c.resolved_at.is_(None))
+        rows = await self._all(q.order_by(s.incidents.c.started_at))
+        return [IncidentRow.from_db(r) for r in rows]
+
+    async def incidents(self, limit: int = 100, since: float | None = None) -> list[IncidentRow]:
+        q = select(s.incidents).order_by(s.incidents.c.started_at.desc()).limit(limit)
+        if since is not None:
+            q = q.where(
+                (s.incidents.c.resolved_at.is_(None)) | (s.incidents.c.resolved_at >= since)
+            )
+        return [IncidentRow.from_db(r) for r in await self._all(q)]
+
+    async def incident(self, incident_id: str) -> IncidentRow | None:
+        rows = await self._all(select(s.incidents).where(s.incidents.c.id == incident_id))
+        return IncidentRow.from_db(rows[0]) if rows else None
+
+    async def notices(self, incident_ids: Iterable[str]) -> dict[str, list[NoticeRow]]:
+        ids = list(incident_ids)
+        out: dict[str, list[NoticeRow]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        q = (
+            select(s.notices)
+            .where(s.notices.c.incident_id.in_(ids))
+            .order_by(s.notices.c.incident_id, s.notices.c.sequence)
+        )
+        for r in await self._all(q):
+            n = NoticeRow.from_db(r)
+            out[n.incident_id].append(n)
+        return out
+
+    async def probe_states(self) -> dict[str, tuple[int, float | None, str | None]]:
+        rows = await self._all(select(s.probe_state))
+        return {r.probe: (r.level, r.first_bad_at, r.severity) for r in rows}
+
+    async def due_outbox(self, channel: str, now: float, limit: int) -> list[OutboxRow]:
+        q = (
+            select(s.outbox)
+            .where(
+                (s.outbox.c.state == "pending")
+                & (s.outbox.c.channel == channel)
+                & (s.outbox.c.next_attempt_at <= now)
+            )
+            .order_by(s.outbox.c.next_attempt_at, s.outbox.c.created_at, s.outbox.c.id)
+            .limit(limit)
+        )
+        return [OutboxRow.from_db(r) for r in await self._all(q)]
+
+    async def next_outbox_at(self, channel: str) -> float | None:
+        q = select(func.min(s.outbox.c.next_attempt_at)).where(
+            (s.outbox.c.state == "pending") & (s.outbox.c.channel == channel)
+        )
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(q)).scalar()
+        return float(value) if value is not None else None
+
+    async def outbox_counts(self) -> dict[str, int]:
+        q = select(s.outbox.c.state, func.count()).group_by(s.outbox.c.state)
+        rows: Sequence[Any] = await self._all(q)
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def outbox_rows(self, notice_id: str | None = None) -> list[OutboxRow]:
+        q = select(s.outbox).order_by(s.outbox.c.created_at, s.outbox.c.id)
+        if notice_id is not None:
+            q = q.where(s.outbox.c.notice_id == notice_id)
+        return [OutboxRow.from_db(r) for r in await self._all(q)]
+
+    async def maintenance_rows(self, ending_after: float | None = None) -> list[MaintenanceRow]:
+        q = select(s.maintenance).order_by(s.maintenance.c.starts_at)
+        if ending_after is not None:
+            q = q.where(s.maintenance.c.ends_at >= ending_after)
+        return [MaintenanceRow.from_db(r) for r in await self._all(q)]
+
+    async def history(self, since_bucket: int) -> list[Row[Any]]:
+        q = select(s.check_history).where(s.check_history.c.bucket >= since_bucket)
+        return list(await self._all(q))
+
+    async def _all(self, q: Any) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(q)).fetchall()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()

@@ -1,0 +1,339 @@
+"""Admin API (CONTRACT §4): people's actions on incidents, behind the bearer `admin_token`.
+
+No token configured → every admin route answers 404 (the API is off, not hidden behind a guess).
+Bodies are validated by the pydantic models below (which also give the OpenAPI schemas); every
+error is `{"error": "<field>: <what is wrong>"}`. The engine does the work and publishes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from detector import logs
+from detector.incidents.payload import iso
+from detector.store import IncidentRow, NoticeRow
+from detector.web.api import notice_json, with_updates
+from detector.web.app import SERVICES, Services
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logs.get("detector.admin")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpenIncident(Body):
+    title: Title
+    components: list[str] = Field(min_length=1)
+    severity: Literal["degraded", "partial_outage", "major_outage"]
+    message: Text | None = None
+
+
+class Update(Body):
+    message: Text
+    status: Literal["investigating", "identified", "monitoring"] | None = None
+
+
+class Cause(Body):
+    cause: Text
+    actions: Text | None = None
+
+
+class Resolve(Body):
+    message: Text | None = None
+
+
+class Empty(Body):
+    pass
+
+
+B = TypeVar("B", bound=Body)
+
+
+class Maintenance(Body):
+    title: Title
+    components: list[str] = Field(min_length=1)
+    starts_at: datetime = Field(description="ISO 8601 with a time zone, e.g. 2026-11-23T22:00:00Z")
+    ends_at: datetime = Field(description="ISO 8601 with a time zone, after starts_at")
+    message: Text | None = None
+
+
+BODIES: dict[str, type[Body]] = {
+    "OpenIncident": OpenIncident, "Update": Update, "Cause": Cause, "Resolve": Resolve,
+    "Maintenance": Maintenance,
+}
+
+
+def error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def token_ok(request: web.Request) -> bool | None:
+    """None: admin API off; False: missing or wrong bearer token; True: the right one."""
+    token = request.app[SERVICES].config.server.admin_token
+    if token is None:
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+
+
+def admin(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        ok = token_ok(request)
+        if ok is None:
+            return error(404, "the admin API is off: set server.admin_token to enable it")
+        if not ok:
+            return error(401, "authorization: a valid bearer token is required",
+                         **{"WWW-Authenticate": 'Bearer realm="detector-admin"'})
+        return await handler(request)
+
+    return guarded
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "body"
+
+
+def _problem(err: Any) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "literal_error":
+        return "must be one of " + str(ctx.get("expected", "")).replace("'", "").replace(
+            " or ", ", ")
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "too_short":
+        return "must name at least one"
+    if kind == "string_type":
+        return "must be text"
+    if kind == "list_type":
+        return "must be a list"
+    if kind.startswith("datetime"):
+        return "must be an ISO 8601 date and time, e.g. 2026-11-23T22:00:00Z"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+async def parse(request: web.Request, model: type[B]) -> B:
+    """The request body as `model`, or a 400 naming the first field at fault."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body: not valid JSON"}), content_type="application/json"
+        ) from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body: must be a JSON object"}),
+            content_type="application/json",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        message = f"{_field(tuple(first['loc']))}: {_problem(first)}"
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": message}), content_type="application/json"
+        ) from None
+
+
+def _components(s: Services, ids: list[str]) -> None:
+    known = [c.id for c in s.config.components]
+    for i, cid in enumerate(ids):
+        if cid not in known:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": f"components[{i}]: unknown component {cid!r} "
+                                          f"(known: {', '.join(known)})"}),
+                content_type="application/json",
+            )
+
+
+def _epoch(field: str, value: datetime) -> float:
+    if value.tzinfo is None:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{field}: needs a time zone, e.g. 2026-11-23T22:00:00Z"}),
+            content_type="application/json",
+        )
+    return value.timestamp()
+
+
+async def _incident(s: Services, incident_id: str) -> IncidentRow:
+    inc = await s.store.incident(incident_id)
+    if inc is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no incident {incident_id!r}"}),
+            content_type="application/json",
+        )
+    return inc
+
+
+def _conflict(message: str) -> web.HTTPConflict:
+    return web.HTTPConflict(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _live(s: Services, incident_id: str, *, held_ok: bool = False) -> IncidentRow:
+    """An open incident, or 404 (no such) / 409 (resolved, or its first notice still held)."""
+    inc = await _incident(s, incident_id)
+    if inc.resolved_at is not None:
+        raise _conflict(f"incident {incident_id!r} is already resolved")
+    if inc.held_until is not None and not held_ok:
+        raise _conflict(f"incident {incident_id!r} has not been announced yet: publish or veto "
+                        "its held notice first")
+    return inc
+
+
+async def _result(
+    s: Services, incident_id: str, notice: NoticeRow | None, status: int = 200
+) -> web.Response:
+    inc = await _incident(s, incident_id)
+    body = {"incident": (await with_updates(s, [inc]))[0],
+            "notice": notice_json(notice) if notice else None}
+    return web.json_response(body, status=status)
+
+
+async def _act(s: Services, incident_id: str, action: Awaitable[Any]) -> Any:
+    """Run an engine action; its KeyError/ValueError mean the incident's state forbids it."""
+    try:
+        return await action
+    except KeyError:
+        raise _conflict(f"incident {incident_id!r} is not open") from None
+    except ValueError as e:
+        raise _conflict(str(e)) from None
+
+
+@admin
+async def open_incident(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    body = await parse(request, OpenIncident)
+    _components(s, body.components)
+    try:
+        inc = await s.engine.open_manual(body.title, body.components, body.severity, body.message)
+    except ValueError as e:
+        return error(400, str(e))
+    log.info("admin opened an incident", incident_id=inc.id)
+    notices = (await s.store.notices([inc.id]))[inc.id]
+    resp = await _result(s, inc.id, notices[0] if notices else None, status=201)
+    resp.headers["Location"] = f"/api/v1/incidents/{inc.id}"
+    return resp
+
+
+@admin
+async def post_update(request: web.Request) -> web.Response:
+    s, iid = request.app[SERVICES], request.match_info["id"]
+    await _live(s, iid)
+    body = await parse(request, Update)
+    notice = await _act(s, iid, s.engine.human_update(iid, body.message, body.status))
+    log.info("admin posted an update", incident_id=iid, status=body.status)
+    return await _result(s, iid, notice)
+
+
+@admin
+async def set_cause(request: web.Request) -> web.Response:
+    s, iid = request.app[SERVICES], request.match_info["id"]
+    inc = await _incident(s, iid)
+    if inc.held_until is not None and inc.resolved_at is None:
+        await _live(s, iid)  # raises the 409 that says publish or veto first
+    body = await parse(request, Cause)
+    before = inc.sequence
+    after = await _act(s, iid, s.engine.set_cause(iid, body.cause, body.actions))
+    log.info("admin set the cause", incident_id=iid)
+    notice = None
+    if after.sequence > before:
+        notice = next((n for n in (await s.store.notices([iid]))[iid]
+                       if n.sequence == after.sequence), None)
+    return await _result(s, iid, notice)
+
+
+@admin
+async def resolve(request: web.Request) -> web.Response:
+    s, iid = request.app[SERVICES], request.match_info["id"]
+    await _live(s, iid)
+    body = await parse(request, Resolve)
+    notice = await _act(s, iid, s.engine.resolve(iid, body.message))
+    log.info("admin resolved an incident", incident_id=iid)
+    return await _result(s, iid, notice)
+
+
+@admin
+async def publish(request: web.Request) -> web.Response:
+    s, iid = request.app[SERVICES], request.match_info["id"]
+    await _live(s, iid, held_ok=True)
+    await parse(request, Empty)
+    notice = await _act(s, iid, s.engine.publish_held(iid))
+    log.info("admin published a held notice", incident_id=iid)
+    return await _result(s, iid, notice)
+
+
+@admin
+async def veto(request: web.Request) -> web.Response:
+    s, iid = request.app[SERVICES], request.match_info["id"]
+    await _live(s, iid, held_ok=True)
+    await parse(request, Empty)
+    await _act(s, iid, s.engine.veto(iid))
+    log.warning("admin vetoed a held notice", incident_id=iid)
+    return await _result(s, iid, None)
+
+
+@admin
+async def publish_postmortem(request: web.Request) -> web.Response:
+    s, iid = request.app[SERVICES], request.match_info["id"]
+    inc = await _incident(s, iid)
+    if inc.postmortem_published_at is not None:
+        raise _conflict(f"the post-mortem was already published at "
+                        f"{iso(inc.postmortem_published_at)}")
+    await parse(request, Empty)
+    notice = await _act(s, iid, s.engine.publish_postmortem(iid))
+    log.info("admin published a post-mortem", incident_id=iid)
+    return await _result(s, iid, notice)
+
+
+@admin
+async def maintenance(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    body = await parse(request, Maintenance)
+    _components(s, body.components)
+    starts, ends = _epoch("starts_at", body.starts_at), _epoch("ends_at", body.ends_at)
+    if ends <= starts:
+        return error(400, "ends_at: must be after starts_at")
+    try:
+        m = await s.engine.schedule_maintenance(body.title, body.components, starts, ends,
+                                                body.message)
+    except ValueError as e:
+        return error(400, str(e))
+    log.info("admin scheduled maintenance", maintenance_id=m.id)
+    return web.json_response({"maintenance": {
+        "id": m.id, "title": m.title, "components": m.component_ids, "message": m.message,
+        "starts_at": iso(m.starts_at), "ends_at": iso(m.ends_at),
+    }}, status=201)
+
+
+def setup(app: web.Application) -> None:
+    base = "/api/v1/admin"
+    app.router.add_post(f"{base}/incidents", open_incident)
+    app.router.add_post(f"{base}/incidents/{{id}}/updates", post_update)
+    app.router.add_post(f"{base}/incidents/{{id}}/cause", set_cause)
+    app.router.add_post(f"{base}/incidents/{{id}}/resolve", resolve)
+    app.router.add_post(f"{base}/incidents/{{id}}/publish", publish)
+    app.router.add_post(f"{base}/incidents/{{id}}/veto", veto)
+    app.router.add_post(f"{base}/incidents/{{id}}/postmortem", publish_postmortem)
+    app.router.add_post(f"{base}/maintenance", maintenance)

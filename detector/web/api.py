@@ -1,0 +1,100 @@
+"""JSON API, health and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from detector.incidents.payload import incident_json, iso
+from detector.state import worst
+from detector.store import IncidentRow, NoticeRow
+from detector.web.app import SERVICES, Services
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/incidents", incidents)
+    app.router.add_get("/api/v1/incidents/{id}", incident)
+
+
+def notice_json(n: NoticeRow) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "sequence": n.sequence,
+        "event": n.event,
+        "kind": n.kind,
+        "status": n.status,
+        "severity": n.severity,
+        "subject": n.subject,
+        "text": n.text,
+        "published_at": iso(n.published_at),
+        "next_update_at": iso(n.next_update_at),
+        "recipients": n.recipients,
+    }
+
+
+async def with_updates(s: Services, incs: list[IncidentRow]) -> list[dict[str, Any]]:
+    notices = await s.store.notices(i.id for i in incs)
+    return [{**incident_json(i), "updates": [notice_json(n) for n in notices[i.id]]} for i in incs]
+
+
+def component_statuses(s: Services) -> list[dict[str, str]]:
+    return [
+        {"id": c.id, "name": c.name, "status": s.engine.severity(c.id)}
+        for c in s.config.components
+    ]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    store_ok = await s.store.ping()
+    sched_ok = s.scheduler is not None and s.scheduler.running
+    ok = store_ok and sched_ok
+    return web.json_response(
+        {"ok": ok, "store": store_ok, "scheduler": sched_ok}, status=200 if ok else 503
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    return web.Response(
+        body=s.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    comps = component_statuses(s)
+    open_ = await with_updates(s, s.engine.open_incidents())
+    return web.json_response(
+        {"status": worst([c["status"] for c in comps]), "components": comps, "incidents": open_}
+    )
+
+
+async def incidents(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit: not a number") from None
+    if not 1 <= limit <= 500:
+        raise web.HTTPBadRequest(text="limit: must be 1-500")
+    incs = await s.store.incidents(limit=limit)
+    return web.json_response({"incidents": await with_updates(s, incs)})
+
+
+async def incident(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    inc = await s.store.incident(request.match_info["id"])
+    if inc is None:
+        raise web.HTTPNotFound(text="no such incident")
+    return web.json_response((await with_updates(s, [inc]))[0])

@@ -1,0 +1,311 @@
+"""The public face: status page, Atom feed, in-app banner (JSON and script), post-mortems, and
+the OpenAPI document.
+
+What customers see here is what they were told: notices re-composed from their stored facts in
+the reader's language. An incident whose first notice is held (or was vetoed) was never
+announced, so it is not shown anywhere here.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from detector import logs
+from detector.config.models import SEVERITY_RANK
+from detector.incidents.payload import iso
+from detector.notices.compose import compose
+from detector.notices.model import NoticeFacts
+from detector.postmortem import build_postmortem
+from detector.state import worst
+from detector.store import IncidentRow, NoticeRow
+from detector.web import feed, openapi
+from detector.web.admin import token_ok
+from detector.web.app import SERVICES, Services
+from detector.web.i18n import LANGS, NAMES, Chrome, pick_language
+from detector.web.uptime import UptimeCache
+
+HERE = Path(__file__).parent
+PAST_DAYS = 14
+FEED_INCIDENTS = 50
+STATUSES = ("investigating", "identified", "monitoring", "resolved")
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Vary": "Accept-Language",
+    "Cache-Control": "no-cache",
+}
+BANNER_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Cache-Control": "max-age=5",
+    "Vary": "Accept-Language",
+}
+_ENV = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_BANNER_JS = (HERE / "static" / "banner.js").read_bytes()
+log = logs.get("detector.web")
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    subject: str
+    text: str
+
+
+class Messages:
+    """Composed notice texts per (notice, language): facts never change, so neither do these."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.cache: OrderedDict[tuple[str, str], Text] = OrderedDict()
+
+    def get(self, notice: NoticeRow, lang: str, timezone: str) -> Text:
+        key = (notice.id, lang)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.cache.move_to_end(key)
+            return hit
+        try:
+            msg = compose(NoticeFacts(**notice.facts), lang, timezone)
+            text = Text(msg.subject, msg.text)
+        except (TypeError, ValueError) as e:  # facts from an older version: show what was sent
+            log.warning("notice not re-composed", notice_id=notice.id, error=str(e))
+            text = Text(notice.subject, notice.text)
+        self.cache[key] = text
+        if len(self.cache) > self.size:
+            self.cache.popitem(last=False)
+        return text
+
+
+UPTIME: web.AppKey[UptimeCache] = web.AppKey("uptime", UptimeCache)
+MESSAGES: web.AppKey[Messages] = web.AppKey("messages", Messages)
+
+
+def public(inc: IncidentRow) -> bool:
+    """Announced to customers: not held back, not vetoed."""
+    return inc.held_until is None and not inc.vetoed
+
+
+async def public_incidents(
+    s: Services, now: float
+) -> tuple[list[IncidentRow], list[IncidentRow], dict[str, list[NoticeRow]]]:
+    """(open, resolved in the last PAST_DAYS, notices by incident) as customers know them."""
+    since = now - PAST_DAYS * 86400
+    open_ = [i for i in s.engine.open_incidents() if public(i)]
+    past = [
+        i for i in await s.store.incidents(limit=100, since=since)
+        if i.resolved_at is not None and i.resolved_at >= since and public(i)
+    ]
+    notices = await s.store.notices([i.id for i in open_ + past])
+    open_ = sorted((i for i in open_ if notices[i.id]),
+                   key=lambda i: (-SEVERITY_RANK.get(i.severity, 0), i.started_at))
+    past = sorted((i for i in past if notices[i.id]), key=lambda i: -(i.resolved_at or 0))
+    return open_, past, notices
+
+
+def language(request: web.Request, s: Services) -> str:
+    return pick_language(request.query.get("lang"), request.headers.get("Accept-Language"),
+                         s.config.service.locale)
+
+
+def base_url(request: web.Request, s: Services) -> str:
+    url = s.config.service.status_page_url
+    text = str(url) if url else f"{request.scheme}://{request.host}/"
+    return text if text.endswith("/") else text + "/"
+
+
+def _names(s: Services, ids: list[str]) -> list[str]:
+    known = {c.id: c.name for c in s.config.components}
+    return [known.get(c, c) for c in ids]
+
+
+def _label(t: Chrome, value: str) -> str:
+    return t.t(value) if value in STATUSES or value in SEVERITY_RANK else value
+
+
+def _incident_view(
+    s: Services, inc: IncidentRow, notices: list[NoticeRow], t: Chrome, messages: Messages
+) -> dict[str, Any]:
+    tz = s.config.service.timezone
+    updates = []
+    for n in reversed(notices):
+        text = messages.get(n, t.lang, tz)
+        updates.append({
+            "id": n.id, "at": t.when(n.published_at), "at_iso": iso(n.published_at),
+            "status_label": _label(t, n.status), "subject": text.subject, "text": text.text,
+        })
+    promised = notices[-1].next_update_at if inc.resolved_at is None else None
+    return {
+        "id": inc.id,
+        "title": inc.title,
+        "status": inc.status,
+        "status_label": _label(t, inc.status),
+        "severity": inc.severity,
+        "severity_label": _label(t, inc.severity),
+        "components": _names(s, inc.component_ids),
+        "started": t.when(inc.started_at),
+        "started_iso": iso(inc.started_at),
+        "resolved": t.when(inc.resolved_at) if inc.resolved_at else None,
+        "resolved_iso": iso(inc.resolved_at),
+        "next_update": t.when(promised) if promised else None,
+        "postmortem_url": f"api/v1/incidents/{inc.id}/postmortem"
+        if inc.postmortem_published_at else None,
+        "updates": updates,
+    }
+
+
+async def _components(request: web.Request, s: Services, t: Chrome,
+                      now: float) -> list[dict[str, Any]]:
+    uptime = await request.app[UPTIME].get(now)
+    out = []
+    for c in s.config.components:
+        status = "maintenance" if s.engine.in_maintenance(c.id, now) else s.engine.severity(c.id)
+        up = uptime[c.id]
+        out.append({
+            "id": c.id, "name": c.name, "status": status, "label": t.t(status),
+            "uptime": t.t("uptime", pct=t.percent(up.ratio)) if up.ratio is not None
+            else t.t("no_data"),
+            "days": [{
+                "level": d.level,
+                "label": t.t("day", date=t.day(d.day), value=t.t(
+                    "uptime", pct=t.percent(d.uptime)) if d.uptime is not None
+                    else t.t("no_data")),
+            } for d in up.days],
+        })
+    return out
+
+
+async def status_page(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    now = s.engine.clock.now()
+    lang = language(request, s)
+    t = Chrome(lang, s.config.service.timezone)
+    messages = request.app[MESSAGES]
+    open_, past, notices = await public_incidents(s, now)
+    components = await _components(request, s, t, now)
+    overall = worst([c["status"] for c in components if c["status"] != "maintenance"])
+    if overall == "operational" and any(c["status"] == "maintenance" for c in components):
+        overall = "maintenance"
+    maintenance = [
+        {"id": m.id, "title": m.title, "components": _names(s, m.component_ids),
+         "message": m.message, "in_progress": m.starts_at <= now,
+         "starts": t.when(m.starts_at), "starts_iso": iso(m.starts_at),
+         "ends": t.when(m.ends_at), "ends_iso": iso(m.ends_at)}
+        for m in sorted(s.engine.maintenance, key=lambda m: m.starts_at) if m.ends_at > now
+    ]
+    phone = s.config.service.contact.phone or ""
+    html = _ENV.get_template("status.html.j2").render(
+        t=t,
+        service=s.config.service,
+        dial="".join(ch for ch in phone if ch.isdigit() or ch == "+"),
+        zone=s.config.service.timezone,
+        languages=[(code, NAMES[code]) for code in LANGS],
+        overall=overall,
+        overall_text=t.t(f"overall_{overall}"),
+        incidents=[_incident_view(s, i, notices[i.id], t, messages) for i in open_],
+        past=[_incident_view(s, i, notices[i.id], t, messages) for i in past],
+        components=components,
+        maintenance=maintenance,
+    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers={**PAGE_HEADERS, "Content-Language": lang})
+
+
+async def atom(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    lang = language(request, s)
+    t = Chrome(lang, s.config.service.timezone)
+    incs = [i for i in await s.store.incidents(limit=FEED_INCIDENTS) if public(i)]
+    by = await s.store.notices([i.id for i in incs])
+    entries = []
+    for inc in incs:
+        for n in by[inc.id]:
+            text = request.app[MESSAGES].get(n, lang, s.config.service.timezone)
+            entries.append(feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at,
+                                      n.status))
+    body = feed.render(
+        base=base_url(request, s), title=t.t("feed_title", service=s.config.service.name),
+        author=s.config.service.name, lang=lang, entries=entries, now=s.engine.clock.now(),
+    )
+    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
+                        headers={"Vary": "Accept-Language", "Cache-Control": "max-age=30"})
+
+
+async def banner(request: web.Request) -> web.Response:
+    """`{}` when all is well; else the worst open incident, in the reader's language."""
+    s = request.app[SERVICES]
+    lang = language(request, s)
+    candidates = [i for i in s.engine.open_incidents() if public(i)]
+    notices = await s.store.notices([i.id for i in candidates])
+    candidates = [i for i in candidates if notices[i.id]]
+    if not candidates:
+        return web.json_response({}, headers=BANNER_HEADERS)
+    inc = max(candidates, key=lambda i: (SEVERITY_RANK.get(i.severity, 0), i.started_at))
+    latest = notices[inc.id][-1]
+    t = Chrome(lang, s.config.service.timezone)
+    text = request.app[MESSAGES].get(latest, lang, s.config.service.timezone)
+    return web.json_response({
+        "id": inc.id,
+        "title": inc.title,
+        "status": inc.status,
+        "status_label": _label(t, inc.status),
+        "severity": inc.severity,
+        "severity_label": _label(t, inc.severity),
+        "subject": text.subject,
+        "published_at": iso(latest.published_at),
+        "url": f"{base_url(request, s)}?lang={lang}#incident-{inc.id}",
+        "lang": lang,
+        "dir": t.dir,
+        "more": t.t("more"),
+        "dismiss": t.t("dismiss"),
+    }, headers=BANNER_HEADERS)
+
+
+async def banner_js(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_BANNER_JS, content_type="text/javascript", charset="utf-8",
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=300",
+                 "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def postmortem(request: web.Request) -> web.Response:
+    """Published post-mortems are public; a draft needs the admin token."""
+    s = request.app[SERVICES]
+    inc = await s.store.incident(request.match_info["id"])
+    published = inc is not None and inc.postmortem_published_at is not None and public(inc)
+    if inc is None or not (published or token_ok(request)):
+        raise web.HTTPNotFound(text="no published post-mortem for this incident")
+    text = await build_postmortem(s.store, s.config, inc.id, s.engine.clock.now())
+    return web.Response(text=text, content_type="text/markdown", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Cache-Control": "no-cache"})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document(), headers={"Access-Control-Allow-Origin": "*"})
+
+
+def setup(app: web.Application) -> None:
+    services = app[SERVICES]
+    app[UPTIME] = UptimeCache(services.config, services.store)
+    app[MESSAGES] = Messages()
+    app.router.add_get("/", status_page)
+    app.router.add_get("/feed.atom", atom)
+    app.router.add_get("/api/v1/banner", banner)
+    app.router.add_get("/banner.js", banner_js)
+    app.router.add_get("/api/v1/incidents/{id}/postmortem", postmortem)
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_static("/static/", HERE / "static", append_version=False)

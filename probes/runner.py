@@ -1,0 +1,106 @@
+"""Runs one check: owns its timeout and timing, and never lets an exception escape.
+
+The scheduler calls `run_check` thousands of times a second, so it adds little: a copy of the
+context (so the probe can record which phase it is in), a deadline, two clock reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import dns.exception
+
+from detector import __version__, logs
+from detector.config.models import Detection, ProbeConfig
+from probes import REGISTRY
+from probes.base import ProbeContext, Result
+from probes.errors import ProbeFailure, describe, fmt_duration, one_line
+
+log = logs.get("probes")
+
+DNS_CACHE_TTL = 30  # seconds; dns probes watch DNS itself, uncached
+USER_AGENT = f"outage-detector/{__version__}"
+# what the network does to a check; anything else escaping a probe is a bug in it
+_EXPECTED = (OSError, EOFError, aiohttp.ClientError, dns.exception.DNSException)
+
+
+async def run_check(probe: ProbeConfig, ctx: ProbeContext, timeout: float) -> Result:
+    """Run `probe` once within `timeout` seconds; a failed Result for anything that goes wrong."""
+    check = REGISTRY.get(probe.kind)
+    if check is None:
+        return Result(False, 0.0, f"no probe for kind {probe.kind!r}")
+    own = dataclasses.replace(ctx, timeout=timeout, phase="check")
+    start = time.perf_counter()
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            result = await check(probe.spec, own)
+        if not isinstance(result, Result):  # a buggy probe
+            raise TypeError(f"returned {type(result).__name__}, not a Result")
+        return dataclasses.replace(
+            result, duration=time.perf_counter() - start, detail=one_line(str(result.detail))
+        )
+    except ProbeFailure as e:
+        return Result(False, time.perf_counter() - start, one_line(e.detail), severity=e.severity)
+    except TimeoutError as e:
+        elapsed = time.perf_counter() - start
+        if deadline.expired():
+            return Result(False, elapsed, f"{own.phase} timeout after {fmt_duration(timeout)}")
+        return Result(False, elapsed, one_line(describe(e)))
+    except Exception as e:
+        elapsed = time.perf_counter() - start
+        if not isinstance(e, _EXPECTED):  # a bug in a probe: worth a traceback in the log
+            log.warning("probe crashed", probe=probe.name, kind=probe.kind, exc_info=True)
+        return Result(False, elapsed, one_line(describe(e)))
+
+
+async def run_once(
+    probes: list[ProbeConfig], defaults: Detection
+) -> list[tuple[ProbeConfig, Result]]:
+    """Each probe once, concurrently, with its own effective timeout; results in input order."""
+    async with make_session() as session:
+        ctx = ProbeContext(session=session, timeout=defaults.timeout)
+        results = await asyncio.gather(
+            *(run_check(p, ctx, p.detection(defaults).timeout) for p in probes)
+        )
+    return list(zip(probes, results, strict=True))
+
+
+def _phase(name: str) -> Any:
+    async def mark(_session: Any, trace: SimpleNamespace, _params: Any) -> None:
+        ctx = trace.trace_request_ctx
+        if isinstance(ctx, ProbeContext):
+            ctx.phase = name
+
+    return mark
+
+
+def _tracer() -> aiohttp.TraceConfig:
+    """Tells a check's context where its request is, so a timeout says 'connect' or 'response'."""
+    tc = aiohttp.TraceConfig()
+    tc.on_connection_queued_start.append(_phase("connection pool wait"))
+    tc.on_dns_resolvehost_start.append(_phase("DNS lookup"))
+    tc.on_connection_create_start.append(_phase("connect"))
+    tc.on_connection_create_end.append(_phase("response"))
+    tc.on_connection_reuseconn.append(_phase("response"))
+    tc.on_request_redirect.append(_phase("redirect"))
+    return tc
+
+
+def make_session(limit: int = 1000) -> aiohttp.ClientSession:
+    """One session for every HTTP check: pooled keep-alive connections, cached DNS, no cookies
+    (a probe must not carry state from one check to the next), and no session-wide timeout:
+    the runner owns it per check."""
+    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=DNS_CACHE_TTL)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=None),
+        headers={"User-Agent": USER_AGENT},
+        trace_configs=[_tracer()],
+    )

@@ -1,0 +1,288 @@
+"""The engine with a fake clock and a real SQLite store: no sleeps, every decision observable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from detector.channels.base import Delivery, Envelope
+from detector.clock import FakeClock
+from detector.config import parse_config
+from detector.config.models import Subscriber
+from detector.incidents.engine import Engine
+from detector.metrics import Metrics
+from detector.store import Store
+from probes.base import Result
+
+UP = Result(True, 0.01, "HTTP 200 in 10 ms")
+DOWN = Result(False, 0.01, "HTTP 503 in 10 ms")
+SLOW = Result(True, 1.2, "slow: 1.2 s > 800 ms", soft_fail=True)
+
+
+class Recorder:
+    name = "hook"
+    kind = "webhook"
+    max_batch = 0
+    concurrency = 1
+
+    def wants(self, event: str) -> bool:
+        return True
+
+    async def send(self, envelope: Envelope) -> Delivery:
+        return Delivery(True)
+
+    async def close(self) -> None:
+        return None
+
+
+class Mailer(Recorder):
+    name = "mail"
+    kind = "sendgrid"
+    max_batch = 2
+
+
+def config(tmp: Path, **over: Any):
+    raw: dict[str, Any] = {
+        "service": {"name": "Acme Cloud", "timezone": "UTC",
+                    "status_page_url": "https://status.acme.example/",
+                    "contact": {"name": "Jane Doe", "email": "ops@acme.example"}},
+        "storage": {"url": f"sqlite:///{tmp / 'e.db'}"},
+        "detection": {"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
+                      "successes_to_recover": 2, "stable_for": "5m"},
+        "cadence": {"major_outage": "15m", "partial_outage": "30m", "degraded": "60m"},
+        "components": [
+            {"id": "api", "name": "Public API", "impact": "You cannot reach the API.",
+             "probes": [{"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
+                        {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}}]},
+            {"id": "web", "name": "Dashboard", "impact": "You cannot sign in.",
+             "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}]},
+        ],
+    }
+    raw.update(over)
+    return parse_config(yaml.safe_dump(raw), env={})
+
+
+@pytest.fixture
+async def make(tmp_path: Path):
+    stores: list[Store] = []
+
+    async def build(subscribers: list[Subscriber] | None = None, **over: Any):
+        cfg = config(tmp_path, **over)
+        store = Store(cfg.storage.url)
+        await store.open()
+        stores.append(store)
+        clock = FakeClock(1_800_000_000.0)
+        engine = Engine(cfg, store, [Recorder(), Mailer()], subscribers or [], Metrics(), clock)
+        await engine.load()
+        return engine, clock, store
+
+    yield build
+    for s in stores:
+        await s.close()
+
+
+async def feed(engine: Engine, clock: FakeClock, probe: str, result: Result, n: int = 1,
+               step: float = 1.0) -> None:
+    for _ in range(n):
+        engine.on_result(probe, result, clock.now())
+        await engine.drain()
+        clock.advance(step)
+
+
+async def notices(store: Store) -> list[Any]:
+    incs = await store.incidents()
+    by = await store.notices(i.id for i in incs)
+    return sorted((n for ns in by.values() for n in ns), key=lambda n: n.published_at)
+
+
+async def test_cadence_every_update_promises_the_next(make):
+    engine, clock, store = await make()
+    for _ in range(3):
+        for p in ("api-a", "api-b"):
+            engine.on_result(p, DOWN, clock.now())
+    await engine.drain()
+    ns = await notices(store)
+    assert [n.kind for n in ns] == ["opened"]
+    assert ns[0].severity == "major_outage"
+    assert ns[0].next_update_at == pytest.approx(clock.now() + 900)
+    for i in range(3):
+        clock.t = ns[-1].next_update_at - 0.5
+        await engine.tick()
+        assert len(await notices(store)) == i + 1  # not early
+        clock.t = ns[-1].next_update_at
+        await engine.tick()
+        ns = await notices(store)
+        assert ns[-1].kind == "update" and ns[-1].published_at == ns[-2].next_update_at
+    assert len(ns) == 4
+
+
+async def test_partial_then_major_publishes_at_once(make):
+    engine, clock, store = await make()
+    await feed(engine, clock, "api-a", DOWN, 3)
+    ns = await notices(store)
+    assert [(n.kind, n.severity) for n in ns] == [("opened", "partial_outage")]
+    assert ns[0].next_update_at == pytest.approx(ns[0].published_at + 1800)
+    await feed(engine, clock, "api-b", DOWN, 3)
+    ns = await notices(store)
+    assert [(n.kind, n.severity) for n in ns][-1] == ("severity_changed", "major_outage")
+    assert ns[-1].next_update_at == pytest.approx(ns[-1].published_at + 900)
+
+
+async def test_degraded_component(make):
+    engine, clock, store = await make()
+    await feed(engine, clock, "web", SLOW, 3)
+    ns = await notices(store)
+    assert [(n.kind, n.severity) for n in ns] == [("opened", "degraded")]
+    assert engine.severity("web") == "degraded"
+
+
+async def test_recovery_monitoring_then_resolved_with_report_promise(make):
+    engine, clock, store = await make()
+    await feed(engine, clock, "web", DOWN, 3)
+    await feed(engine, clock, "web", UP, 2)
+    ns = await notices(store)
+    assert [n.kind for n in ns] == ["opened", "monitoring"]
+    recovered = ns[-1].published_at
+    assert ns[-1].facts["report_by"] == pytest.approx(recovered + 5 * 86400)
+    assert ns[-1].next_update_at == pytest.approx(recovered + 300)  # stable_for < cadence
+    clock.t = recovered + 299
+    await engine.tick()
+    assert len(await notices(store)) == 2
+    clock.t = recovered + 300
+    await engine.tick()
+    ns = await notices(store)
+    assert ns[-1].kind == "resolved" and ns[-1].next_update_at is None
+    assert engine.open_incidents() == []
+
+
+async def test_recurrence_reopens_same_incident(make):
+    engine, clock, store = await make()
+    await feed(engine, clock, "web", DOWN, 3)
+    await feed(engine, clock, "web", UP, 2)
+    await feed(engine, clock, "web", DOWN, 3)
+    incs = await store.incidents()
+    assert len(incs) == 1
+    assert [n.kind for n in await notices(store)] == ["opened", "monitoring", "recurred"]
+
+
+async def test_restart_resumes_without_second_incident(make, tmp_path):
+    engine, clock, store = await make()
+    await feed(engine, clock, "web", DOWN, 3)
+    first = await notices(store)
+    engine2 = Engine(engine.config, store, engine.channels, [], Metrics(), clock)
+    await engine2.load()
+    await feed(engine2, clock, "web", DOWN, 5)  # still down: nothing new
+    assert len(await store.incidents()) == 1
+    clock.t = first[0].next_update_at
+    await engine2.tick()
+    assert [n.kind for n in await notices(store)] == ["opened", "update"]
+
+
+async def test_subscribers_only_of_affected_components(make):
+    subs = [
+        Subscriber(name="A", email="a@x.example", components=["api"]),
+        Subscriber(name="B", email="b@x.example", components=["web"]),
+        Subscriber(name="C", email="c@x.example"),
+        Subscriber(name="D", email="d@x.example", locale="fr"),
+        Subscriber(name="E", phone="+33155550111", components=["api"]),
+    ]
+    engine, clock, store = await make(subs)
+    await feed(engine, clock, "web", DOWN, 3)
+    rows = [r for r in await store.outbox_rows() if r.channel == "mail"]
+    got = sorted(rcp["name"] for r in rows for rcp in r.recipients)
+    assert got == ["B", "C", "D"]
+    assert {r.message["locale"] for r in rows} == {"en", "fr"}
+    assert all(len(r.recipients) <= 2 for r in rows)
+
+
+async def test_controls_failing_declare_nothing(make):
+    controls = [{"name": "ctl", "tcp": {"host": "127.0.0.1", "port": 9}}]
+    engine, clock, store = await make(controls=controls)
+    asked: list[int] = []
+    engine.request_controls = lambda: asked.append(1)
+    # our own network dies: control and targets fail together
+    for _ in range(4):
+        for p in ("ctl", "web", "api-a", "api-b"):
+            engine.on_result(p, DOWN, clock.now())
+        await engine.drain()
+        clock.advance(1)
+    assert asked  # the first target failure asked for a control re-check
+    assert await store.incidents() == []
+    assert engine.metrics.control_ok._value.get() == 0  # type: ignore[attr-defined]
+    internal = [r for r in await store.outbox_rows() if r.event == "detector.degraded"]
+    assert len(internal) == 1 and internal[0].channel == "hook"
+    # network back, the targets really are down: now it is an outage
+    await feed(engine, clock, "ctl", UP, 2)
+    assert {i.component_ids[0] for i in await store.incidents()} == {"api", "web"}
+
+
+async def test_targets_wait_for_a_fresh_control_word(make):
+    controls = [{"name": "ctl", "tcp": {"host": "127.0.0.1", "port": 9}}]
+    engine, clock, store = await make(controls=controls)
+    await feed(engine, clock, "ctl", UP)  # an old word
+    await feed(engine, clock, "web", DOWN, 3)
+    assert await store.incidents() == []  # control not heard since the trouble began
+    await feed(engine, clock, "ctl", UP)
+    assert len(await store.incidents()) == 1
+
+
+async def test_hold_then_publish_or_veto(make):
+    engine, clock, store = await make(notify={"hold": "2m"})
+    await feed(engine, clock, "web", DOWN, 3)
+    inc = engine.open_incidents()[0]
+    assert inc.held_until is not None
+    assert await notices(store) == []
+    pending = [r for r in await store.outbox_rows() if r.event == "incident.pending"]
+    assert len(pending) == 1
+    clock.t = inc.held_until
+    await engine.tick()
+    assert [n.kind for n in await notices(store)] == ["opened"]
+    # a second incident, vetoed
+    await feed(engine, clock, "api-a", DOWN, 3)
+    api = next(i for i in engine.open_incidents() if i.component_ids == ["api"])
+    await engine.veto(api.id)
+    clock.advance(600)
+    await engine.tick()
+    assert [n.incident_id for n in await notices(store)] == [inc.id]
+    with pytest.raises(ValueError):
+        await engine.veto(inc.id)
+
+
+async def test_maintenance_suppresses_and_is_announced(make):
+    engine, clock, store = await make()
+    now = clock.now()
+    m = await engine.schedule_maintenance("Database upgrade", ["web"], now + 60, now + 600)
+    clock.t = now + 60
+    await engine.tick()
+    await feed(engine, clock, "web", DOWN, 3)
+    assert await store.incidents() == []
+    clock.t = now + 600
+    await engine.tick()
+    rows = await store.outbox_rows()
+    assert [r.event for r in rows if r.channel == "hook"] == [
+        "maintenance.scheduled", "maintenance.started", "maintenance.ended", "incident.opened"
+    ]  # still down after the window: now it is an outage
+    assert m.announced == 3
+    with pytest.raises(ValueError, match="components"):
+        await engine.schedule_maintenance("x", ["nope"], now + 1, now + 2)
+
+
+async def test_human_update_cause_resolve_and_postmortem(make):
+    engine, clock, store = await make()
+    await feed(engine, clock, "web", DOWN, 3)
+    inc = engine.open_incidents()[0]
+    await engine.set_cause(inc.id, "A full disk on the database server.")
+    await engine.human_update(inc.id, "We are moving the database to a bigger disk.")
+    await engine.resolve(inc.id, "All fixed.")
+    with pytest.raises(KeyError):
+        await engine.resolve(inc.id)
+    await engine.publish_postmortem(inc.id)
+    kinds = [n.kind for n in await notices(store)]
+    assert kinds == ["opened", "identified", "human", "resolved", "postmortem"]
+    stored = await store.incident(inc.id)
+    assert stored is not None and stored.status == "resolved" and stored.cause
+    manual = await engine.open_manual("Billing e-mails delayed", ["api"], "degraded")
+    assert manual.manual and manual in engine.open_incidents()
