@@ -471,4 +471,6 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError([f"{path}: cannot read: not UTF-8 text"]) from None
     except OSError as e:
         raise ConfigError([f"{path}: cannot read: {e.strerror or type(e).__name__}"]) from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise ConfigError([f"{path!r}: cannot read: not a valid file name"]) from None
     return parse_config(text, env)

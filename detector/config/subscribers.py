@@ -53,6 +53,8 @@ def _read_file(config: Config, base_dir: Path, name: str) -> tuple[list[Subscrib
         return [], [f"{name}: cannot read: not UTF-8 text"]
     except OSError as e:
         return [], [f"{name}: cannot read: {e.strerror or type(e).__name__}"]
+    except ValueError:  # a NUL byte in the name
+        return [], [f"{name!r}: cannot read: not a valid file name"]
     try:
         return _parse(config, name, text)
     except csv.Error as e:

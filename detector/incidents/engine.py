@@ -182,7 +182,8 @@ class Engine:
         component = self.component_of.get(d.probe or "")
         if d.probe is not None and component is None:
             await self._controls_changed(now, change)
-            components = sorted(self.deferred) if not self._controls_doubt(now) else []
+            # the controls' latest word is this check: nothing newer can be asked of them
+            components = sorted(self.deferred) if not self._controls_doubt(d.at) else []
             self.deferred -= set(components)
         else:
             components = [component] if component else []
@@ -297,7 +298,8 @@ class Engine:
             inc.severity = state.severity
             inc.recovered_at = None
         self.log.warning("incident " + event.kind, incident_id=inc.id, severity=inc.severity)
-        self.publish(inc, event.kind, "incident.updated", now, change)
+        extra = {"previous_severity": event.previous} if event.previous else {}
+        self.publish(inc, event.kind, "incident.updated", now, change, extra=extra)
 
     # --- time -----------------------------------------------------------------------------
 
@@ -615,12 +617,12 @@ class Engine:
 
     def publish(
         self, inc: IncidentRow, kind: str, event: str, now: float, change: Change,
-        message: str | None = None,
+        message: str | None = None, extra: dict[str, Any] | None = None,
     ) -> NoticeRow:
         """A notice: the incident's next sequence, its next-update time, its outbox rows."""
         inc.sequence += 1
         inc.next_update_at = self.next_update(inc, now)
-        facts = self.facts(inc, kind, event, now, message=message)
+        facts = self.facts(inc, kind, event, now, message=message, extra=extra or {})
         notice_id = f"{inc.id}.{inc.sequence}"
         evidence = self._evidence(inc)
         body = payloads.webhook(notice_id, inc, facts, self._default(facts), evidence)

@@ -397,6 +397,8 @@ def test_load_config_file_problems(tmp_path: Path) -> None:
     bad.write_bytes("service: {name: caf\xe9}\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(bad)
+    with pytest.raises(ConfigError, match="not a valid file name"):
+        load_config("a\0b")
 
 
 def test_load_config_tolerates_bom(tmp_path: Path) -> None:

@@ -108,13 +108,17 @@ def test_bad_files(tmp_path: Path, text: str, line: str) -> None:
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
-    config = config_with("  - {file: missing.csv}\n  - {file: latin.csv}\n")
+    config = config_with(
+        "  - {file: missing.csv}\n  - {file: latin.csv}\n  - {file: \"a\\0b\"}\n  - {file: .}\n"
+    )
     (tmp_path / "latin.csv").write_bytes("name\nCaf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError) as info:
         load_subscribers(config, tmp_path)
     assert info.value.lines == [
         "subscribers[0].file: missing.csv: cannot read: No such file or directory",
         "subscribers[1].file: latin.csv: cannot read: not UTF-8 text",
+        "subscribers[2].file: 'a\\x00b': cannot read: not a valid file name",
+        "subscribers[3].file: .: cannot read: Is a directory",
     ]
 
 

@@ -46,6 +46,7 @@ class Target:
 
     def __init__(self) -> None:
         self.healthy = True
+        self.delay = 0.0  # answer slowly (still correctly): a degraded service
         self.pattern: Callable[[int], bool] | None = None
         self.requests: list[tuple[float, bool]] = []  # (time, ok)
         self.port = free_port()
@@ -55,6 +56,8 @@ class Target:
         i = len(self.requests)
         ok = self.pattern(i) if self.pattern else self.healthy
         self.requests.append((time.time(), ok))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return web.Response(text="ok") if ok else web.Response(status=503, text="down")
 
     def failed_count(self) -> int:
@@ -133,6 +136,7 @@ def write_config(
     detection: dict[str, Any] | None = None,
     cadence: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    components: list[dict[str, Any]] | None = None,
 ) -> tuple[Path, int]:
     port = free_port()
     cfg: dict[str, Any] = {
@@ -151,7 +155,7 @@ def write_config(
             **(detection or {}),
         },
         "cadence": cadence or {"major_outage": "2s", "partial_outage": "3s", "degraded": "4s"},
-        "components": [{
+        "components": components or [{
             "id": "api", "name": "Public API",
             "impact": "You cannot reach the API, and integrations stop syncing.",
             "probes": [{"name": "api-health", "http": {

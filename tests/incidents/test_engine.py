@@ -86,10 +86,12 @@ async def make(tmp_path: Path):
 
 async def feed(engine: Engine, clock: FakeClock, probe: str, result: Result, n: int = 1,
                step: float = 1.0) -> None:
+    """Results at `now`, decided a little later, as in the daemon."""
     for _ in range(n):
         engine.on_result(probe, result, clock.now())
+        clock.advance(0.01)
         await engine.drain()
-        clock.advance(step)
+        clock.advance(step - 0.01)
 
 
 async def notices(store: Store) -> list[Any]:
