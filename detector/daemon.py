@@ -10,7 +10,6 @@ import contextlib
 from pathlib import Path
 
 from aiohttp import web
-from probes.runner import make_session, run_check
 
 from detector import channels as channel_kinds
 from detector import logs
@@ -24,6 +23,7 @@ from detector.scheduler import Scheduler
 from detector.store import OutboxRow, Store
 from detector.web.app import Services, create_app
 from probes.base import ProbeContext
+from probes.runner import make_session, run_check
 
 
 def subscribers_of(config: Config, base_dir: Path) -> list[Subscriber]:
@@ -76,6 +76,7 @@ class Daemon:
         self.outbox = OutboxWorker(
             self.store, self.channels, self.metrics, self.clock,
             base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,
+            give_up_after=config.notify.give_up_after,
         )
         self.engine = Engine(
             config, self.store, self.channels, subscribers, self.metrics, self.clock,
@@ -141,10 +142,14 @@ class Daemon:
                 self.metrics.outbox_pending.set(counts.get("pending", 0))
                 if self.history.pending and self._due_flush():
                     await self.history.flush()
+                if self.clock.now() - self._last_rollup >= 3600:
+                    self._last_rollup = self.clock.now()
+                    await self.store.rollup_history(self._last_rollup)
             except Exception:
                 self.log.exception("housekeeping failed")
 
     _last_flush = 0.0
+    _last_rollup = 0.0
 
     def _due_flush(self) -> bool:
         now = self.clock.now()

@@ -198,6 +198,7 @@ class Cadence(Model):
 
 class Notify(Model):
     hold: Duration = 0.0
+    give_up_after: PositiveDuration = 86400.0  # an undeliverable notice is marked dead then
 
 
 # --- probes --------------------------------------------------------------------------------

@@ -111,6 +111,17 @@ check_history = Table(
     Column("duration_sum", Float, nullable=False),
 )
 
+check_history_hourly = Table(  # minute rows older than MINUTE_KEEP fold into these
+    "check_history_hourly",
+    metadata,
+    Column("probe", String(200), primary_key=True),
+    Column("bucket", Integer, primary_key=True),  # start of the hour, epoch seconds
+    Column("checks", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("soft", Integer, nullable=False),
+    Column("duration_sum", Float, nullable=False),
+)
+
 maintenance = Table(
     "maintenance",
     metadata,

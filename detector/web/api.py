@@ -22,6 +22,18 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/incidents/{id}", incident)
 
 
+def public(inc: IncidentRow) -> bool:
+    """Announced to customers: not held back for a person's word, not vetoed."""
+    return inc.held_until is None and not inc.vetoed
+
+
+def operator(request: web.Request) -> bool:
+    """The admin token sees what customers do not yet: held and vetoed incidents."""
+    from detector.web.admin import token_ok
+
+    return bool(token_ok(request))
+
+
 def notice_json(n: NoticeRow) -> dict[str, Any]:
     return {
         "id": n.id,
@@ -74,7 +86,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     comps = component_statuses(s)
-    open_ = await with_updates(s, s.engine.open_incidents())
+    open_ = await with_updates(s, [i for i in s.engine.open_incidents() if public(i)])
     return web.json_response(
         {"status": worst([c["status"] for c in comps]), "components": comps, "incidents": open_}
     )
@@ -88,13 +100,14 @@ async def incidents(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="limit: not a number") from None
     if not 1 <= limit <= 500:
         raise web.HTTPBadRequest(text="limit: must be 1-500")
-    incs = await s.store.incidents(limit=limit)
+    everything = operator(request)
+    incs = [i for i in await s.store.incidents(limit=limit) if everything or public(i)]
     return web.json_response({"incidents": await with_updates(s, incs)})
 
 
 async def incident(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     inc = await s.store.incident(request.match_info["id"])
-    if inc is None:
+    if inc is None or not (public(inc) or operator(request)):
         raise web.HTTPNotFound(text="no such incident")
     return web.json_response((await with_updates(s, [inc]))[0])

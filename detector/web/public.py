@@ -26,6 +26,7 @@ from detector.state import worst
 from detector.store import IncidentRow, NoticeRow
 from detector.web import feed, openapi
 from detector.web.admin import token_ok
+from detector.web.api import public
 from detector.web.app import SERVICES, Services
 from detector.web.i18n import LANGS, NAMES, Chrome, pick_language
 from detector.web.uptime import UptimeCache
@@ -91,11 +92,6 @@ class Messages:
 
 UPTIME: web.AppKey[UptimeCache] = web.AppKey("uptime", UptimeCache)
 MESSAGES: web.AppKey[Messages] = web.AppKey("messages", Messages)
-
-
-def public(inc: IncidentRow) -> bool:
-    """Announced to customers: not held back, not vetoed."""
-    return inc.held_until is None and not inc.vetoed
 
 
 async def public_incidents(

@@ -102,7 +102,7 @@ async def test_targets_alone_down_is_an_outage(parts):
 
 
 async def test_partial_and_degraded_reach_customers(parts):
-    target, receiver, control, daemons, tmp = parts
+    target, receiver, _control, daemons, tmp = parts
     slow = await Target().start()
     healthy = await Target().start()
     try:

@@ -56,10 +56,15 @@ class Recording:
         return None
 
 
-def make_config(
+def make_config(tmp: Path, **options: Any) -> Config:
+    return parse_config(yaml.safe_dump(raw_config(tmp, **options)), env={"ADMIN": TOKEN})
+
+
+def raw_config(
     tmp: Path, *, token: bool = True, channels: list[dict[str, Any]] | None = None,
     hold: str | None = None, **service: Any,
-) -> Config:
+) -> dict[str, Any]:
+    """The YAML an operator would write (the admin token comes from $ADMIN)."""
     raw: dict[str, Any] = {
         "service": {
             "name": "Acme Cloud", "timezone": "Europe/Warsaw", "locale": "en",
@@ -84,7 +89,7 @@ def make_config(
     }
     if hold:
         raw["notify"] = {"hold": hold}
-    return parse_config(yaml.safe_dump(raw), env={"ADMIN": TOKEN})
+    return raw
 
 
 @dataclass
@@ -103,6 +108,7 @@ class World:
     clock: FakeClock
     client: TestClient
     channel: Recording
+    raw: dict[str, Any] | None = None
     doc: dict[str, Any] = field(default_factory=document)
     checked: list[tuple[str, str, int]] = field(default_factory=list)
 
@@ -179,7 +185,10 @@ async def make_world(tmp_path: Path) -> AsyncIterator[MakeWorld]:
         *, channels: list[Channel] | None = None, subscribers: list[Subscriber] | None = None,
         config: Config | None = None, **options: Any,
     ) -> World:
-        cfg = config or make_config(tmp_path, **options)
+        home = tmp_path / f"world{len(made)}"  # one store per world
+        home.mkdir()
+        raw = None if config else raw_config(home, **options)
+        cfg = config or parse_config(yaml.safe_dump(raw), env={"ADMIN": TOKEN})
         store = Store(cfg.storage.url)
         await store.open()
         clock = FakeClock(START)
@@ -190,7 +199,7 @@ async def make_world(tmp_path: Path) -> AsyncIterator[MakeWorld]:
         app = create_app(Services(cfg, store, engine, Metrics()))
         client = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
-        world = World(cfg, store, engine, clock, client, recording)
+        world = World(cfg, store, engine, clock, client, recording, raw)
         made.append((world, store))
         return world
 

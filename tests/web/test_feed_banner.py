@@ -36,7 +36,7 @@ async def test_atom_feed_parses_and_has_the_entries(make_world):
         assert entry.published_parsed is not None
     human = by_title[notices[1].subject]
     assert "Tags like <b>this</b> & ]]> stay text." in human.content[0].value
-    assert [e.title for e in parsed.entries][0] == notices[-1].subject  # newest first
+    assert parsed.entries[0].title == notices[-1].subject  # newest first
     assert len({e.id for e in parsed.entries}) == 4
 
     fr = feedparser.parse((await w.get("/feed.atom?lang=fr")).text)

@@ -1,0 +1,144 @@
+"""`detector incidents ...` and `detector postmortem ID`: on the store with -c, and on a running
+app with --url. The CLI runs in a worker thread (it owns its event loop) while the app keeps
+serving on the test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from detector.cli import main
+from tests.e2e.harness import free_port
+from tests.web.conftest import TOKEN, UP, make_world  # noqa: F401 - the fixture
+
+
+def write_config(world, path: Path) -> Path:
+    """The world's configuration as the YAML file an operator would pass with -c."""
+    cfg = path / "detector.yaml"
+    cfg.write_text(yaml.safe_dump(world.raw))
+    return cfg
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    monkeypatch.setenv("ADMIN", TOKEN)
+    monkeypatch.delenv("DETECTOR_ADMIN_TOKEN", raising=False)
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = capsys.readouterr()
+        assert TOKEN not in out + err
+        return code, out, err
+
+    return run
+
+
+async def test_read_the_store_with_a_config(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+    w = await make_world()
+    inc = await w.outage("web")
+    cfg = str(write_config(w, tmp_path))
+
+    code, out, _ = await cli("incidents", "list", "-c", cfg)
+    assert code == 0
+    assert inc.id in out and "investigating" in out and "major_outage" in out
+    code, out, _ = await cli("incidents", "list", "-c", cfg, "--json")
+    assert code == 0 and json.loads(out)["incidents"][0]["id"] == inc.id
+
+    code, out, _ = await cli("incidents", "show", inc.id, "-c", cfg)
+    assert code == 0
+    assert f"{inc.id}: Dashboard" in out and "#1" in out and "next update by" in out
+    code, out, _ = await cli("incidents", "show", inc.id, "-c", cfg, "--json")
+    assert code == 0 and json.loads(out)["updates"][0]["kind"] == "opened"
+
+    code, out, _ = await cli("postmortem", inc.id, "-c", cfg)
+    assert code == 0 and out.startswith("# Post-mortem: Dashboard")
+
+    code, _, err = await cli("incidents", "show", "nope", "-c", cfg)
+    assert code == 1 and "no incident 'nope'" in err
+    code, _, err = await cli("postmortem", "nope", "-c", cfg)
+    assert code == 1 and "no incident 'nope'" in err
+
+
+async def test_writes_need_the_daemon(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+    w = await make_world()
+    inc = await w.outage("web")
+    cfg = str(write_config(w, tmp_path))
+    code, _, err = await cli("incidents", "update", inc.id, "-c", cfg, "-m", "hello")
+    assert code == 2 and "--url" in err
+    code, _, err = await cli("incidents", "resolve", inc.id, "-c", cfg)
+    assert code == 2 and "--url" in err
+    assert len((await w.store.notices([inc.id]))[inc.id]) == 1  # nothing was published
+
+
+async def test_usage_errors_exit_2(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+    w = await make_world()
+    cfg = str(write_config(w, tmp_path))
+    code, _, err = await cli("incidents", "list")
+    assert code == 2 and "-c FILE" in err and "--url URL" in err
+    code, _, _ = await cli("incidents", "list", "-c", cfg, "--url", w.url)
+    assert code == 2
+    code, _, err = await cli("incidents", "list", "--url", "ftp://x")
+    assert code == 2 and "--url" in err
+    code, _, err = await cli("incidents", "list", "-c", cfg, "--limit", "0")
+    assert code == 2 and "--limit" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("service: {name: x}\n")
+    code, _, err = await cli("incidents", "list", "-c", str(bad))
+    assert code == 2 and "service.contact: required key is missing" in err
+    code, _, err = await cli("incidents", "update", "x", "--url", w.url, "-m", "m")
+    assert code == 2 and "DETECTOR_ADMIN_TOKEN" in err  # no token anywhere
+
+
+async def test_missing_store_exit_1(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+    w = await make_world()
+    cfg = write_config(w, tmp_path)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["storage"]["url"] = f"sqlite:///{tmp_path / 'never.db'}"
+    cfg.write_text(yaml.safe_dump(raw))
+    code, _, err = await cli("incidents", "list", "-c", str(cfg))
+    assert code == 1 and "no store at" in err
+    assert not (tmp_path / "never.db").exists()  # reading never creates one
+
+
+async def test_on_a_running_daemon(make_world, cli, monkeypatch):  # noqa: F811 - the fixture
+    w = await make_world()
+    inc = await w.outage("web")
+    code, out, _ = await cli("incidents", "list", "--url", w.url)
+    assert code == 0 and inc.id in out
+    code, out, _ = await cli("incidents", "show", inc.id, "--url", w.url)
+    assert code == 0 and "Dashboard" in out
+
+    code, _, err = await cli("incidents", "update", inc.id, "--url", w.url, "--token", "wrong",
+                             "-m", "We found it.")
+    assert code == 1 and "HTTP 401" in err
+    monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
+    code, out, _ = await cli("incidents", "update", inc.id, "--url", w.url,
+                             "-m", "We found it.", "--status", "identified")
+    assert code == 0 and "published notice 2" in out
+    notices = (await w.store.notices([inc.id]))[inc.id]
+    assert notices[-1].kind == "human" and notices[-1].facts["message"] == "We found it."
+    assert (await w.store.incident(inc.id)).status == "identified"
+
+    code, _, err = await cli("incidents", "update", "nope", "--url", w.url, "-m", "x")
+    assert code == 1 and "HTTP 404" in err
+
+    code, _, err = await cli("postmortem", inc.id, "--url", w.url, "--token", "wrong")
+    assert code == 1 and "HTTP 404" in err  # a draft is not public
+    code, out, _ = await cli("postmortem", inc.id, "--url", w.url)  # token from env
+    assert code == 0 and out.startswith("# Post-mortem: Dashboard")
+
+    await w.feed("web", UP, 2)
+    code, out, _ = await cli("incidents", "resolve", inc.id, "--url", w.url, "-m", "Fixed.")
+    assert code == 0 and "published notice 4" in out
+    code, _, err = await cli("incidents", "resolve", inc.id, "--url", w.url)
+    assert code == 1 and "HTTP 409" in err and "already resolved" in err
+
+
+async def test_unreachable_daemon_exit_1(cli):
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = await cli("incidents", "list", "--url", url)
+    assert code == 1 and "cannot reach the daemon" in err
