@@ -341,10 +341,28 @@ class ProbeConfig(DetectionOverrides):
 class Component(Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
-    impact: str = Field(min_length=1)
+    # plain words for customers; a mapping of language → sentence speaks each subscriber's language
+    impact: str | dict[str, str] = Field(min_length=1)
     vendor: str | None = None
     severity_when_down: Literal["degraded", "partial_outage", "major_outage"] | None = None
     probes: list[ProbeConfig] = Field(min_length=1)
+
+    @field_validator("impact")
+    @classmethod
+    def _impact(cls, v: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(v, dict) and not all(k.strip() and t.strip() for k, t in v.items()):
+            raise ValueError("each language needs a sentence")
+        return v
+
+    def impact_in(self, locale: str) -> str:
+        """The impact sentence in `locale`, else its base language, else the first given."""
+        if isinstance(self.impact, str):
+            return self.impact
+        base = locale.replace("-", "_").split("_")[0]
+        return self.impact.get(locale) or self.impact.get(base) or next(iter(self.impact.values()))
+
+    def impact_translations(self) -> dict[str, str]:
+        return dict(self.impact) if isinstance(self.impact, dict) else {}
 
 
 class Subscriber(Model):
@@ -488,6 +506,12 @@ class Config(Model):
                     {"id": c.id, "first": ids[c.id], "loc": ("components", j, "id")},
                 )
             ids[c.id] = j
+            if isinstance(c.impact, dict) and self.service.locale not in c.impact:
+                raise PydanticCustomError(
+                    "impact_default",
+                    "needs a sentence in the service's language '{locale}'",
+                    {"locale": self.service.locale, "loc": ("components", j, "impact")},
+                )
         return self
 
     def all_probes(self) -> list[ProbeConfig]:

@@ -19,7 +19,7 @@ from typing import Any
 from detector import logs
 from detector.channels.base import Channel
 from detector.clock import Clock
-from detector.config.models import SEVERITY_RANK, Config, ProbeConfig, Subscriber
+from detector.config.models import SEVERITY_RANK, Component, Config, ProbeConfig, Subscriber
 from detector.incidents import payload as payloads
 from detector.metrics import Metrics
 from detector.notices import fanout
@@ -547,7 +547,8 @@ class Engine:
         facts = NoticeFacts(
             event=event, kind=kind, incident_id=m.id, sequence=stage, title=m.title,
             status="maintenance", severity="operational",
-            components=[c.name for c in comps], impacts=[c.impact for c in comps], vendor=None,
+            components=[c.name for c in comps], impacts=self._impacts(comps), vendor=None,
+            impact_translations=[c.impact_translations() for c in comps],
             started_at=m.starts_at, published_at=now, next_update_at=None, message=m.message,
             extra={"starts_at": m.starts_at, "ends_at": m.ends_at}, **self._service_facts(),
         )
@@ -588,7 +589,8 @@ class Engine:
             status=inc.status,
             severity=inc.severity,
             components=[c.name for c in comps],
-            impacts=[c.impact for c in comps],
+            impacts=self._impacts(comps),
+            impact_translations=[c.impact_translations() for c in comps],
             vendor=inc.vendor,
             started_at=inc.started_at,
             published_at=now,
@@ -598,6 +600,9 @@ class Engine:
             **self._service_facts(),
             **extra,
         )
+
+    def _impacts(self, comps: list[Component]) -> list[str]:
+        return [c.impact_in(self.config.service.locale) for c in comps]
 
     def _service_facts(self) -> dict[str, Any]:
         svc = self.config.service

@@ -259,6 +259,15 @@ def _sms_link(url: str | None) -> str | None:
     return re.sub(r"^https://", "", url, flags=re.IGNORECASE).rstrip("/")
 
 
+def _impacts(facts: NoticeFacts, lang: str) -> list[str]:
+    """Each impact sentence in the reader's language where the config gives one."""
+    translations = facts.impact_translations
+    return [
+        (translations[i].get(lang) if i < len(translations) else None) or text
+        for i, text in enumerate(facts.impacts)
+    ]
+
+
 def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
     names = [n for n in facts.components if n.strip()]
     published = facts.published_at
@@ -281,7 +290,7 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
         plural=len(names) > 1,
         severity=facts.severity,
         trend=_trend(facts),
-        impacts=[i.strip() for i in facts.impacts if i.strip()],
+        impacts=[i.strip() for i in _impacts(facts, lang) if i.strip()],
         show_impacts=facts.kind in _SHOWS_IMPACTS,
         vendor=facts.vendor or None,
         cause=facts.cause.strip() if facts.cause else None,

@@ -21,7 +21,7 @@ class NoticeFacts:
     status: str  # investigating | identified | monitoring | resolved
     severity: str  # operational | degraded | partial_outage | major_outage
     components: list[str]  # component display names
-    impacts: list[str]  # component impact sentences, plain words
+    impacts: list[str]  # component impact sentences, plain words, in the service's language
     vendor: str | None
     started_at: float
     published_at: float
@@ -35,6 +35,8 @@ class NoticeFacts:
     contact_email: str | None = None
     contact_phone: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # the same sentences in other languages, where the config gives them: [{"fr": ...}, ...]
+    impact_translations: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

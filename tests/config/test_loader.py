@@ -415,3 +415,22 @@ def test_config_is_frozen() -> None:
 
 def test_example_roundtrip_is_yaml_mapping() -> None:
     assert isinstance(yaml.safe_load(EXAMPLE.read_text()), dict)
+
+
+def test_impact_per_language() -> None:
+    from detector.config import ConfigError, parse_config
+
+    base = (
+        "service: {name: A, locale: en, contact: {name: J, email: j@a.example}}\n"
+        "components:\n"
+        "  - id: api\n    name: API\n    impact: {IMPACT}\n"
+        "    probes: [{name: p, tcp: {host: 127.0.0.1, port: 1}}]\n"
+    )
+    cfg = parse_config(base.replace("{IMPACT}", "{en: You cannot pay., fr: Payer est impossible.}"))
+    assert cfg.components[0].impact_in("fr_CA") == "Payer est impossible."
+    assert cfg.components[0].impact_in("pl") == "You cannot pay."
+    with pytest.raises(ConfigError) as e:
+        parse_config(base.replace("{IMPACT}", "{fr: Payer est impossible.}"))
+    assert e.value.lines == [
+        "components[0].impact: needs a sentence in the service's language 'en'"
+    ]
