@@ -21,13 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml
-from aiohttp import ClientSession
+from aiohttp import ClientSession, TCPConnector
 
 from detector import logs
 from detector.config import parse_config
 from detector.daemon import Daemon
 from detector.demo import free_port
-from probes.runner import make_session
 
 TARGET = """
 import sys
@@ -62,8 +61,8 @@ async def wait_up(url: str) -> None:
 
 
 async def bare(url: str, rate: float, seconds: float) -> float:
-    """CPU seconds per bare request, paced like the probes, same session settings."""
-    session = make_session()
+    """CPU seconds per bare request, paced like the probes, on a plain aiohttp session."""
+    session = ClientSession(connector=TCPConnector(limit=1000))
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
 

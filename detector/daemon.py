@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from pathlib import Path
 
 from aiohttp import web
@@ -89,13 +90,21 @@ class Daemon:
         self.scheduler = Scheduler(
             config.all_probes(), config.detection, self._check, self.metrics, self.clock
         )
-        self.component_of = dict(self.engine.component_of)
+        # per-check constants, looked up once: (component label, kind)
+        self.labels = {
+            name: (component or "control", self.engine.probes[name].kind)
+            for name, component in self.engine.component_of.items()
+        }
         self.services = Services(config, self.store, self.engine, self.metrics, self.scheduler)
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.server.host, config.server.port)
         await site.start()
         self.outbox.start()
+        # the config and everything built from it live as long as the process: keep them out
+        # of the cyclic collector's full passes, which would otherwise walk them again and again
+        gc.collect()
+        gc.freeze()
         self.scheduler.start_all()
         self._tasks = [
             asyncio.create_task(self.scheduler.run()),
@@ -112,9 +121,9 @@ class Daemon:
         det = self.scheduler.settings[probe.name]
         result = await run_check(probe, self.ctx, det.timeout)
         now = self.clock.now()
+        component, kind = self.labels[probe.name]
         self.metrics.observe_check(
-            probe.name, self.component_of[probe.name] or "control", probe.kind,
-            result.ok, result.soft_fail, result.duration,
+            probe.name, component, kind, result.ok, result.soft_fail, result.duration
         )
         self.history.add(probe.name, now, result.ok, result.soft_fail, result.duration)
         return self.engine.on_result(probe.name, result, now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -62,15 +64,26 @@ class Metrics:
         )
         self.leader.set(1)
         Info(p + "build", "Version of outage-detector.", registry=r).info({"version": __version__})
+        self._children: dict[str, tuple[Any, Any]] = {}
+        self._results = {r: self.probe_checks.labels(r) for r in ("ok", "soft_fail", "fail")}
 
     def observe_check(
         self, probe: str, component: str, kind: str, ok: bool, soft: bool, duration: float
     ) -> None:
-        """The one place probe results become metrics."""
-        labels = (probe, component, kind)
-        self.probe_duration.labels(*labels).observe(duration)
-        self.probe_success.labels(*labels).set(1 if ok else 0)
-        self.probe_checks.labels("fail" if not ok else "soft_fail" if soft else "ok").inc()
+        """The one place probe results become metrics.
+
+        Labelled children are looked up once per probe: at thousands of checks a second,
+        `labels()` (a lock and a dict walk per metric) would cost as much as the rest.
+        """
+        children = self._children.get(probe)
+        if children is None:
+            labels = (probe, component, kind)
+            children = self._children[probe] = (
+                self.probe_duration.labels(*labels), self.probe_success.labels(*labels)
+            )
+        children[0].observe(duration)
+        children[1].set(1 if ok else 0)
+        self._results["fail" if not ok else "soft_fail" if soft else "ok"].inc()
 
     def set_component(self, component: str, severity: str) -> None:
         self.component_status.labels(component).set(SEVERITY_VALUE[severity])

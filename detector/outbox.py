@@ -12,6 +12,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from detector import logs
+from detector.aio import wait_event
 from detector.channels.base import Channel, Envelope, Recipient
 from detector.clock import Clock
 from detector.metrics import Metrics
@@ -79,8 +80,10 @@ class OutboxWorker:
         """Stop taking new rows; give sends in flight up to `drain` seconds to finish."""
         self._stopping = True
         self.wake()
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=drain)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain
+        while self._inflight and loop.time() < deadline:
+            await asyncio.wait(set(self._inflight), timeout=deadline - loop.time())
         for t in self._loops:
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -104,6 +107,9 @@ class OutboxWorker:
                 if row.id in busy or row.id in finished or self._stopping:
                     continue
                 await sem.acquire()
+                if self._stopping:  # stop() came while we waited for a slot: start nothing new
+                    sem.release()
+                    break
                 busy.add(row.id)
                 task = asyncio.create_task(self._deliver(ch, row, sem, busy, finished))
                 self._inflight.add(task)
@@ -115,10 +121,7 @@ class OutboxWorker:
             wait = self.poll if nxt is None else max(0.0, min(self.poll, nxt - self.clock.now()))
             if busy and wait == 0.0:
                 wait = 0.05  # everything due is already in flight
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+            await wait_event(wake, wait)
 
     async def _deliver(
         self,

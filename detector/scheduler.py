@@ -10,6 +10,7 @@ import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Iterable
 
+from detector.aio import wait_event
 from detector.clock import Clock
 from detector.config.models import Detection, ProbeConfig
 from detector.metrics import Metrics
@@ -49,13 +50,14 @@ class Scheduler:
             self._wake.set()
 
     def start_all(self) -> None:
-        """Spread first checks over a fraction of each interval, so they do not all fire at once."""
+        """Spread first checks evenly over each probe's interval. Checks keep a fixed rate
+        after that, so the spread made here is the load's shape for good: squeezing it into
+        part of the interval would make bursts that come back every interval."""
         now = self.clock.now()
         names = sorted(self.probes)
         n = max(1, len(names))
         for i, name in enumerate(names):
-            interval = self.settings[name].interval
-            self._push(name, now + min(interval, 1.0 + interval / 10) * i / n)
+            self._push(name, now + self.settings[name].interval * i / n)
 
     def check_now(self, names: Iterable[str]) -> None:
         now = self.clock.now()
@@ -87,10 +89,7 @@ class Scheduler:
                 self._wake.clear()
                 wait = (self.heap[0][0] - now) if self.heap else 1.0
                 if wait > 0:
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 1.0))
-                    except TimeoutError:
-                        pass
+                    await wait_event(self._wake, min(wait, 1.0))
         finally:
             self.running = False
 

@@ -113,7 +113,9 @@ def _body_problem(
 
 async def check(spec: HttpSpec, ctx: ProbeContext) -> Result:
     expect = spec.expect
-    ctx.phase = "request"  # refined to DNS lookup/connect/response by make_session's tracer
+    # a reused keep-alive connection goes straight to the response; a new one passes through
+    # "DNS lookup" and "connect" (make_session's tracer), then back to "response"
+    ctx.phase = "response"
     start = time.perf_counter()
     async with ctx.session.request(
         spec.method,

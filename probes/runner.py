@@ -87,7 +87,8 @@ def _tracer() -> aiohttp.TraceConfig:
     tc.on_dns_resolvehost_start.append(_phase("DNS lookup"))
     tc.on_connection_create_start.append(_phase("connect"))
     tc.on_connection_create_end.append(_phase("response"))
-    tc.on_connection_reuseconn.append(_phase("response"))
+    # no hook on connection reuse: it fires on every keep-alive check, and the check starts
+    # in "response" anyway (probes.http), so a reused connection is already in the right phase
     tc.on_request_redirect.append(_phase("redirect"))
     return tc
 

@@ -7,6 +7,7 @@ Durations are parsed from strings with a unit and held as float seconds.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -517,8 +518,13 @@ class Config(Model):
     def all_probes(self) -> list[ProbeConfig]:
         return [*self.controls, *(p for c in self.components for p in c.probes)]
 
+    @cached_property
+    def _components_by_id(self) -> dict[str, Component]:
+        return {c.id: c for c in self.components}
+
     def component(self, component_id: str) -> Component:
-        return next(c for c in self.components if c.id == component_id)
+        """O(1): the engine and the status API look components up per component."""
+        return self._components_by_id[component_id]
 
     def inline_subscribers(self) -> list[Subscriber]:
         return [s for s in self.subscribers if isinstance(s, Subscriber)]

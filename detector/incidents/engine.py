@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from detector import logs
+from detector.aio import wait_event
 from detector.channels.base import Channel
 from detector.clock import Clock
 from detector.config.models import SEVERITY_RANK, Component, Config, ProbeConfig, Subscriber
@@ -343,10 +344,7 @@ class Engine:
                 self.log.exception("tick failed")
                 wait = cap
             self.tick_wake.clear()
-            try:
-                await asyncio.wait_for(self.tick_wake.wait(), timeout=min(cap, wait))
-            except TimeoutError:
-                pass
+            await wait_event(self.tick_wake, min(cap, wait))
 
     def _stable_for(self, inc: IncidentRow) -> float:
         values = [

@@ -104,7 +104,8 @@ def fit_sms(text: str, link: str | None, *, terse: str | None = None) -> str:
     important last, and are dropped from the end until the message fits one segment. The link
     is never cut. If it still does not fit:
     - with `terse` (a shorter wording of the facts that must all arrive), the terse form is
-      used: in one segment if it fits, otherwise whole, over the fewest segments;
+      used, keeping its optional middle lines (an apology) while one segment has room, and
+      otherwise its first and last lines over the fewest segments;
     - without it, the first line is cut at a word with "…" ("..." when the rest is GSM-7, so
       the ellipsis does not halve the room), unless fewer than MIN_KEPT characters of it would
       remain, in which case it is sent whole over the fewest segments.
@@ -120,7 +121,14 @@ def fit_sms(text: str, link: str | None, *, terse: str | None = None) -> str:
             return candidate
     short = _sentences(terse) if terse is not None else []
     if short:
-        return _join(short, link)
+        # the terse form keeps its own first and last lines; the ones between (an apology)
+        # stay where one segment has room for them
+        t_head, t_middle, t_tail = short[0], short[1:-1], short[1:][-1:]
+        for kept in range(len(t_middle), -1, -1):
+            candidate = _join([t_head, *t_middle[:kept], *t_tail], link)
+            if segments(candidate) == 1:
+                return candidate
+        return _join([t_head, *t_tail], link)
     return _cut(head, _join(tail, link))
 
 

@@ -44,6 +44,7 @@ class SlowSendGrid(SendGridDouble):
         super().__init__()
         self.delay = delay
         self.attempts: list[Attempt] = []
+        self.inflight = 0  # requests arrived and not yet answered
 
     @web.middleware
     async def _fault_middleware(
@@ -51,9 +52,13 @@ class SlowSendGrid(SendGridDouble):
     ) -> web.StreamResponse:
         at = time.time()
         who = _emails(await request.read())  # read() caches: the handler reads it again
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        resp = await super()._fault_middleware(request, handler)
+        self.inflight += 1
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            resp = await super()._fault_middleware(request, handler)
+        finally:
+            self.inflight -= 1
         self.attempts.append(Attempt(at, who, resp.status))
         return resp
 
@@ -68,6 +73,7 @@ class SlowTwilio(TwilioDouble):
         super().__init__()
         self.delay = delay
         self.attempts: list[Attempt] = []
+        self.inflight = 0  # requests arrived and not yet answered
 
     @web.middleware
     async def _fault_middleware(
@@ -75,9 +81,13 @@ class SlowTwilio(TwilioDouble):
     ) -> web.StreamResponse:
         at = time.time()
         who = _phone(await request.read())
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        resp = await super()._fault_middleware(request, handler)
+        self.inflight += 1
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            resp = await super()._fault_middleware(request, handler)
+        finally:
+            self.inflight -= 1
         self.attempts.append(Attempt(at, who, resp.status))
         return resp
 

@@ -229,8 +229,9 @@ def test_polish_sms_prefers_a_terse_form_over_a_second_segment() -> None:
     sms = compose(facts("opened", status_page_url=url), "pl", "Europe/Warsaw").sms
 
     assert sms == (
-        "Acme Cloud: awaria Public API. Aktualizacja o 11:17. status.acme-cloud.io/inc/12345"
-    )
+        "Acme Cloud: awaria Public API. Przepraszamy. Aktualizacja o 11:17. "
+        "status.acme-cloud.io/inc/12345"
+    )  # the apology stays: one segment has room for it (CONTRACT §7.2)
     assert segments(sms) == 1
 
 
