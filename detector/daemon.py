@@ -19,6 +19,7 @@ from detector.config.models import Config, ProbeConfig, Subscriber
 from detector.history import History
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
+from detector.notices import compose
 from detector.outbox import OutboxWorker
 from detector.scheduler import Scheduler
 from detector.store import OutboxRow, Store
@@ -74,6 +75,10 @@ class Daemon:
         await self.store.open()
         self.channels = channel_kinds.build(config)
         subscribers = subscribers_of(config, self.base_dir)
+        compose.warm(
+            [config.service.locale, *(s.locale for s in subscribers if s.locale)],
+            config.service.timezone,
+        )
         self.outbox = OutboxWorker(
             self.store, self.channels, self.metrics, self.clock,
             base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,

@@ -8,6 +8,7 @@ Python only prepares facts: localized dates (Babel), names and flags, never sent
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -344,3 +345,16 @@ def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
 
 
 __all__ = ["DEFAULT_LOCALE", "KINDS", "LOCALES", "compose", "resolve_locale"]
+
+
+def warm(locales: Iterable[str], timezone: str) -> None:
+    """Compile every template a first notice needs, at start-up rather than inside the
+    time from outage to first notice."""
+    facts = NoticeFacts(
+        event="incident.opened", kind="opened", incident_id="warm", sequence=1,
+        title="warm", status="investigating", severity="major_outage", components=["x"],
+        impacts=["x"], vendor=None, started_at=0.0, published_at=0.0, next_update_at=900.0,
+        service_name="x", contact_name="x", contact_email="x@x.example",
+    )
+    for locale in set(locales):
+        compose(facts, locale, timezone)
