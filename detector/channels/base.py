@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
+
 from detector.notices.model import Message
 
 
@@ -56,3 +58,26 @@ class Channel(Protocol):
     async def send(self, envelope: Envelope) -> Delivery: ...
 
     async def close(self) -> None: ...
+
+
+MAX_DETAIL = 300  # a Delivery.detail is one short line for logs and the outbox row
+
+
+def redact(text: str, secret: str) -> str:
+    """A provider's words without our credential in them (some echo request headers)."""
+    return (text.replace(secret, "[redacted]") if secret else text)[:MAX_DETAIL]
+
+
+def logged(
+    log: structlog.typing.FilteringBoundLogger, provider: str, envelope: Envelope,
+    delivery: Delivery,
+) -> Delivery:
+    """Every channel logs the outcome of a send the same way, bound to its notice."""
+    log = log.bind(notice_id=envelope.notice_id, outbox_id=envelope.id,
+                   recipients=len(envelope.recipients), rejected=len(delivery.rejected))
+    if delivery.ok:
+        log.debug(f"{provider} accepted", detail=delivery.detail)
+    else:
+        log.warning(f"{provider} send failed", detail=delivery.detail,
+                    permanent=delivery.permanent, retry_after=delivery.retry_after)
+    return delivery

@@ -29,7 +29,7 @@ from sendgrid.helpers.mail import (
 )
 
 from detector import logs
-from detector.channels.base import Delivery, Envelope, Recipient
+from detector.channels.base import MAX_DETAIL, Delivery, Envelope, Recipient, logged, redact
 from detector.clock import Clock, SystemClock
 from detector.config.models import SendgridChannel
 
@@ -37,7 +37,6 @@ DEFAULT_API_BASE = "https://api.sendgrid.com"
 _EMAIL_RE = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 # SendGrid names a refused address by its place in the body: personalizations.3.to.0.email
 _BAD_ADDRESS = re.compile(r"personalizations\.(\d+)\.to\.\d+\.email")
-_MAX_DETAIL = 300
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -196,25 +195,16 @@ class SendGrid:
     def _errors(text: str) -> list[tuple[str, str | None]]:
         try:
             raw = json.loads(text).get("errors") or []
-            return [(str(e.get("message", ""))[:_MAX_DETAIL], e.get("field")) for e in raw
+            return [(str(e.get("message", ""))[:MAX_DETAIL], e.get("field")) for e in raw
                     if isinstance(e, dict)]
         except (ValueError, AttributeError):
-            return [(text.strip()[:_MAX_DETAIL], None)] if text.strip() else []
+            return [(text.strip()[:MAX_DETAIL], None)] if text.strip() else []
 
     def _redact(self, text: str) -> str:
-        key = self.cfg.api_key.get_secret_value()
-        return text.replace(key, "[redacted]")[:_MAX_DETAIL] if key else text[:_MAX_DETAIL]
+        return redact(text, self.cfg.api_key.get_secret_value())
 
     def _done(self, envelope: Envelope, delivery: Delivery) -> Delivery:
-        log = self._log.bind(notice_id=envelope.notice_id, outbox_id=envelope.id,
-                             recipients=len(envelope.recipients),
-                             rejected=len(delivery.rejected))
-        if delivery.ok:
-            log.debug("sendgrid accepted", detail=delivery.detail)
-        else:
-            log.warning("sendgrid send failed", detail=delivery.detail,
-                        permanent=delivery.permanent, retry_after=delivery.retry_after)
-        return delivery
+        return logged(self._log, "sendgrid", envelope, delivery)
 
     async def close(self) -> None:
         if self._session is not None:

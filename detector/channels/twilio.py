@@ -18,7 +18,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from detector import logs
-from detector.channels.base import Delivery, Envelope
+from detector.channels.base import Delivery, Envelope, logged, redact
 from detector.channels.sendgrid import parse_retry_after
 from detector.clock import Clock, SystemClock
 from detector.config.models import TwilioChannel
@@ -27,7 +27,6 @@ from detector.config.models import TwilioChannel
 # 21211 invalid 'To' number, 21614 not a mobile number, 21610 the recipient replied STOP.
 REJECTED_CODES = frozenset({21211, 21610, 21614})
 DEFAULT_RETRY_AFTER = 1.0  # Twilio's 429 rarely carries Retry-After
-_MAX_DETAIL = 300
 
 # The SDK logs seven INFO lines per request; keep them out unless an operator asks.
 _SDK_LOG = logging.getLogger("detector.channels.twilio.sdk")
@@ -154,18 +153,10 @@ class Twilio:
         return Delivery(False, detail, permanent=True)
 
     def _redact(self, text: str) -> str:
-        secret = self.cfg.auth_token.get_secret_value()
-        return (text.replace(secret, "[redacted]") if secret else text)[:_MAX_DETAIL]
+        return redact(text, self.cfg.auth_token.get_secret_value())
 
     def _done(self, envelope: Envelope, delivery: Delivery) -> Delivery:
-        log = self._log.bind(notice_id=envelope.notice_id, outbox_id=envelope.id,
-                             rejected=len(delivery.rejected))
-        if delivery.ok:
-            log.debug("twilio accepted", detail=delivery.detail)
-        else:
-            log.warning("twilio send failed", detail=delivery.detail,
-                        permanent=delivery.permanent, retry_after=delivery.retry_after)
-        return delivery
+        return logged(self._log, "twilio", envelope, delivery)
 
     async def close(self) -> None:
         if self._http is not None:

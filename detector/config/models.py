@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     BeforeValidator,
@@ -68,6 +69,15 @@ Quorum = Annotated[int, Field(ge=1)] | Literal["majority"]
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
+def _email(v: str) -> str:
+    if not _EMAIL_RE.fullmatch(v):
+        raise ValueError(f"not an e-mail address: {v!r}")
+    return v
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
 def check_timezone(v: str) -> str:
     """Any failure of ZoneInfo (OSError for 'Europe', ValueError for 'zone.tab') is a user error."""
     from zoneinfo import ZoneInfo, available_timezones
@@ -92,15 +102,9 @@ class Model(BaseModel):
 
 class Contact(Model):
     name: str = Field(min_length=1)
-    email: str | None = None
+    email: Email | None = None
     phone: str | None = None
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        if v is not None and not _EMAIL_RE.fullmatch(v):
-            raise ValueError(f"not an e-mail address: {v!r}")
-        return v
 
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
@@ -368,18 +372,12 @@ class Component(Model):
 
 class Subscriber(Model):
     name: str = Field(min_length=1)
-    email: str | None = None
+    email: Email | None = None
     phone: str | None = None
     locale: str | None = None
     timezone: str | None = None
     components: list[str] | None = None  # None: all
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        if v is not None and not _EMAIL_RE.fullmatch(v):
-            raise ValueError(f"not an e-mail address: {v!r}")
-        return v
 
     @field_validator("phone")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.engine import Row
@@ -26,8 +26,30 @@ def async_url(url: str) -> str:
     return url
 
 
+class _Row:
+    """A dataclass row whose `_json` fields are stored as JSON text and `_bools` as 0/1."""
+
+    _json: ClassVar[tuple[str, ...]] = ()
+    _bools: ClassVar[tuple[str, ...]] = ()
+
+    def to_db(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        for k in self._json:
+            d[k] = json.dumps(d[k])
+        return d
+
+    @classmethod
+    def from_db(cls, row: Row[Any]) -> Self:
+        d = dict(row._mapping)
+        for k in cls._json:
+            d[k] = json.loads(d[k])
+        for k in cls._bools:
+            d[k] = bool(d[k])
+        return cls(**d)
+
+
 @dataclass(slots=True)
-class IncidentRow:
+class IncidentRow(_Row):
     id: str
     component_ids: list[str]
     title: str
@@ -47,23 +69,13 @@ class IncidentRow:
     held_until: float | None = None
     vetoed: bool = False
     sequence: int = 0
+    _json = ("component_ids",)
+    _bools = ("manual", "vetoed")
 
-    def to_db(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["component_ids"] = json.dumps(self.component_ids)
-        return d
-
-    @classmethod
-    def from_db(cls, row: Row[Any]) -> IncidentRow:
-        d = dict(row._mapping)
-        d["component_ids"] = json.loads(d["component_ids"])
-        d["manual"] = bool(d["manual"])
-        d["vetoed"] = bool(d["vetoed"])
-        return cls(**d)
 
 
 @dataclass(slots=True)
-class NoticeRow:
+class NoticeRow(_Row):
     id: str
     incident_id: str
     sequence: int
@@ -78,23 +90,12 @@ class NoticeRow:
     facts: dict[str, Any]
     evidence: list[dict[str, Any]] = field(default_factory=list)
     recipients: int = 0
+    _json = ("facts", "evidence")
 
-    def to_db(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["facts"] = json.dumps(self.facts)
-        d["evidence"] = json.dumps(self.evidence)
-        return d
-
-    @classmethod
-    def from_db(cls, row: Row[Any]) -> NoticeRow:
-        d = dict(row._mapping)
-        d["facts"] = json.loads(d["facts"])
-        d["evidence"] = json.loads(d["evidence"])
-        return cls(**d)
 
 
 @dataclass(slots=True)
-class OutboxRow:
+class OutboxRow(_Row):
     id: str
     notice_id: str
     channel: str
@@ -108,23 +109,12 @@ class OutboxRow:
     next_attempt_at: float = 0.0
     sent_at: float | None = None
     last_error: str | None = None
+    _json = ("message", "payload", "recipients")
 
-    def to_db(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("message", "payload", "recipients"):
-            d[k] = json.dumps(d[k])
-        return d
-
-    @classmethod
-    def from_db(cls, row: Row[Any]) -> OutboxRow:
-        d = dict(row._mapping)
-        for k in ("message", "payload", "recipients"):
-            d[k] = json.loads(d[k])
-        return cls(**d)
 
 
 @dataclass(slots=True)
-class MaintenanceRow:
+class MaintenanceRow(_Row):
     id: str
     component_ids: list[str]
     title: str
@@ -132,17 +122,8 @@ class MaintenanceRow:
     ends_at: float
     message: str | None = None
     announced: int = 0  # 0 none, 1 scheduled, 2 started, 3 ended
+    _json = ("component_ids",)
 
-    def to_db(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["component_ids"] = json.dumps(self.component_ids)
-        return d
-
-    @classmethod
-    def from_db(cls, row: Row[Any]) -> MaintenanceRow:
-        d = dict(row._mapping)
-        d["component_ids"] = json.loads(d["component_ids"])
-        return cls(**d)
 
 
 @dataclass(slots=True)
