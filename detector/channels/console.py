@@ -10,6 +10,11 @@ from detector.config.models import ConsoleChannel
 from detector.notices.fanout import INTERNAL_EVENTS
 
 
+def _clock(iso: str | None) -> str:
+    """'2026-11-23T10:17:05.120Z' → '10:17:05 UTC': notices say minutes, the console seconds."""
+    return f"{iso[11:19]} UTC" if iso else "?"
+
+
 class Console:
     kind = "console"
     max_batch = 0
@@ -26,7 +31,14 @@ class Console:
     async def send(self, envelope: Envelope) -> Delivery:
         m = envelope.message
         bar = "─" * 72
-        self.out.write(f"\n{bar}\n[{envelope.event}]  {m.subject}\n{bar}\n{m.text.strip()}\n")
+        notice = envelope.payload.get("notice") or {}
+        when = f"published {_clock(notice.get('published_at'))}"
+        if notice.get("next_update_at"):
+            when += f" · next update due {_clock(notice['next_update_at'])}"
+        self.out.write(
+            f"\n{bar}\n[{envelope.event}]  {m.subject}\n({when}){chr(10)}{bar}\n"
+            f"{m.text.strip()}\n"
+        )
         self.out.flush()
         return Delivery(True, "printed")
 

@@ -77,7 +77,11 @@ def _row(
     batch: int,
     now: float,
 ) -> OutboxRow:
-    body = payload if ch.kind == "webhook" else {"status_page_url": payload.get("status_page_url")}
+    # the whole body (with evidence) only to operators' channels: webhooks and the console
+    if ch.kind in ("webhook", "console"):
+        body = payload
+    else:
+        body = {"status_page_url": payload.get("status_page_url")}
     return OutboxRow(
         id=f"{notice_id}/{ch.name}/{batch}",
         notice_id=notice_id,
