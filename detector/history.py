@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from detector.store import Store
 
 
@@ -20,10 +22,14 @@ class History:
         agg[2] += 1 if ok and soft else 0
         agg[3] += duration
 
-    async def flush(self) -> int:
+    async def flush(self, chunk: int = 500) -> int:
+        """Write what accumulated, `chunk` rows a transaction: the driver's per-row work runs on
+        the event loop, so one 20,000-row statement would stall every check for a moment."""
         if not self.pending:
             return 0
         batch, self.pending = self.pending, {}
         rows = [(p, b, int(a[0]), int(a[1]), int(a[2]), a[3]) for (p, b), a in batch.items()]
-        await self.store.add_history(rows)
+        for i in range(0, len(rows), chunk):
+            await self.store.add_history(rows[i : i + chunk])
+            await asyncio.sleep(0)  # let due checks start between chunks
         return len(rows)

@@ -7,7 +7,6 @@ context (so the probe can record which phase it is in), a deadline, two clock re
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -19,7 +18,7 @@ from detector import __version__, logs
 from detector.config.models import Detection, ProbeConfig
 from probes import REGISTRY
 from probes.base import ProbeContext, Result
-from probes.errors import ProbeFailure, describe, fmt_duration, one_line
+from probes.errors import MAX_DETAIL, ProbeFailure, describe, fmt_duration, one_line
 
 log = logs.get("probes")
 
@@ -34,7 +33,8 @@ async def run_check(probe: ProbeConfig, ctx: ProbeContext, timeout: float) -> Re
     check = REGISTRY.get(probe.kind)
     if check is None:
         return Result(False, 0.0, f"no probe for kind {probe.kind!r}")
-    own = dataclasses.replace(ctx, timeout=timeout, phase="check")
+    # built directly: dataclasses.replace walks the fields on every call, at every check
+    own = ProbeContext(ctx.session, timeout, ctx.addresses, "check")
     start = time.perf_counter()
     deadline = asyncio.timeout(timeout)
     try:
@@ -42,8 +42,13 @@ async def run_check(probe: ProbeConfig, ctx: ProbeContext, timeout: float) -> Re
             result = await check(probe.spec, own)
         if not isinstance(result, Result):  # a buggy probe
             raise TypeError(f"returned {type(result).__name__}, not a Result")
-        return dataclasses.replace(
-            result, duration=time.perf_counter() - start, detail=one_line(str(result.detail))
+        # a passing check's detail is the probe's own words ("HTTP 200 in 12 ms"), tidied only
+        # if it needs it; a failing one may carry a server's text, always flattened and scrubbed
+        detail = str(result.detail)
+        if not result.ok or "\n" in detail or len(detail) > MAX_DETAIL:
+            detail = one_line(detail)
+        return Result(
+            result.ok, time.perf_counter() - start, detail, result.soft_fail, result.severity
         )
     except ProbeFailure as e:
         return Result(False, time.perf_counter() - start, one_line(e.detail), severity=e.severity)
