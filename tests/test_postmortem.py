@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from detector.channels.base import Delivery, Envelope
 from detector.clock import FakeClock
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
@@ -20,33 +19,12 @@ from detector.outbox import OutboxWorker
 from detector.postmortem import build_postmortem, duration, md, promises
 from detector.store import NoticeRow, Store
 from probes.base import Result
+from tests.fakes import Accepting
 from tests.web.conftest import START, make_config
 
 DOWN = Result(False, 0.01, "HTTP 503 in 10 ms")
 UP = Result(True, 0.01, "HTTP 200 in 10 ms")
 WARSAW = ZoneInfo("Europe/Warsaw")
-
-
-class Hook:
-    name = "hook"
-    kind = "webhook"
-    max_batch = 0
-    concurrency = 1
-
-    def wants(self, event: str) -> bool:
-        return True
-
-    async def send(self, envelope: Envelope) -> Delivery:
-        return Delivery(True)
-
-    async def close(self) -> None:
-        return None
-
-
-class Mail(Hook):
-    name = "mail"
-    kind = "sendgrid"
-    max_batch = 10
 
 
 def at(ts: float) -> str:
@@ -59,7 +37,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeClock, Store,
     store = Store(cfg.storage.url)
     await store.open()
     clock = FakeClock(START)
-    channels = [Hook(), Mail()]
+    channels = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
     subs = [Subscriber(name="Globex", email="ops@globex.example"),
             Subscriber(name="Initech", email="it@initech.example", locale="pl")]
     engine = Engine(cfg, store, channels, subs, Metrics(), clock)

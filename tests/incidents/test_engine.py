@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import yaml
 
-from detector.channels.base import Delivery, Envelope
 from detector.clock import FakeClock
 from detector.config import parse_config
 from detector.config.models import Subscriber
@@ -16,32 +15,11 @@ from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.store import Store
 from probes.base import Result
+from tests.fakes import Accepting
 
 UP = Result(True, 0.01, "HTTP 200 in 10 ms")
 DOWN = Result(False, 0.01, "HTTP 503 in 10 ms")
 SLOW = Result(True, 1.2, "slow: 1.2 s > 800 ms", soft_fail=True)
-
-
-class Recorder:
-    name = "hook"
-    kind = "webhook"
-    max_batch = 0
-    concurrency = 1
-
-    def wants(self, event: str) -> bool:
-        return True
-
-    async def send(self, envelope: Envelope) -> Delivery:
-        return Delivery(True)
-
-    async def close(self) -> None:
-        return None
-
-
-class Mailer(Recorder):
-    name = "mail"
-    kind = "sendgrid"
-    max_batch = 2
 
 
 def config(tmp: Path, **over: Any):
@@ -75,7 +53,8 @@ async def make(tmp_path: Path):
         await store.open()
         stores.append(store)
         clock = FakeClock(1_800_000_000.0)
-        engine = Engine(cfg, store, [Recorder(), Mailer()], subscribers or [], Metrics(), clock)
+        channels = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=2)]
+        engine = Engine(cfg, store, channels, subscribers or [], Metrics(), clock)
         await engine.load()
         return engine, clock, store
 
