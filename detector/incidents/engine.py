@@ -46,10 +46,11 @@ EVIDENCE_KEEP = 6
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    kind: str  # "probe" | "evaluate"
-    probe: str | None = None
-    event: ProbeEvent | None = None
-    at: float = 0.0
+    """A probe result worth a decision: its verdict changed, or a control spoke."""
+
+    probe: str
+    event: ProbeEvent | None
+    at: float
 
 
 def level_of(result: Result) -> Level:
@@ -147,12 +148,12 @@ class Engine:
         if component is None:
             self.control_checked_at[name] = at
             if event is not None or self.deferred:
-                self.queue.put_nowait(Decision("probe", name, event, at))
+                self.queue.put_nowait(Decision(name, event, at))
         else:
             if state.bad_streak == 0 and new.bad_streak == 1 and self.config.controls:
                 self.request_controls()  # doubt ourselves before anyone else
             if event is not None:
-                self.queue.put_nowait(Decision("probe", name, event, at))
+                self.queue.put_nowait(Decision(name, event, at))
         return new.suspect
 
     # --- decisions ------------------------------------------------------------------------
@@ -175,19 +176,19 @@ class Engine:
     async def _decide(self, d: Decision) -> None:
         now = self.clock.now()
         change = Change()
-        if d.event is not None and d.probe is not None:
+        if d.event is not None:
             st = self.states[d.probe]
             change.probe_states[d.probe] = (int(st.confirmed), st.first_bad_at, st.severity)
             self.log.info("probe verdict", probe=d.probe, verdict=d.event.kind,
                           level=d.event.level.name)
-        component = self.component_of.get(d.probe or "")
-        if d.probe is not None and component is None:
+        component = self.component_of[d.probe]
+        if component is None:  # a control
             await self._controls_changed(now, change)
             # the controls' latest word is this check: nothing newer can be asked of them
             components = sorted(self.deferred) if not self._controls_doubt(d.at) else []
             self.deferred -= set(components)
         else:
-            components = [component] if component else []
+            components = [component]
         for cid in components:
             self._evaluate(cid, now, change)
         await self._commit(change, now)
@@ -668,7 +669,7 @@ class Engine:
         body = payloads.internal(event, notice_id, now, self.config, self._all_evidence(), data)
         for ch in self.channels:
             if ch.kind == "webhook" and ch.wants(event):
-                change.outbox.append(fanout._row(
+                change.outbox.append(fanout.row(
                     notice_id, ch, event, payloads.blank_message(event), body, [], 0, now
                 ))
 

@@ -44,7 +44,7 @@ def plan(
         if ch.max_batch == 0:
             if facts.event in INTERNAL_EVENTS and ch.kind != "webhook":
                 continue
-            rows.append(_row(notice_id, ch, facts.event, default_message, payload, [], 0, now))
+            rows.append(row(notice_id, ch, facts.event, default_message, payload, [], 0, now))
             continue
         field = "phone" if ch.kind == "twilio" else "email"
         groups: dict[tuple[str, str], list[Subscriber]] = defaultdict(list)
@@ -61,13 +61,13 @@ def plan(
                     {"name": m.name, "email": m.email, "phone": m.phone} for m in chunk
                 ]
                 rows.append(
-                    _row(notice_id, ch, facts.event, message, payload, recipients, batch_no, now)
+                    row(notice_id, ch, facts.event, message, payload, recipients, batch_no, now)
                 )
                 batch_no += 1
     return rows
 
 
-def _row(
+def row(
     notice_id: str,
     ch: Channel,
     event: str,

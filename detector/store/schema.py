@@ -100,27 +100,23 @@ probe_state = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-check_history = Table(
-    "check_history",
-    metadata,
-    Column("probe", String(200), primary_key=True),
-    Column("bucket", Integer, primary_key=True),  # start of the minute, epoch seconds
-    Column("checks", Integer, nullable=False),
-    Column("failures", Integer, nullable=False),
-    Column("soft", Integer, nullable=False),
-    Column("duration_sum", Float, nullable=False),
-)
+def _history(name: str) -> Table:
+    """Check counts per probe per bucket (the bucket's start, epoch seconds)."""
+    return Table(
+        name,
+        metadata,
+        Column("probe", String(200), primary_key=True),
+        Column("bucket", Integer, primary_key=True),
+        Column("checks", Integer, nullable=False),
+        Column("failures", Integer, nullable=False),
+        Column("soft", Integer, nullable=False),
+        Column("duration_sum", Float, nullable=False),
+    )
 
-check_history_hourly = Table(  # minute rows older than MINUTE_KEEP fold into these
-    "check_history_hourly",
-    metadata,
-    Column("probe", String(200), primary_key=True),
-    Column("bucket", Integer, primary_key=True),  # start of the hour, epoch seconds
-    Column("checks", Integer, nullable=False),
-    Column("failures", Integer, nullable=False),
-    Column("soft", Integer, nullable=False),
-    Column("duration_sum", Float, nullable=False),
-)
+
+check_history = _history("check_history")  # per minute
+# per hour: minute rows older than Store.rollup_history's minute_keep fold into these
+check_history_hourly = _history("check_history_hourly")
 
 maintenance = Table(
     "maintenance",
