@@ -16,13 +16,14 @@ from detector import channels as channel_kinds
 from detector import logs
 from detector.clock import Clock, SystemClock
 from detector.config.models import Config, ProbeConfig, Subscriber
+from detector.health import Health
 from detector.history import History
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.notices import compose
 from detector.outbox import OutboxWorker
 from detector.scheduler import Scheduler
-from detector.store import OutboxRow, Store
+from detector.store import STORE_ERRORS, OutboxRow, Store
 from detector.web.app import Services, create_app
 from probes.base import ProbeContext
 from probes.runner import make_session, run_check
@@ -70,6 +71,7 @@ class Daemon:
         self.history_flush = history_flush
         self.log = logs.get("detector")
         self.metrics = Metrics()
+        self.health = Health(self.metrics)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._observed: set[str] = set()
@@ -94,6 +96,7 @@ class Daemon:
         self.engine = Engine(
             config, self.store, self.channels, subscribers, self.metrics, self.clock,
             wake_outbox=self.outbox.wake, request_controls=self._recheck_controls,
+            health=self.health,
         )
         await self.engine.load()
         self.session = make_session()
@@ -107,7 +110,9 @@ class Daemon:
             name: (component or "control", self.engine.probes[name].kind)
             for name, component in self.engine.component_of.items()
         }
-        self.services = Services(config, self.store, self.engine, self.metrics, self.scheduler)
+        self.services = Services(
+            config, self.store, self.engine, self.metrics, self.scheduler, health=self.health
+        )
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.server.host, config.server.port)
@@ -157,24 +162,37 @@ class Daemon:
                           time_to_notice=round(now - inc.started_at, 3))
 
     async def _housekeeping(self) -> None:
+        """History, roll-ups and a look at the store file, on the monotonic clock. A failing
+        store is reported once through `health`; the history waits in memory meanwhile."""
         while True:
             await asyncio.sleep(min(self.history_flush, 2.0))
+            try:
+                self.store.check_file()
+            except STORE_ERRORS as e:
+                self.health.failed("store:file", str(e))
+                continue
+            self.health.ok("store:file")
             try:
                 counts = await self.store.outbox_counts()
                 self.metrics.outbox_pending.set(counts.get("pending", 0))
                 if self.history.pending and self._due_flush():
                     await self.history.flush()
-                if self.clock.now() - self._last_rollup >= 3600:
-                    self._last_rollup = self.clock.now()
-                    await self.store.rollup_history(self._last_rollup)
+                if self.clock.monotonic() - self._last_rollup >= 3600:
+                    await self.store.rollup_history(self.clock.now())
+                    self._last_rollup = self.clock.monotonic()
+                self.health.ok("store:housekeeping")
+            except STORE_ERRORS as e:
+                from detector.incidents.engine import _reason
+
+                self.health.failed("store:housekeeping", _reason(e))
             except Exception:
                 self.log.exception("housekeeping failed")
 
-    _last_flush = 0.0
-    _last_rollup = 0.0
+    _last_flush = float("-inf")
+    _last_rollup = float("-inf")
 
     def _due_flush(self) -> bool:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         if now - self._last_flush >= self.history_flush:
             self._last_flush = now
             return True

@@ -28,8 +28,23 @@ class History:
         if not self.pending:
             return 0
         batch, self.pending = self.pending, {}
-        rows = [(p, b, int(a[0]), int(a[1]), int(a[2]), a[3]) for (p, b), a in batch.items()]
-        for i in range(0, len(rows), chunk):
-            await self.store.add_history(rows[i : i + chunk])
+        items = list(batch.items())
+        for i in range(0, len(items), chunk):
+            part = items[i : i + chunk]
+            rows = [(p, b, int(a[0]), int(a[1]), int(a[2]), a[3]) for (p, b), a in part]
+            try:
+                await self.store.add_history(rows)
+            except BaseException:
+                self._restore(items[i:])  # not written: counted again with the next flush
+                raise
             await asyncio.sleep(0)  # let due checks start between chunks
-        return len(rows)
+        return len(items)
+
+    def _restore(self, items: list[tuple[tuple[str, int], list[float]]]) -> None:
+        for key, agg in items:
+            now = self.pending.get(key)
+            if now is None:
+                self.pending[key] = agg
+            else:
+                for k in range(4):
+                    now[k] += agg[k]

@@ -50,6 +50,14 @@ class Metrics:
             "First failed check to the first notice accepted by a channel.", registry=r,
             buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
         )
+        self.notices_superseded = Counter(
+            p + "notices_superseded",
+            "Notices not sent because a newer notice of the same incident replaced them.",
+            ["channel"], registry=r,
+        )
+        self.store_errors = Counter(
+            p + "store_errors", "Store calls that failed, by operation.", ["op"], registry=r
+        )
         self.outbox_pending = Gauge(p + "outbox_pending", "Notices waiting to be sent.", registry=r)
         self.scheduler_lag = Histogram(
             p + "scheduler_lag_seconds", "How late checks start.", registry=r,

@@ -53,14 +53,14 @@ class Scheduler:
         """Spread first checks evenly over each probe's interval. Checks keep a fixed rate
         after that, so the spread made here is the load's shape for good: squeezing it into
         part of the interval would make bursts that come back every interval."""
-        now = self.clock.now()
+        now = self.clock.monotonic()
         names = sorted(self.probes)
         n = max(1, len(names))
         for i, name in enumerate(names):
             self._push(name, now + self.settings[name].interval * i / n)
 
     def check_now(self, names: Iterable[str]) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         for name in names:
             if name not in self.due:
                 continue
@@ -74,18 +74,18 @@ class Scheduler:
         self.running = True
         try:
             while True:
-                now = self.clock.now()
+                now = self.clock.monotonic()
                 while self.heap and self.heap[0][0] <= now:
                     at, _, name = heapq.heappop(self.heap)
                     if self.due.get(name) != at:
                         continue  # superseded
                     self.due[name] = None
                     await self.sem.acquire()
-                    self.metrics.scheduler_lag.observe(max(0.0, self.clock.now() - at))
+                    self.metrics.scheduler_lag.observe(max(0.0, self.clock.monotonic() - at))
                     task = asyncio.create_task(self._one(name, at))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                    now = self.clock.now()
+                    now = self.clock.monotonic()
                 self._wake.clear()
                 wait = (self.heap[0][0] - now) if self.heap else 1.0
                 if wait > 0:
@@ -100,7 +100,7 @@ class Scheduler:
         finally:
             self.sem.release()
             s = self.settings[name]
-            now = self.clock.now()
+            now = self.clock.monotonic()
             if name in self.again:
                 self.again.discard(name)
                 self._push(name, now)

@@ -5,22 +5,33 @@
 each decision committed in one transaction with the rows it implies. The update schedule is the
 `next_update_at` column; `tick` reads the in-memory copy of the open incidents, which is loaded
 from the store at start, so a restart resumes exactly.
+
+Compute, commit, then swap: every decision, tick and person's action works on a copy of the
+engine's memory (`Memory`) and the copy replaces the memory only after its rows are committed.
+A failed commit leaves memory as it was; the decision is replayed with backoff (the verdicts
+that caused it are still there), a tick simply comes again, a person gets a 503.
+
+Waiting runs on the monotonic clock (cadence, `stable_for`, holds): the wall-clock times stored
+on incidents are for telling; `Deadlines` keeps their monotonic twins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detector import logs
 from detector.aio import wait_event
 from detector.channels.base import Channel
-from detector.clock import Clock
+from detector.clock import Clock, deadline
 from detector.config.models import SEVERITY_RANK, Component, Config, ProbeConfig, Subscriber
+from detector.health import Health
 from detector.incidents import payload as payloads
 from detector.metrics import Metrics
 from detector.notices import fanout
@@ -38,7 +49,15 @@ from detector.state import (
     tick_incident,
     trouble_started,
 )
-from detector.store import Change, IncidentRow, MaintenanceRow, NoticeRow, Store
+from detector.store import (
+    STORE_ERRORS,
+    Change,
+    IncidentRow,
+    MaintenanceRow,
+    NoticeRow,
+    OutboxRow,
+    Store,
+)
 from probes.base import Result
 
 EVIDENCE_KEEP = 6
@@ -46,11 +65,55 @@ EVIDENCE_KEEP = 6
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A probe result worth a decision: its verdict changed, or a control spoke."""
+    """A probe result worth a decision: its verdict changed, or a control spoke, or a suspect
+    streak began or ended (`streak`: only its start is written, so `started_at` survives)."""
 
     probe: str
     event: ProbeEvent | None
     at: float
+    streak: bool = False
+
+
+@dataclass(slots=True)
+class Deadlines:
+    """An incident's waits on the monotonic clock (the wall-clock twins live on the row)."""
+
+    next_update: float | None = None
+    recovered: float | None = None
+    held_until: float | None = None
+
+
+@dataclass(slots=True)
+class Memory:
+    """What the engine knows of incidents; replaced whole after a commit, never edited live."""
+
+    open: dict[str, IncidentRow] = field(default_factory=dict)  # component → open incident
+    manual: dict[str, IncidentRow] = field(default_factory=dict)
+    maintenance: list[MaintenanceRow] = field(default_factory=list)
+    deferred: set[str] = field(default_factory=set)  # components waiting for the controls
+    controls_down: bool = False
+    deadlines: dict[str, Deadlines] = field(default_factory=dict)  # incident id → waits
+
+    def copy(self) -> Memory:
+        rows: dict[str, IncidentRow] = {}
+
+        def dup(inc: IncidentRow) -> IncidentRow:
+            if inc.id not in rows:  # one incident may stand for several components
+                rows[inc.id] = replace(inc, component_ids=list(inc.component_ids))
+            return rows[inc.id]
+
+        return Memory(
+            open={cid: dup(i) for cid, i in self.open.items()},
+            manual={iid: dup(i) for iid, i in self.manual.items()},
+            maintenance=[replace(m) for m in self.maintenance],
+            deferred=set(self.deferred),
+            controls_down=self.controls_down,
+            deadlines={k: replace(v) for k, v in self.deadlines.items()},
+        )
+
+
+# the working copy of the task that is deciding; every other task reads the committed memory
+_WORKING: contextvars.ContextVar[Memory | None] = contextvars.ContextVar("working", default=None)
 
 
 def level_of(result: Result) -> Level:
@@ -71,6 +134,9 @@ class Engine:
         *,
         wake_outbox: Callable[[], None] = lambda: None,
         request_controls: Callable[[], None] = lambda: None,
+        enqueue: Callable[[list[OutboxRow]], None] = lambda rows: None,
+        health: Health | None = None,
+        retry_cap: float = 30.0,
     ) -> None:
         self.config = config
         self.store = store
@@ -80,6 +146,9 @@ class Engine:
         self.clock = clock
         self.wake_outbox = wake_outbox
         self.request_controls = request_controls
+        self.enqueue = enqueue
+        self.health = health or Health(metrics)
+        self.retry_cap = retry_cap
         self.log = logs.get("detector.incidents")
         self.probes: dict[str, ProbeConfig] = {p.name: p for p in config.all_probes()}
         self.settings = {p.name: p.detection(config.detection) for p in config.all_probes()}
@@ -89,35 +158,115 @@ class Engine:
                 self.component_of[p.name] = c.id
         self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
         self.evidence: dict[str, deque[tuple[float, bool, str]]] = {}
-        self.control_checked_at: dict[str, float] = {}
-        self.open: dict[str, IncidentRow] = {}  # component id → its open automatic incident
-        self.manual: dict[str, IncidentRow] = {}
-        self.deferred: set[str] = set()  # components waiting for the controls' word
-        self.controls_down = False
+        self.control_checked_at: dict[str, float] = {}  # monotonic
+        self.bad_since: dict[str, float] = {}  # probe → monotonic time of its streak's start
+        self._memory = Memory()
         self.queue: asyncio.Queue[Decision] = asyncio.Queue()
         self.tick_wake = asyncio.Event()
         self.lock = asyncio.Lock()  # decisions, ticks and people's actions, one at a time
-        self.maintenance: list[MaintenanceRow] = []
+
+    # --- memory: the committed one, or this task's working copy ------------------------------
+
+    @property
+    def mem(self) -> Memory:
+        return _WORKING.get() or self._memory
+
+    @property
+    def open(self) -> dict[str, IncidentRow]:
+        return self.mem.open
+
+    @property
+    def manual(self) -> dict[str, IncidentRow]:
+        return self.mem.manual
+
+    @property
+    def maintenance(self) -> list[MaintenanceRow]:
+        return self.mem.maintenance
+
+    @property
+    def deferred(self) -> set[str]:
+        return self.mem.deferred
+
+    @property
+    def controls_down(self) -> bool:
+        return self.mem.controls_down
+
+    @controls_down.setter
+    def controls_down(self, value: bool) -> None:
+        self.mem.controls_down = value
+
+    def deadlines(self, inc: IncidentRow) -> Deadlines:
+        d = self.mem.deadlines.get(inc.id)
+        if d is None:
+            d = self.mem.deadlines[inc.id] = Deadlines()
+        return d
+
+    def _mono(self, wall: float) -> float:
+        """The monotonic twin of a wall-clock time that is being set now."""
+        return deadline(self.clock, wall)
+
+    @asynccontextmanager
+    async def _txn(self) -> AsyncIterator[Change]:
+        """Work on a copy; commit what it implies; swap it in only if the commit held."""
+        work = self._memory.copy()
+        token = _WORKING.set(work)
+        change = Change()
+        try:
+            yield change
+            if not change.empty():
+                await self.store.commit(change, self.clock.now())
+        finally:
+            _WORKING.reset(token)
+        self._memory = work
+        self.health.ok("store")
+        for after in change.after:
+            after()
+        self.metrics.incidents_open.set(len(self.open_incidents()))
+        if change.empty():
+            return
+        self.tick_wake.set()
+        if change.outbox:
+            self.enqueue(change.outbox)
+            self.wake_outbox()
 
     # --- start ----------------------------------------------------------------------------
 
     async def load(self) -> None:
         """Resume from the store: verdicts and open incidents, so a restart changes nothing."""
+        now = self.clock.now()
         for name, (level, first_bad_at, severity) in (await self.store.probe_states()).items():
-            if name in self.states and level:
+            if name not in self.states:
+                continue
+            if level:
                 self.states[name] = ProbeState(
                     confirmed=Level(level), first_bad_at=first_bad_at, severity=severity
                 )
+            elif first_bad_at is not None and now - first_bad_at <= self._streak_keep(name):
+                # a suspect streak cut short by a restart: its start is the outage's start
+                self.states[name] = ProbeState(bad_streak=1, first_bad_at=first_bad_at)
+                self.bad_since[name] = self._mono(first_bad_at)
+        mem = self._memory
         for inc in await self.store.open_incidents():
             if inc.manual:
-                self.manual[inc.id] = inc
+                mem.manual[inc.id] = inc
             else:
                 for cid in inc.component_ids:
-                    self.open[cid] = inc
-        self.maintenance = await self.store.maintenance_rows(ending_after=self.clock.now() - 86400)
+                    mem.open[cid] = inc
+            mem.deadlines[inc.id] = Deadlines(
+                next_update=None if inc.next_update_at is None else self._mono(inc.next_update_at),
+                recovered=None if inc.recovered_at is None else self._mono(inc.recovered_at),
+                held_until=None if inc.held_until is None else self._mono(inc.held_until),
+            )
+        mem.maintenance = await self.store.maintenance_rows(ending_after=now - 86400)
         for c in self.config.components:
             self.metrics.set_component(c.id, self.severity(c.id))
         self.metrics.incidents_open.set(len(self.open_incidents()))
+
+    def _streak_keep(self, name: str) -> float:
+        """How old a stored streak start may be and still belong to the streak it began: a
+        streak confirms within a few checks, so an older one is from before a long stop."""
+        st = self.settings[name]
+        return 3 * st.interval + st.failures_to_confirm * st.recheck_interval
 
     def open_incidents(self) -> list[IncidentRow]:
         seen = {i.id: i for i in self.open.values()}
@@ -140,13 +289,19 @@ class Engine:
             result.severity,
         )
         self.states[name] = new
+        if state.bad_streak == 0 and new.bad_streak == 1:
+            self.bad_since[name] = self.clock.monotonic()
+            if new.confirmed == Level.OK:  # a suspect streak begins: remember its start
+                self.queue.put_nowait(Decision(name, None, at, streak=True))
+        elif state.bad_streak > 0 and new.bad_streak == 0 and event is None:
+            self.queue.put_nowait(Decision(name, None, at, streak=True))  # a false alarm
         ev = self.evidence.get(name)
         if ev is None:
             ev = self.evidence[name] = deque(maxlen=EVIDENCE_KEEP)
         ev.append((at, result.ok, result.detail))
         component = self.component_of[name]
         if component is None:
-            self.control_checked_at[name] = at
+            self.control_checked_at[name] = self.clock.monotonic()
             if event is not None or self.deferred:
                 self.queue.put_nowait(Decision(name, event, at))
         else:
@@ -159,13 +314,23 @@ class Engine:
     # --- decisions ------------------------------------------------------------------------
 
     async def run_decisions(self) -> None:
+        """One decision at a time, in order. A decision whose commit fails is replayed with
+        backoff until the store takes it: probing goes on meanwhile and nothing is lost."""
         while True:
             decision = await self.queue.get()
-            try:
-                async with self.lock:
-                    await self._decide(decision)
-            except Exception:
-                self.log.exception("decision failed", probe=decision.probe)
+            wait = 0.05
+            while True:
+                try:
+                    async with self.lock:
+                        await self._decide(decision)
+                    break
+                except STORE_ERRORS as e:
+                    self.health.failed("store", _reason(e))
+                    await asyncio.sleep(wait)
+                    wait = min(self.retry_cap, wait * 2)
+                except Exception:
+                    self.log.exception("decision failed", probe=decision.probe)
+                    break
 
     async def drain(self) -> None:
         """Handle every queued decision now (tests and shutdown)."""
@@ -174,8 +339,16 @@ class Engine:
                 await self._decide(self.queue.get_nowait())
 
     async def _decide(self, d: Decision) -> None:
+        async with self._txn() as change:
+            self._decide_in(d, change)
+
+    def _decide_in(self, d: Decision, change: Change) -> None:
         now = self.clock.now()
-        change = Change()
+        if d.streak:
+            st = self.states[d.probe]
+            if st.confirmed == Level.OK:  # not yet confirmed: only the start is worth keeping
+                change.probe_states[d.probe] = (0, st.first_bad_at, None)
+            return
         if d.event is not None:
             st = self.states[d.probe]
             change.probe_states[d.probe] = (int(st.confirmed), st.first_bad_at, st.severity)
@@ -183,15 +356,15 @@ class Engine:
                           level=d.event.level.name)
         component = self.component_of[d.probe]
         if component is None:  # a control
-            await self._controls_changed(now, change)
+            self._controls_changed(now, change)
             # the controls' latest word is this check: nothing newer can be asked of them
-            components = sorted(self.deferred) if not self._controls_doubt(d.at) else []
-            self.deferred -= set(components)
+            checked = self.control_checked_at.get(d.probe, self.clock.monotonic())
+            components = sorted(self.deferred) if not self._controls_doubt(checked) else []
+            self.deferred.difference_update(components)
         else:
             components = [component]
         for cid in components:
             self._evaluate(cid, now, change)
-        await self._commit(change, now)
 
     def _controls_doubt(self, since: float) -> bool:
         """True while our own network is suspect, or the controls have not spoken since `since`."""
@@ -205,17 +378,19 @@ class Engine:
                 return True
         return False
 
-    async def _controls_changed(self, now: float, change: Change) -> None:
+    def _controls_changed(self, now: float, change: Change) -> None:
         down = any(self.states[c.name].confirmed == Level.FAIL for c in self.config.controls)
         if down == self.controls_down:
             return
         self.controls_down = down
-        self.metrics.control_ok.set(0 if down else 1)
+        change.after.append(lambda: self.metrics.control_ok.set(0 if down else 1))
         if down:
-            self.log.error("controls failing: the detector's own network is suspect; "
-                           "no customer outage will be declared until they pass")
+            change.after.append(lambda: self.log.error(
+                "controls failing: the detector's own network is suspect; "
+                "no customer outage will be declared until they pass"))
         else:
-            self.log.warning("controls pass again; evaluating components")
+            change.after.append(
+                lambda: self.log.warning("controls pass again; evaluating components"))
             self.deferred.update(c.id for c in self.config.components)
         self._internal_notice("detector.degraded", now, change, degraded=down)
 
@@ -230,7 +405,9 @@ class Engine:
         if SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
             if self.in_maintenance(cid, now):
                 return  # planned work: announced beforehand, opens no incident
-            if self._controls_doubt(start or now):
+            starts = [self.bad_since[p.name] for p in component.probes
+                      if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since]
+            if self._controls_doubt(min(starts, default=self.clock.monotonic())):
                 self.deferred.add(cid)
                 self.request_controls()
                 return
@@ -238,12 +415,12 @@ class Engine:
         if event is not None:
             self._apply(cid, inc, new_state, event, now, start, change)
 
-    @staticmethod
-    def _incident_state(inc: IncidentRow | None) -> IncidentState:
+    def _incident_state(self, inc: IncidentRow | None) -> IncidentState:
+        """The pure machine's view of an incident, its times on the monotonic clock."""
         if inc is None:
             return IncidentState()
         phase = "monitoring" if inc.status == "monitoring" else "open"
-        return IncidentState(phase, inc.severity, inc.recovered_at)
+        return IncidentState(phase, inc.severity, self.deadlines(inc).recovered)
 
     def _apply(
         self,
@@ -268,11 +445,13 @@ class Engine:
                 detected_at=now,
             )
             self.open[cid] = inc
-            self.metrics.incidents.inc()
-            self.log.warning("incident opened", incident_id=inc.id, severity=event.severity)
+            change.after.append(self.metrics.incidents.inc)
+            change.after.append(lambda: self.log.warning(
+                "incident opened", incident_id=inc.id, severity=event.severity))
             hold = self.config.notify.hold
             if hold > 0:
                 inc.held_until = now + hold
+                self.deadlines(inc).held_until = self.clock.monotonic() + hold
                 change.incidents.append(replace(inc))
                 self._internal_notice(
                     "incident.pending", now, change, incident=payloads.incident_json(inc),
@@ -285,7 +464,8 @@ class Engine:
         if inc.held_until is not None:  # not yet told: follow along quietly
             if event.kind == "monitoring":
                 inc.status, inc.resolved_at = "resolved", now
-                self.log.warning("held incident recovered before publication", incident_id=inc.id)
+                change.after.append(lambda: self.log.warning(
+                    "held incident recovered before publication", incident_id=inc.id))
                 del self.open[cid]
             else:
                 inc.severity = state.severity
@@ -294,12 +474,16 @@ class Engine:
         if event.kind == "monitoring":
             inc.status = "monitoring"
             inc.recovered_at = now
+            self.deadlines(inc).recovered = self.clock.monotonic()
             inc.report_by = now + self.config.service.report_within
         else:  # severity_changed, recurred
             inc.status = "identified" if inc.cause else "investigating"
             inc.severity = state.severity
             inc.recovered_at = None
-        self.log.warning("incident " + event.kind, incident_id=inc.id, severity=inc.severity)
+            self.deadlines(inc).recovered = None
+        kind, inc_id, sev = event.kind, inc.id, inc.severity
+        change.after.append(
+            lambda: self.log.warning("incident " + kind, incident_id=inc_id, severity=sev))
         extra = {"previous_severity": event.previous} if event.previous else {}
         self.publish(inc, event.kind, "incident.updated", now, change, extra=extra)
 
@@ -311,36 +495,47 @@ class Engine:
             return await self._tick()
 
     async def _tick(self) -> float:
-        now = self.clock.now()
-        change = Change()
+        nxt = float("inf")
+        async with self._txn() as change:
+            nxt = self._tick_in(change)
+        return max(0.0, nxt - self.clock.monotonic())
+
+    def _tick_in(self, change: Change) -> float:
+        """What is due now; returns the monotonic time the next thing is due."""
+        now, mono = self.clock.now(), self.clock.monotonic()
         nxt = self._tick_maintenance(now, change, float("inf"))
         for inc in self.open_incidents():
+            dl = self.deadlines(inc)
             if inc.held_until is not None:
-                if now >= inc.held_until:
-                    inc.held_until = None
+                if dl.held_until is None or mono >= dl.held_until:
+                    inc.held_until = dl.held_until = None
                     self.publish(inc, "opened", "incident.opened", now, change)
                 else:
-                    nxt = min(nxt, inc.held_until)
+                    nxt = min(nxt, dl.held_until)
                     continue
             stable_for = self._stable_for(inc)
-            _, event = tick_incident(self._incident_state(inc), now, stable_for)
+            _, event = tick_incident(self._incident_state(inc), mono, stable_for)
             if event is not None and event.kind == "resolved" and not inc.manual:
                 self._resolve(inc, now, change)
                 continue
-            if inc.next_update_at is not None:
-                if now >= inc.next_update_at:
+            if dl.next_update is not None:
+                if mono >= dl.next_update:
                     self.publish(inc, "update", "incident.updated", now, change)
-                assert inc.next_update_at is not None
-                nxt = min(nxt, inc.next_update_at)
-            if inc.status == "monitoring" and inc.recovered_at is not None:
-                nxt = min(nxt, inc.recovered_at + stable_for)
-        await self._commit(change, now)
-        return max(0.0, nxt - self.clock.now())
+                if dl.next_update is not None:
+                    nxt = min(nxt, dl.next_update)
+            if inc.status == "monitoring" and dl.recovered is not None:
+                nxt = min(nxt, dl.recovered + stable_for)
+        return nxt
 
     async def run_ticks(self, cap: float = 1.0) -> None:
+        backoff = 0.05
         while True:
             try:
                 wait = await self.tick()
+                backoff = 0.05
+            except STORE_ERRORS as e:  # nothing changed; what was due is due again
+                self.health.failed("store", _reason(e))
+                wait, backoff = backoff, min(self.retry_cap, backoff * 2)
             except Exception:
                 self.log.exception("tick failed")
                 wait = cap
@@ -362,12 +557,13 @@ class Engine:
         inc.resolved_at = now
         if inc.report_by is None:
             inc.report_by = now + self.config.service.report_within
-        self.log.warning("incident resolved", incident_id=inc.id)
+        change.after.append(lambda: self.log.info("incident resolved", incident_id=inc.id))
         self.publish(inc, "resolved", "incident.resolved", now, change, message=message)
         for cid in inc.component_ids:
             if self.open.get(cid) is inc:
                 del self.open[cid]
         self.manual.pop(inc.id, None)
+        self.mem.deadlines.pop(inc.id, None)
 
     # --- people's actions (admin API, CLI) --------------------------------------------------
 
@@ -381,55 +577,56 @@ class Engine:
         self, incident_id: str, message: str, status: str | None = None
     ) -> NoticeRow:
         """A person's words, published to customers like any notice."""
-        async with self.lock:
+        async with self.lock, self._txn() as change:
             now = self.clock.now()
             inc = self.find_open(incident_id)
             if status is not None and status != inc.status:
                 inc.status = status
                 if status == "monitoring" and inc.recovered_at is None:
                     inc.recovered_at = now
+                    self.deadlines(inc).recovered = self.clock.monotonic()
                     inc.report_by = now + self.config.service.report_within
                 elif status != "monitoring":
-                    inc.recovered_at = None
-            change = Change()
-            notice = self.publish(inc, "human", "incident.updated", now, change, message=message)
-            await self._commit(change, now)
-            return notice
+                    inc.recovered_at = self.deadlines(inc).recovered = None
+            return self.publish(inc, "human", "incident.updated", now, change, message=message)
 
     async def set_cause(
         self, incident_id: str, cause: str, actions: str | None = None, publish: bool = True
     ) -> IncidentRow:
         """A person names the cause: `identified`, said to customers at once."""
         async with self.lock:
-            now = self.clock.now()
-            inc = await self._any_incident(incident_id)
-            inc.cause = cause
-            if actions is not None:
-                inc.actions = actions
-            change = Change()
-            if inc.resolved_at is None and publish:
-                if inc.status == "investigating":
-                    inc.status = "identified"
-                self.publish(inc, "identified", "incident.updated", now, change)
-            else:
-                change.incidents.append(replace(inc))
-            await self._commit(change, now)
+            stored = None
+            try:
+                self.find_open(incident_id)
+            except KeyError:
+                stored = await self.store.incident(incident_id)
+                if stored is None:
+                    raise
+            async with self._txn() as change:
+                now = self.clock.now()
+                inc = stored or self.find_open(incident_id)
+                inc.cause = cause
+                if actions is not None:
+                    inc.actions = actions
+                if inc.resolved_at is None and publish:
+                    if inc.status == "investigating":
+                        inc.status = "identified"
+                    self.publish(inc, "identified", "incident.updated", now, change)
+                else:
+                    change.incidents.append(replace(inc))
             return inc
 
     async def resolve(self, incident_id: str, message: str | None = None) -> NoticeRow:
-        async with self.lock:
-            now = self.clock.now()
+        async with self.lock, self._txn() as change:
             inc = self.find_open(incident_id)
-            change = Change()
-            self._resolve(inc, now, change, message=message)
-            await self._commit(change, now)
-            return change.notices[-1]
+            self._resolve(inc, self.clock.now(), change, message=message)
+        return change.notices[-1]
 
     async def open_manual(
         self, title: str, component_ids: list[str], severity: str, message: str | None = None
     ) -> IncidentRow:
         """An incident for what probes cannot see, opened by a person."""
-        async with self.lock:
+        async with self.lock, self._txn() as change:
             now = self.clock.now()
             inc = IncidentRow(
                 id=f"manual-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
@@ -439,54 +636,46 @@ class Engine:
                 started_at=now, detected_at=now,
             )
             self.manual[inc.id] = inc
-            self.metrics.incidents.inc()
-            change = Change()
+            change.after.append(self.metrics.incidents.inc)
             self.publish(inc, "opened", "incident.opened", now, change, message=message)
-            await self._commit(change, now)
-            return inc
+        return inc
 
     async def publish_held(self, incident_id: str) -> NoticeRow:
         """An operator says: tell customers now, do not wait for the hold to end."""
-        async with self.lock:
-            now = self.clock.now()
+        async with self.lock, self._txn() as change:
             inc = self.find_open(incident_id)
             if inc.held_until is None:
                 raise ValueError("this incident's first notice is already published")
-            inc.held_until = None
-            change = Change()
-            notice = self.publish(inc, "opened", "incident.opened", now, change)
-            await self._commit(change, now)
-            return notice
+            inc.held_until = self.deadlines(inc).held_until = None
+            return self.publish(inc, "opened", "incident.opened", self.clock.now(), change)
 
     async def veto(self, incident_id: str) -> IncidentRow:
         """An operator says: false alarm, tell nobody. Kept on record, never published."""
-        async with self.lock:
-            now = self.clock.now()
+        async with self.lock, self._txn() as change:
             inc = self.find_open(incident_id)
             if inc.held_until is None:
                 raise ValueError("too late to veto: customers were already told")
-            inc.vetoed, inc.status, inc.resolved_at = True, "resolved", now
+            inc.vetoed, inc.status, inc.resolved_at = True, "resolved", self.clock.now()
             for cid in inc.component_ids:
                 if self.open.get(cid) is inc:
                     del self.open[cid]
-            change = Change(incidents=[replace(inc)])
-            await self._commit(change, now)
-            self.log.warning("held incident vetoed", incident_id=inc.id)
-            return inc
+            self.mem.deadlines.pop(inc.id, None)
+            change.incidents.append(replace(inc))
+            change.after.append(
+                lambda: self.log.warning("held incident vetoed", incident_id=inc.id))
+        return inc
 
     async def publish_postmortem(self, incident_id: str) -> NoticeRow:
         async with self.lock:
-            now = self.clock.now()
             inc = await self.store.incident(incident_id)
             if inc is None:
                 raise KeyError(incident_id)
             if inc.resolved_at is None or inc.vetoed:
                 raise ValueError("resolve the incident before publishing its post-mortem")
-            inc.postmortem_published_at = now
-            change = Change()
-            notice = self.publish(inc, "postmortem", "postmortem.published", now, change)
-            await self._commit(change, now)
-            return notice
+            async with self._txn() as change:
+                now = self.clock.now()
+                inc.postmortem_published_at = now
+                return self.publish(inc, "postmortem", "postmortem.published", now, change)
 
     def in_maintenance(self, component_id: str, now: float) -> bool:
         return any(
@@ -510,14 +699,13 @@ class Engine:
             now = self.clock.now()
             if ends_at <= now:
                 raise ValueError("ends_at: must be in the future")
-            m = MaintenanceRow(
-                id=f"maint-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
-                starts_at=starts_at, ends_at=ends_at, message=message,
-            )
-            self.maintenance.append(m)
-            change = Change()
-            self._announce(m, 1, now, change)
-            await self._commit(change, now)
+            async with self._txn() as change:
+                m = MaintenanceRow(
+                    id=f"maint-{secrets.token_hex(4)}", component_ids=component_ids,
+                    title=title, starts_at=starts_at, ends_at=ends_at, message=message,
+                )
+                self.maintenance.append(m)
+                self._announce(m, 1, now, change)
             return m
 
     def _tick_maintenance(self, now: float, change: Change, nxt: float) -> float:
@@ -531,8 +719,8 @@ class Engine:
                     if self._known(cid):
                         self._evaluate(cid, now, change)
             for t in (m.starts_at, m.ends_at):
-                if t > now:
-                    nxt = min(nxt, t)
+                if t > now:  # calendar times people gave: they follow the wall clock
+                    nxt = min(nxt, self._mono(t))
         return nxt
 
     def _announce(self, m: MaintenanceRow, stage: int, now: float, change: Change) -> None:
@@ -555,25 +743,20 @@ class Engine:
         self._emit(f"{m.id}.{stage}", m.id, stage, facts, m.component_ids, [], body, change)
         change.maintenance.append(replace(m))
 
-    async def _any_incident(self, incident_id: str) -> IncidentRow:
-        try:
-            return self.find_open(incident_id)
-        except KeyError:
-            inc = await self.store.incident(incident_id)
-            if inc is None:
-                raise
-            return inc
-
     # --- notices --------------------------------------------------------------------------
 
     def next_update(self, inc: IncidentRow, now: float) -> float | None:
         """When this incident's next update will come; None once resolved."""
+        dl = self.deadlines(inc)
         if inc.status == "resolved":
+            dl.next_update = None
             return None
-        nxt = now + self.config.cadence.for_severity(inc.severity)
-        if inc.status == "monitoring" and inc.recovered_at is not None:
-            nxt = min(nxt, inc.recovered_at + self._stable_for(inc))
-        return nxt
+        mono = self.clock.monotonic()
+        nxt = mono + self.config.cadence.for_severity(inc.severity)
+        if inc.status == "monitoring" and dl.recovered is not None:
+            nxt = min(nxt, dl.recovered + self._stable_for(inc))
+        dl.next_update = nxt
+        return now + (nxt - mono)
 
     def facts(
         self, inc: IncidentRow, kind: str, event: str, now: float, **extra: Any
@@ -687,11 +870,8 @@ class Engine:
             out += payloads.evidence_rows(name, list(ev)[-2:])
         return out
 
-    async def _commit(self, change: Change, now: float) -> None:
-        if change.empty():
-            return
-        await self.store.commit(change, now)
-        self.metrics.incidents_open.set(len(self.open_incidents()))
-        self.tick_wake.set()
-        if change.outbox:
-            self.wake_outbox()
+
+def _reason(e: BaseException) -> str:
+    """One line for /readyz and the log: the driver's words, without a traceback."""
+    text = str(getattr(e, "orig", None) or e).splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]

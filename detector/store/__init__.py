@@ -1,10 +1,16 @@
 from detector.store.store import (
+    STORE_ERRORS,
     Change,
     IncidentRow,
     MaintenanceRow,
     NoticeRow,
     OutboxRow,
     Store,
+    StoreUnavailable,
 )
 
-__all__ = ["Change", "IncidentRow", "MaintenanceRow", "NoticeRow", "OutboxRow", "Store"]
+__all__ = [
+    "STORE_ERRORS",
+    "Change", "IncidentRow", "MaintenanceRow", "NoticeRow", "OutboxRow", "Store",
+    "StoreUnavailable",
+]

@@ -7,15 +7,19 @@ share every query. Whatever must survive a crash is written in one transaction p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from detector.store import schema as s
+from detector.store.outbox import OutboxQueries
 
 
 def async_url(url: str) -> str:
@@ -135,18 +139,34 @@ class Change:
     outbox: list[OutboxRow] = field(default_factory=list)
     probe_states: dict[str, tuple[int, float | None, str | None]] = field(default_factory=dict)
     maintenance: list[MaintenanceRow] = field(default_factory=list)
+    # what to do once the change is committed (log lines, counters): never for a failed one
+    after: list[Callable[[], None]] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.incidents or self.notices or self.outbox or self.probe_states
                     or self.maintenance)
 
 
-class Store:
+class StoreUnavailable(Exception):
+    """The store cannot be used as it is (its file vanished or was replaced)."""
+
+
+# what a store call raises when the store, not our code, is at fault: the driver's errors,
+# the disk's, and ours above; callers keep their memory and try again later
+STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, StoreUnavailable)
+
+
+class Store(OutboxQueries):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(async_url(url))
+        self.path: str | None = None
+        self._identity: tuple[int, int] | None = None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.path = database
 
     async def open(self) -> None:
         async with self.engine.begin() as conn:
@@ -167,12 +187,41 @@ class Store:
                     .where(s.meta.c.key == "schema_version")
                     .values(value=str(s.SCHEMA_VERSION))
                 )
+        if self.path is not None:
+            st = os.stat(self.path)
+            self._identity = (st.st_dev, st.st_ino)
+
+    def check_file(self) -> None:
+        """Raise if the database file we opened is gone or is another file now: writing on
+        would go to a ghost (the unlinked inode) or start a second history quietly."""
+        if self._identity is None or self.path is None:
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                f"the database file {os.path.basename(self.path)} was deleted while running; "
+                "restore it or restart the detector"
+            ) from None
+        if (st.st_dev, st.st_ino) != self._identity:
+            raise StoreUnavailable(
+                f"the database file {os.path.basename(self.path)} was replaced while running; "
+                "restart the detector to use the new file"
+            )
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction on the file we opened, or none at all."""
+        self.check_file()
+        async with self.engine.begin() as conn:
+            yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()
 
     async def ping(self) -> bool:
         try:
+            self.check_file()
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
             return True
@@ -182,7 +231,7 @@ class Store:
     # --- writes ---------------------------------------------------------------------------
 
     async def commit(self, change: Change, now: float) -> None:
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             for inc in change.incidents:
                 await self._upsert(conn, s.incidents, inc.to_db(), ["id"])
             if change.notices:
@@ -233,30 +282,11 @@ class Store:
             {"probe": p, "bucket": b, "checks": c, "failures": f, "soft": so, "duration_sum": d}
             for p, b, c, f, so, d in rows
         ]
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(stmt, params)
 
-    async def mark_sent(self, outbox_id: str, now: float, attempts: int) -> None:
-        await self._update_outbox(
-            outbox_id, state="sent", sent_at=now, attempts=attempts, last_error=None
-        )
-
-    async def mark_retry(self, outbox_id: str, attempts: int, next_at: float, error: str) -> None:
-        await self._update_outbox(
-            outbox_id, attempts=attempts, next_attempt_at=next_at, last_error=error[:500]
-        )
-
-    async def mark_dead(self, outbox_id: str, attempts: int, error: str) -> None:
-        await self._update_outbox(
-            outbox_id, state="dead", attempts=attempts, last_error=error[:500]
-        )
-
-    async def _update_outbox(self, outbox_id: str, **values: Any) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(s.outbox).where(s.outbox.c.id == outbox_id).values(**values))
-
     async def update_incident(self, incident_id: str, **values: Any) -> None:
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(
                 update(s.incidents).where(s.incidents.c.id == incident_id).values(**values)
             )
@@ -299,38 +329,6 @@ class Store:
         rows = await self._all(select(s.probe_state))
         return {r.probe: (r.level, r.first_bad_at, r.severity) for r in rows}
 
-    async def due_outbox(self, channel: str, now: float, limit: int) -> list[OutboxRow]:
-        q = (
-            select(s.outbox)
-            .where(
-                (s.outbox.c.state == "pending")
-                & (s.outbox.c.channel == channel)
-                & (s.outbox.c.next_attempt_at <= now)
-            )
-            .order_by(s.outbox.c.next_attempt_at, s.outbox.c.created_at, s.outbox.c.id)
-            .limit(limit)
-        )
-        return [OutboxRow.from_db(r) for r in await self._all(q)]
-
-    async def next_outbox_at(self, channel: str) -> float | None:
-        q = select(func.min(s.outbox.c.next_attempt_at)).where(
-            (s.outbox.c.state == "pending") & (s.outbox.c.channel == channel)
-        )
-        async with self.engine.connect() as conn:
-            value = (await conn.execute(q)).scalar()
-        return float(value) if value is not None else None
-
-    async def outbox_counts(self) -> dict[str, int]:
-        q = select(s.outbox.c.state, func.count()).group_by(s.outbox.c.state)
-        rows: Sequence[Any] = await self._all(q)
-        return {str(r[0]): int(r[1]) for r in rows}
-
-    async def outbox_rows(self, notice_id: str | None = None) -> list[OutboxRow]:
-        q = select(s.outbox).order_by(s.outbox.c.created_at, s.outbox.c.id)
-        if notice_id is not None:
-            q = q.where(s.outbox.c.notice_id == notice_id)
-        return [OutboxRow.from_db(r) for r in await self._all(q)]
-
     async def maintenance_rows(self, ending_after: float | None = None) -> list[MaintenanceRow]:
         q = select(s.maintenance).order_by(s.maintenance.c.starts_at)
         if ending_after is not None:
@@ -352,7 +350,7 @@ class Store:
         transaction, so readers see each check counted exactly once and the store stays bounded
         (20,000 probes write 28.8 million minute rows a day)."""
         cutoff = int((now - minute_keep) // 3600) * 3600
-        async with self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.exec_driver_sql(
                 "INSERT INTO check_history_hourly "
                 "(probe, bucket, checks, failures, soft, duration_sum) "

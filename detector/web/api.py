@@ -70,9 +70,16 @@ async def readyz(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     store_ok = await s.store.ping()
     sched_ok = s.scheduler is not None and s.scheduler.running
-    ok = store_ok and sched_ok
+    problems = list(s.health.reasons()) if s.health is not None else []
+    if not store_ok and not any(p.startswith("store") for p in problems):
+        problems.append("store: not reachable")
+    if not sched_ok:
+        problems.append("scheduler: not running")
+    ok = not problems
     return web.json_response(
-        {"ok": ok, "store": store_ok, "scheduler": sched_ok}, status=200 if ok else 503
+        {"ok": ok, "store": store_ok and not any(p.startswith("store") for p in problems),
+         "scheduler": sched_ok, "problems": problems},
+        status=200 if ok else 503,
     )
 
 

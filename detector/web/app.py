@@ -9,10 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from detector.config.models import Config
+from detector.health import Health
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.scheduler import Scheduler
-from detector.store import Store
+from detector.store import STORE_ERRORS, Store
 
 
 @dataclass
@@ -23,15 +24,29 @@ class Services:
     metrics: Metrics
     scheduler: Scheduler | None = None
     extra: dict[str, Any] | None = None
+    health: Health | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 
 
+@web.middleware
+async def store_trouble(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A store that cannot be read or written is a 503 that says so, never a 500: people's
+    actions are computed, committed and only then applied, so nothing was changed."""
+    try:
+        return await handler(request)
+    except STORE_ERRORS:
+        return web.json_response(
+            {"error": "the store is unavailable right now; nothing was changed, try again"},
+            status=503, headers={"Retry-After": "5"},
+        )
+
+
 def create_app(services: Services) -> web.Application:
     from detector.web import api
 
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[store_trouble])
     app[SERVICES] = services
     api.setup(app)
     try:

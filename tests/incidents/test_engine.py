@@ -246,7 +246,9 @@ async def test_maintenance_suppresses_and_is_announced(make):
     assert [r.event for r in rows if r.channel == "hook"] == [
         "maintenance.scheduled", "maintenance.started", "maintenance.ended", "incident.opened"
     ]  # still down after the window: now it is an outage
-    assert m.announced == 3
+    # memory is replaced after each commit, never edited live: read the stored row
+    [stored] = [r for r in await store.maintenance_rows() if r.id == m.id]
+    assert stored.announced == 3
     with pytest.raises(ValueError, match="components"):
         await engine.schedule_maintenance("x", ["nope"], now + 1, now + 2)
 
