@@ -8,7 +8,10 @@ until one writes them the draft says so plainly instead of guessing.
 
 from __future__ import annotations
 
+import html
 import itertools
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,9 +43,82 @@ _ENV = Environment(
 )
 
 
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+
+# An inline link or image as a person would type it: `[text](url)`, `[text](<url>)`, with an
+# optional title (dropped). Anything else that looks like a link (reference links and their
+# definitions, autolinks, raw HTML) never forms one: `md` escapes every other `[`, `]`, `<`, `>`.
+_LINK = re.compile(
+    r"""!?\[(?P<text>[^\[\]\n]{0,1000})\]
+        \([ \t]*
+        (?:<(?P<angled>[^<>\n]{0,2000})>|(?P<bare>(?:[^\s()]|\([^\s()]{0,2000}\)){1,2000}))
+        (?:[ \t]+(?:"[^"\n]{0,500}"|'[^'\n]{0,500}'|\([^()\n]{0,500}\)))?
+        [ \t]*\)""",
+    re.VERBOSE,
+)
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# What a destination written anew must not carry as is: it would end the link, or break a table.
+_URL_UNSAFE = re.compile(r"""[\s\x00-\x1f\x7f-\x9f()<>\[\]\\"'`|]""")
+
+
+def _percent(m: re.Match[str]) -> str:
+    return "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogatepass"))
+
+
+def safe_link_scheme(url: str) -> bool:
+    r"""Whether a Markdown link destination leads to an http, https or mailto URL.
+
+    Seen as a renderer and then a browser would see it: backslash escapes and character
+    references (`&#106;`, `&colon;`) undone, whitespace, control and invisible formatting
+    characters dropped, case ignored. So `JaVaScRiPt:`, `java\tscript:`, `&#x6A;avascript:`
+    and `javascript\:` are all refused, as is a relative URL (no scheme at all).
+    """
+    plain = _INVISIBLE.sub("", html.unescape(_BACKSLASH_ESCAPE.sub(r"\1", url)))
+    scheme = _SCHEME.match(plain)
+    return scheme is not None and scheme.group(1).lower() in LINK_SCHEMES
+
+
+def link_target(url: str) -> str | None:
+    """The destination to write for a person's link, or None when it must not be a link.
+
+    The person's own text is kept (a renderer decodes it exactly as `safe_link_scheme` judged
+    it); only what would end the destination or break a table cell is percent-encoded.
+    """
+    return _URL_UNSAFE.sub(_percent, url) if safe_link_scheme(url) else None
+
+
+def _escape(text: str) -> str:
+    """Plain text in Markdown: no raw HTML, autolink or link can start from it."""
+    return (text.replace("\\", "\\\\").replace("<", "\\<").replace(">", "\\>")
+            .replace("[", "\\[").replace("]", "\\]"))
+
+
 def md(value: object) -> str:
-    """A person's words in Markdown: `<` escaped so a renderer never emits their raw HTML."""
-    return str(value).replace("\\", "\\\\").replace("<", "\\<").replace(">", "\\>")
+    r"""A person's words in Markdown, with their links kept only where they are safe.
+
+    `<`, `>`, `[`, `]` and `\` are escaped, so their text never becomes raw HTML, an autolink,
+    a reference link or a link definition. An inline link `[text](url)` is kept, written anew,
+    when its URL is http, https or mailto (an image becomes a link to it); any other scheme
+    (`javascript:`, `data:`, `vbscript:` and their disguises) or a relative URL leaves the link
+    text only.
+    """
+    text = str(value)
+    out: list[str] = []
+    last = 0
+    for m in _LINK.finditer(text):
+        out.append(_escape(text[last:m.start()]))
+        label = _escape(m.group("text"))
+        target = link_target(m.group("angled") if m.group("angled") is not None
+                             else m.group("bare"))
+        if target is not None:
+            out.append(f"[{label if label.strip() else _escape(target)}]({target})")
+        else:
+            out.append(label)
+        last = m.end()
+    out.append(_escape(text[last:]))
+    return "".join(out)
 
 
 def cell(value: object) -> str:
@@ -131,6 +207,8 @@ def promises(notices: list[NoticeRow]) -> list[Promise]:
 
 def duration(seconds: float) -> str:
     """'1 h 12 min', '3 min 20 s', '45 s': plain and exact enough for a report."""
+    if not math.isfinite(seconds):
+        return "unknown"
     total = max(0, round(seconds))
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
@@ -149,7 +227,10 @@ class _Times:
     def __call__(self, ts: float | None) -> str:
         if ts is None:
             return "—"
-        moment = datetime.fromtimestamp(ts, self.zone)
+        try:
+            moment = datetime.fromtimestamp(ts, self.zone)
+        except (OverflowError, ValueError, OSError):  # a stored time no calendar can show
+            return "(unreadable time)"
         return moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or "")
 
 

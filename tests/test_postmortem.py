@@ -4,6 +4,7 @@ every section, with the recorded times."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.outbox import OutboxWorker
-from detector.postmortem import build_postmortem, duration, md, promises
+from detector.postmortem import build_postmortem, cell, duration, md, promises
 from detector.store import NoticeRow, Store
 from probes.base import Result
 from tests.fakes import Accepting
@@ -164,3 +165,97 @@ def test_duration_and_markdown_escaping():
     assert duration(4320) == "1 h 12 min"
     assert duration(90061) == "1 d 1 h 1 min"
     assert md("<script>x</script> a\\b") == "\\<script\\>x\\</script\\> a\\\\b"
+
+
+def links(markdown: str) -> list[str]:
+    """Every link destination a CommonMark renderer could find in `markdown`; fails on anything
+    that could start raw HTML, an autolink, a reference link or a link definition instead."""
+    bare = re.sub(r"\\.", "", markdown)  # backslash escapes are literal text
+    assert "<" not in bare, markdown
+    found = []
+    for start in (i for i, ch in enumerate(bare) if ch == "["):
+        m = re.compile(r"\[([^\[\]]*)\]\(([^()\s<>]*)\)").match(bare, start)
+        assert m is not None, f"a bracket that is not one of our links: {markdown!r}"
+        found.append(m.group(2))
+    assert bare.count("]") == len(found), markdown
+    return found
+
+
+def safe(url: str) -> bool:
+    return re.match(r"(https?|mailto):", url) is not None
+
+
+@pytest.mark.parametrize("text", [
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x]( javascript:alert(1) )",
+    "[x](<java script:alert(1)>)",
+    "[x](java\tscript:alert(1))",
+    "[x](java\u200bscript:alert(1))",
+    "[x](&#106;avascript:alert(1))",
+    "[x](&#x6A;&#x61;vascript:alert(1))",
+    "[x](javascript&colon;alert(1))",
+    "[x](javascript&#58;alert(1))",
+    "[x](javascript\\:alert(1))",
+    '[x](javascript:alert(1) "title")',
+    "[x](vbscript:msgbox(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[x](file:///etc/passwd)",
+    "[x](/relative/path)",
+    "[x](//evil.example/)",
+    "![x](javascript:alert(1))",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x]\n\n[x]: javascript:alert(1)",
+    "<javascript:alert(1)>",
+    "<a href='javascript:alert(1)'>x</a>",
+    "<img src=x onerror=alert(1)>",
+    "[a [x](javascript:alert(1)) b](https://ok.example/)",
+    "[x](https://ok.example/) [y](javascript:alert(1))",
+])
+def test_only_http_https_and_mailto_links_survive(text):
+    out = md(text)
+    assert all(safe(u) for u in links(out)), out
+    assert all(safe(u) for u in links(cell(text))), cell(text)
+    assert "javascript:alert" not in "".join(links(out)).lower()
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("See [the runbook](https://wiki.acme.example/runbook).",
+     "See [the runbook](https://wiki.acme.example/runbook)."),
+    ("[Status](HTTP://status.acme.example/?a=1&b=2)",
+     "[Status](HTTP://status.acme.example/?a=1&b=2)"),
+    ("[Write to us](mailto:ops@acme.example)", "[Write to us](mailto:ops@acme.example)"),
+    ("[w](https://en.wikipedia.org/wiki/Disk_(computing))",
+     "[w](https://en.wikipedia.org/wiki/Disk_%28computing%29)"),
+    ("[spaced](<https://acme.example/a b>)", "[spaced](https://acme.example/a%20b)"),
+    ('[titled](https://acme.example/ "a title")', "[titled](https://acme.example/)"),
+    ("![graph](https://acme.example/g.png)", "[graph](https://acme.example/g.png)"),
+    ("[](https://acme.example/)", "[https://acme.example/](https://acme.example/)"),
+    ("[x](javascript:alert(1))", "x"),
+    ("[*the* queue](data:,x)", "*the* queue"),
+    ("[x](/relative)", "x"),
+    ("a [note] and [x]: y", "a \\[note\\] and \\[x\\]: y"),
+])
+def test_safe_links_are_kept_others_become_their_text(text, want):
+    assert md(text) == want
+
+
+async def test_draft_neutralises_a_persons_unsafe_links(world):
+    engine, clock, store, _ = world
+    inc = await engine.open_manual("Invoices [late](javascript:alert(1))", ["api"], "degraded",
+                                   "Invoices are late.")
+    await engine.set_cause(
+        inc.id, "A stuck queue; see [the graph](https://grafana.acme.example/d/q) and "
+        "[this](JaVaScRiPt:alert(document.cookie)).",
+        "[Alert](javascript&#58;x) on queue age.\n\n[r]: javascript:alert(1)\n[ref][r]")
+    draft = await build_postmortem(store, engine.config, inc.id, clock.now() + 60)
+    assert links(draft) == ["https://grafana.acme.example/d/q"] * 2  # summary, and Cause
+    assert "# Post-mortem: Invoices late\n" in draft
+    assert "[the graph](https://grafana.acme.example/d/q) and this." in draft
+    assert "## Corrective actions\n\nAlert on queue age." in draft
+    assert "javascript" not in draft.lower().replace("\\[r\\]: javascript:alert(1)", "")
+
+
+def test_a_time_no_calendar_can_show_does_not_break_the_draft():
+    assert duration(float("inf")) == "unknown"
+    assert duration(float("nan")) == "unknown"

@@ -23,8 +23,10 @@ import aiohttp
 from detector.cli.common import load_or_report
 from detector.config import Config
 from detector.store import Store
+from detector.text import clean_line, clean_operator_text
 
 TOKEN_ENV = "DETECTOR_ADMIN_TOKEN"
+MAX_TEXT = 5000  # as the admin API allows
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
@@ -90,15 +92,18 @@ async def _incidents(args: argparse.Namespace) -> int:
                           2)
         token = admin_token(args, required=True)
         path = f"/api/v1/admin/incidents/{quote(args.id, safe='')}/{args.action}"
+        message = operator_text("--message", args.message)
         if args.action == "update":
+            if message is None:
+                raise Failure("--message: must not be empty", 2)
             path = path.removesuffix("/update") + "/updates"
-            body = {"message": args.message, **({"status": args.status} if args.status else {})}
+            body = {"message": message, **({"status": args.status} if args.status else {})}
         else:
-            body = {"message": args.message} if args.message else {}
+            body = {"message": message} if message is not None else {}
         result = await request(args.url, "POST", path, token, body)
         notice = result.get("notice") or {}
-        print(f"{args.id}: published notice {notice.get('sequence', '?')} "
-              f"({notice.get('subject', '')})")
+        print(f"{_line(args.id)}: published notice {notice.get('sequence', '?')} "
+              f"({_line(notice.get('subject', ''))})")
         return 0
     if args.action == "list":
         if not 1 <= args.limit <= 500:
@@ -115,6 +120,17 @@ async def _incidents(args: argparse.Namespace) -> int:
     else:
         print_incident(inc)
     return 0
+
+
+def operator_text(option: str, value: str | None) -> str | None:
+    """A person's words from the command line, without control characters (`detector.text`);
+    None when nothing is left (or nothing was given)."""
+    if value is None:
+        return None
+    text = clean_operator_text(value).strip()
+    if len(text) > MAX_TEXT:
+        raise Failure(f"{option}: must be at most {MAX_TEXT} characters", 2)
+    return text or None
 
 
 def check_target(args: argparse.Namespace) -> str:
@@ -182,7 +198,7 @@ def _server_error(status: int, raw: str) -> str:
     except (ValueError, AttributeError):
         message = raw
     hint = {401: " (check --token or " + TOKEN_ENV + ")"}.get(status, "")
-    return f"HTTP {status}: {message.strip()[:500]}{hint}"
+    return f"HTTP {status}: {_line(message)[:500]}{hint}"
 
 
 async def _list(args: argparse.Namespace, where: str) -> list[dict[str, Any]]:
@@ -223,8 +239,9 @@ def print_list(incs: list[dict[str, Any]]) -> None:
         print("no incidents")
         return
     rows = [("ID", "STATUS", "SEVERITY", "STARTED (UTC)", "TITLE")] + [
-        (i["id"], i["status"] + (" (held)" if i.get("held_until") else ""), i["severity"],
-         i["started_at"] or "-", i["title"])
+        tuple(_line(v) for v in (
+            i["id"], i["status"] + (" (held)" if i.get("held_until") else ""), i["severity"],
+            i["started_at"] or "-", i["title"]))
         for i in incs
     ]
     widths = [max(len(str(r[k])) for r in rows) for k in range(4)]
@@ -233,12 +250,13 @@ def print_list(incs: list[dict[str, Any]]) -> None:
               + _line(r[4]))
 
 
-def _line(text: str) -> str:
-    return " ".join(str(text).split())
+def _line(text: object) -> str:
+    """One line for the terminal: stored text never moves the cursor or rings a bell."""
+    return clean_line(str(text))
 
 
 def print_incident(inc: dict[str, Any]) -> None:
-    print(f"{inc['id']}: {_line(inc['title'])}")
+    print(f"{_line(inc['id'])}: {_line(inc['title'])}")
     fields = [
         ("status", inc["status"]), ("severity", inc["severity"]),
         ("components", ", ".join(inc["components"])), ("vendor", inc.get("vendor")),

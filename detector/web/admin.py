@@ -3,27 +3,88 @@
 No token configured → every admin route answers 404 (the API is off, not hidden behind a guess).
 Bodies are validated by the pydantic models below (which also give the OpenAPI schemas); every
 error is `{"error": "<field>: <what is wrong>"}`. The engine does the work and publishes.
+
+Validated at the door, before the engine sees anything (so a refused request changes nothing):
+- the body: UTF-8 JSON, one object, at most MAX_BODY bytes and MAX_DEPTH levels of nesting,
+  no unknown fields, every value of the documented type;
+- operator text (titles, messages, cause, actions): control characters removed
+  (`detector.text`), then at most MAX_TITLE / MAX_TEXT characters;
+- components: known ids, each named once, at most MAX_COMPONENTS;
+- maintenance dates: ISO 8601 with a time zone; `starts_at` at most MAINTENANCE_PAST ago,
+  `ends_at` after `starts_at`, in the future, at most MAINTENANCE_AHEAD from now and at most
+  MAINTENANCE_LONGEST after `starts_at`.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from detector import logs
 from detector.incidents.payload import iso
 from detector.store import IncidentRow, NoticeRow
+from detector.text import clean_line, clean_operator_text
 from detector.web.api import notice_json, with_updates
 from detector.web.app import SERVICES, Services
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MAX_BODY = 64 * 1024  # bytes of JSON; the largest valid body is a fraction of this
+MAX_DEPTH = 8  # levels of [ and { in a body; every valid body needs 2
+MAX_TEXT = 5000  # characters in a message, cause or corrective actions
+MAX_TITLE = 200  # characters in a title
+MAX_COMPONENTS = 50  # components named in one request
+MAX_ID = 100  # characters in a component id
+MAX_DATE = 64  # characters in a date string
+MAINTENANCE_PAST = 86400.0  # starts_at may be at most 1 day ago (recording work just begun)
+MAINTENANCE_AHEAD = 365 * 86400.0  # ends_at at most 365 days from now
+MAINTENANCE_LONGEST = 30 * 86400.0  # a window lasts at most 30 days
+ISO_EXAMPLE = "e.g. 2026-11-23T22:00:00Z"
+
+
+def _clean_text(value: object) -> object:
+    return clean_operator_text(value) if isinstance(value, str) else value
+
+
+def _clean_title(value: object) -> object:
+    return clean_line(value) if isinstance(value, str) else value
+
+
+def _moment(value: object) -> object:
+    """A date and time only as an ISO 8601 string (pydantic would also take numbers)."""
+    if isinstance(value, str) and len(value) <= MAX_DATE:
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"must be an ISO 8601 date and time, {ISO_EXAMPLE}")
+
+
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT),
+    BeforeValidator(_clean_text),
+]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE),
+    BeforeValidator(_clean_title),
+]
+ComponentId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+Components = Annotated[list[ComponentId], Field(min_length=1, max_length=MAX_COMPONENTS)]
+Moment = Annotated[datetime, BeforeValidator(_moment)]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logs.get("detector.admin")
 
@@ -34,7 +95,7 @@ class Body(BaseModel):
 
 class OpenIncident(Body):
     title: Title
-    components: list[str] = Field(min_length=1)
+    components: Components
     severity: Literal["degraded", "partial_outage", "major_outage"]
     message: Text | None = None
 
@@ -62,9 +123,11 @@ B = TypeVar("B", bound=Body)
 
 class Maintenance(Body):
     title: Title
-    components: list[str] = Field(min_length=1)
-    starts_at: datetime = Field(description="ISO 8601 with a time zone, e.g. 2026-11-23T22:00:00Z")
-    ends_at: datetime = Field(description="ISO 8601 with a time zone, after starts_at")
+    components: Components
+    starts_at: Moment = Field(description=f"ISO 8601 with a time zone, {ISO_EXAMPLE}; at most "
+                                          "1 day in the past")
+    ends_at: Moment = Field(description="ISO 8601 with a time zone; after starts_at and now, "
+                                        "within 365 days from now and 30 days of starts_at")
     message: Text | None = None
 
 
@@ -102,10 +165,21 @@ def admin(handler: Handler) -> Handler:
     return guarded
 
 
+def _bad(message: str) -> NoReturn:
+    raise web.HTTPBadRequest(text=json.dumps({"error": message}),
+                             content_type="application/json")
+
+
+def _name(part: int | str) -> str:
+    """One step of a field path, as safe to echo as the text it came from (and short)."""
+    text = clean_line(str(part))
+    return text if len(text) <= 64 else text[:63] + "…"
+
+
 def _field(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + _name(part)
     return out or "body"
 
 
@@ -124,57 +198,112 @@ def _problem(err: Any) -> str:
         return f"must be at most {ctx.get('max_length')} characters"
     if kind == "too_short":
         return "must name at least one"
+    if kind == "too_long":
+        return f"must name at most {ctx.get('max_length')}"
     if kind == "string_type":
         return "must be text"
     if kind == "list_type":
         return "must be a list"
     if kind.startswith("datetime"):
-        return "must be an ISO 8601 date and time, e.g. 2026-11-23T22:00:00Z"
+        return f"must be an ISO 8601 date and time, {ISO_EXAMPLE}"
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+# A JSON string literal, then everything that is not a bracket: what is left shows the nesting.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON `text` nests arrays and objects more than `limit` levels deep.
+
+    Checked before parsing: the parser recurses once per level, so 100,000 `[` would exhaust
+    the interpreter's stack instead of giving an answer.
+    """
+    depth = 0
+    for ch in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        if ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(raw: bytes) -> object:
+    """The body as JSON, or a 400 saying why not."""
+    if len(raw) > MAX_BODY:
+        _bad(f"body: must be at most {MAX_BODY} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        _bad("body: not valid JSON (UTF-8 expected)")
+    if not text.strip():
+        return {}
+    if too_deep(text):
+        _bad(f"body: nested more than {MAX_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_constant=_constant)
+    except (ValueError, RecursionError):
+        _bad("body: not valid JSON")
 
 
 async def parse(request: web.Request, model: type[B]) -> B:
     """The request body as `model`, or a 400 naming the first field at fault."""
-    raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body: not valid JSON"}), content_type="application/json"
-        ) from None
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        _bad(f"body: must be at most {MAX_BODY} bytes")
+    data = _json(raw)
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body: must be a JSON object"}),
-            content_type="application/json",
-        )
+        _bad("body: must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
-        message = f"{_field(tuple(first['loc']))}: {_problem(first)}"
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": message}), content_type="application/json"
-        ) from None
+        _bad(f"{_field(tuple(first['loc']))}: {_problem(first)}")
 
 
 def _components(s: Services, ids: list[str]) -> None:
     known = [c.id for c in s.config.components]
     for i, cid in enumerate(ids):
         if cid not in known:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": f"components[{i}]: unknown component {cid!r} "
-                                          f"(known: {', '.join(known)})"}),
-                content_type="application/json",
-            )
+            _bad(f"components[{i}]: unknown component {_name(cid)!r} (known: {', '.join(known)})")
+        if cid in ids[:i]:
+            _bad(f"components[{i}]: {cid!r} is named twice")
 
 
 def _epoch(field: str, value: datetime) -> float:
-    if value.tzinfo is None:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"{field}: needs a time zone, e.g. 2026-11-23T22:00:00Z"}),
-            content_type="application/json",
-        )
-    return value.timestamp()
+    if value.tzinfo is None or value.utcoffset() is None:
+        _bad(f"{field}: needs a time zone, {ISO_EXAMPLE}")
+    try:
+        return value.timestamp()
+    except (OverflowError, ValueError, OSError):
+        _bad(f"{field}: out of range")
+
+
+def _days(seconds: float) -> str:
+    days = seconds / 86400
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+def maintenance_window(starts: float, ends: float, now: float) -> None:
+    """A 400 naming the field unless the window is sane (see the module's docstring)."""
+    if ends <= starts:
+        _bad("ends_at: must be after starts_at")
+    if ends <= now:
+        _bad("ends_at: must be in the future")
+    if starts < now - MAINTENANCE_PAST:
+        _bad(f"starts_at: must be at most {_days(MAINTENANCE_PAST)} in the past")
+    if ends > now + MAINTENANCE_AHEAD:
+        _bad(f"ends_at: must be within {_days(MAINTENANCE_AHEAD)} from now")
+    if ends - starts > MAINTENANCE_LONGEST:
+        _bad(f"ends_at: must be at most {_days(MAINTENANCE_LONGEST)} after starts_at")
 
 
 async def _incident(s: Services, incident_id: str) -> IncidentRow:
@@ -313,8 +442,7 @@ async def maintenance(request: web.Request) -> web.Response:
     body = await parse(request, Maintenance)
     _components(s, body.components)
     starts, ends = _epoch("starts_at", body.starts_at), _epoch("ends_at", body.ends_at)
-    if ends <= starts:
-        return error(400, "ends_at: must be after starts_at")
+    maintenance_window(starts, ends, s.engine.clock.now())
     try:
         m = await s.engine.schedule_maintenance(body.title, body.components, starts, ends,
                                                 body.message)

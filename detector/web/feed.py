@@ -33,6 +33,19 @@ def _id(base: str, key: str) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, base + '#' + key)}"
 
 
+def _stamp(ts: float, fallback: float) -> str:
+    """An RFC 3339 time; `fallback` for one that cannot be written (a stored date out of
+    range), so one odd row never costs the whole feed."""
+    for value in (ts, fallback):
+        try:
+            text = iso(value)
+        except (OverflowError, ValueError, OSError):
+            continue
+        if text is not None:
+            return text
+    return "1970-01-01T00:00:00.000Z"
+
+
 def _text(parent: ET.Element, tag: str, value: str, **attrs: str) -> ET.Element:
     el = ET.SubElement(parent, tag, attrs)
     el.text = _NOT_XML.sub("", value)
@@ -47,7 +60,7 @@ def render(
     feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": lang})
     _text(feed, f"{{{ATOM}}}id", _id(base, "feed"))
     _text(feed, f"{{{ATOM}}}title", title)
-    _text(feed, f"{{{ATOM}}}updated", iso(entries[0].published if entries else now) or "")
+    _text(feed, f"{{{ATOM}}}updated", _stamp(entries[0].published if entries else now, now))
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": base + "feed.atom",
                                               "type": "application/atom+xml"})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": base,
@@ -58,7 +71,7 @@ def render(
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         _text(entry, f"{{{ATOM}}}id", _id(base, e.notice_id))
         _text(entry, f"{{{ATOM}}}title", e.title)
-        stamp = iso(e.published) or ""
+        stamp = _stamp(e.published, now)
         _text(entry, f"{{{ATOM}}}published", stamp)
         _text(entry, f"{{{ATOM}}}updated", stamp)
         ET.SubElement(entry, f"{{{ATOM}}}link", {

@@ -115,7 +115,8 @@ SCHEMAS: dict[str, Any] = {
     }, closed=True)}, closed=True),
     "Health": _obj({"ok": {"type": "boolean"}}),
     "Ready": _obj({"ok": {"type": "boolean"}, "store": {"type": "boolean"},
-                   "scheduler": {"type": "boolean"}}),
+                   "scheduler": {"type": "boolean"},
+                   "problems": {"type": "array", "items": {"type": "string"}}}),
 }
 
 
@@ -162,7 +163,7 @@ def _paths() -> dict[str, Any]:
     return {
         "/healthz": {"get": {"summary": "liveness", "responses": {
             "200": _json("Health", "alive")}}},
-        "/readyz": {"get": {"summary": "readiness: store reachable, scheduler running",
+        "/readyz": {"get": {"summary": "readiness: store writable, delivery loops and scheduler running",
                             "responses": {"200": _json("Ready", "ready"),
                                           "503": _json("Ready", "not ready")}}},
         "/metrics": {"get": {"summary": "Prometheus exposition",

@@ -81,13 +81,33 @@ class Messages:
         try:
             msg = compose(NoticeFacts(**notice.facts), lang, timezone)
             text = Text(msg.subject, msg.text)
-        except (TypeError, ValueError) as e:  # facts from an older version: show what was sent
+        except (TypeError, ValueError, KeyError, OverflowError, OSError) as e:
+            # facts from an older version, or a date no calendar can show: what was sent
             log.warning("notice not re-composed", notice_id=notice.id, error=str(e))
             text = Text(notice.subject, notice.text)
         self.cache[key] = text
         if len(self.cache) > self.size:
             self.cache.popitem(last=False)
         return text
+
+
+def stamp(ts: float | None) -> str | None:
+    """`iso(ts)`, or None for a time that cannot be written (a stored date out of range)."""
+    try:
+        return iso(ts)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def when(t: Chrome, ts: float) -> str:
+    """The reader's local date and time; UTC (or a dash) for one their calendar cannot show.
+
+    One odd stored date must cost one odd-looking line, never the whole page.
+    """
+    try:
+        return t.when(ts)
+    except (OverflowError, ValueError, OSError):
+        return stamp(ts) or "—"
 
 
 UPTIME: web.AppKey[UptimeCache] = web.AppKey("uptime", UptimeCache)
@@ -139,7 +159,7 @@ def _incident_view(
     for n in reversed(notices):
         text = messages.get(n, t.lang, tz)
         updates.append({
-            "id": n.id, "at": t.when(n.published_at), "at_iso": iso(n.published_at),
+            "id": n.id, "at": when(t, n.published_at), "at_iso": stamp(n.published_at),
             "status_label": _label(t, n.status), "subject": text.subject, "text": text.text,
         })
     promised = notices[-1].next_update_at if inc.resolved_at is None else None
@@ -151,11 +171,11 @@ def _incident_view(
         "severity": inc.severity,
         "severity_label": _label(t, inc.severity),
         "components": _names(s, inc.component_ids),
-        "started": t.when(inc.started_at),
-        "started_iso": iso(inc.started_at),
-        "resolved": t.when(inc.resolved_at) if inc.resolved_at else None,
-        "resolved_iso": iso(inc.resolved_at),
-        "next_update": t.when(promised) if promised else None,
+        "started": when(t, inc.started_at),
+        "started_iso": stamp(inc.started_at),
+        "resolved": when(t, inc.resolved_at) if inc.resolved_at else None,
+        "resolved_iso": stamp(inc.resolved_at),
+        "next_update": when(t, promised) if promised else None,
         "postmortem_url": f"api/v1/incidents/{inc.id}/postmortem"
         if inc.postmortem_published_at else None,
         "updates": updates,
@@ -197,8 +217,8 @@ async def status_page(request: web.Request) -> web.Response:
     maintenance = [
         {"id": m.id, "title": m.title, "components": _names(s, m.component_ids),
          "message": m.message, "in_progress": m.starts_at <= now,
-         "starts": t.when(m.starts_at), "starts_iso": iso(m.starts_at),
-         "ends": t.when(m.ends_at), "ends_iso": iso(m.ends_at)}
+         "starts": when(t, m.starts_at), "starts_iso": stamp(m.starts_at),
+         "ends": when(t, m.ends_at), "ends_iso": stamp(m.ends_at)}
         for m in sorted(s.engine.maintenance, key=lambda m: m.starts_at) if m.ends_at > now
     ]
     phone = s.config.service.contact.phone or ""
@@ -260,7 +280,7 @@ async def banner(request: web.Request) -> web.Response:
         "severity": inc.severity,
         "severity_label": _label(t, inc.severity),
         "subject": text.subject,
-        "published_at": iso(latest.published_at),
+        "published_at": stamp(latest.published_at) or iso(s.engine.clock.now()),
         "url": f"{base_url(request, s)}?lang={lang}#incident-{inc.id}",
         "lang": lang,
         "dir": t.dir,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detector.cli import main
+from detector.cli import incidents, main
 from tests.e2e.harness import free_port
 from tests.web.conftest import TOKEN, UP, make_world  # noqa: F401 - the fixture
 
@@ -142,3 +142,44 @@ async def test_unreachable_daemon_exit_1(cli):
     url = f"http://127.0.0.1:{free_port()}"
     code, _, err = await cli("incidents", "list", "--url", url)
     assert code == 1 and "cannot reach the daemon" in err
+
+
+async def test_cli_text_loses_control_characters(make_world, cli, monkeypatch):  # noqa: F811
+    w = await make_world()
+    inc = await w.outage("web")
+    monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
+
+    code, _, err = await cli("incidents", "update", inc.id, "--url", w.url, "-m", "\x00\x07\r\n")
+    assert code == 2 and "--message: must not be empty" in err
+    code, _, err = await cli("incidents", "update", inc.id, "--url", w.url, "-m", "m" * 5001)
+    assert code == 2 and "--message: must be at most 5000 characters" in err
+    assert len((await w.store.notices([inc.id]))[inc.id]) == 1  # nothing was published
+
+    code, out, _ = await cli("incidents", "update", inc.id, "--url", w.url,
+                             "-m", "We found\x00 it.\x1b[2J\r\nA full disk.\x9b")
+    assert code == 0 and "published notice 2" in out
+    notices = (await w.store.notices([inc.id]))[inc.id]
+    assert notices[-1].facts["message"] == "We found it.[2J\nA full disk."
+
+    await w.feed("web", UP, 2)
+    code, out, _ = await cli("incidents", "resolve", inc.id, "--url", w.url,
+                             "-m", "Fixed\x00.\x08")
+    assert code == 0
+    notices = (await w.store.notices([inc.id]))[inc.id]
+    assert notices[-1].facts["message"] == "Fixed."
+
+
+def test_printed_incidents_never_carry_terminal_controls(capsys):
+    inc = {"id": "web-1\x1b]0;pwned\x07", "title": "Bad\x1b[2J title\r\nsecond line",
+           "status": "investigating", "severity": "major_outage", "components": ["web"],
+           "started_at": "2027-01-15T08:00:00.000Z", "detected_at": "2027-01-15T08:00:02.000Z",
+           "cause": "Disk\x00 full\x9b", "updates": [
+               {"sequence": 1, "published_at": "2027-01-15T08:00:02.000Z",
+                "event": "incident.opened", "kind": "opened", "subject": "Down\x1b[31m"}]}
+    incidents.print_incident(inc)
+    incidents.print_list([inc])
+    out = capsys.readouterr().out
+    for bad in ("\x1b", "\x07", "\x00", "\x9b", "\r"):
+        assert bad not in out, repr(bad)
+    assert "web-1]0;pwned: Bad[2J title second line" in out
+    assert "Disk full" in out and "Down[31m" in out

@@ -1,0 +1,69 @@
+"""Operator text at the door (`detector.text`): control characters out, line breaks kept."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from detector.text import clean_line, clean_operator_text
+
+C0 = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
+C1 = [chr(c) for c in range(0x80, 0xA0)]
+
+
+def test_nul_and_every_other_control_is_removed():
+    assert clean_operator_text("We are\x00 on it.") == "We are on it."
+    for ch in [*C0, "\x7f", *C1]:
+        assert clean_operator_text(f"a{ch}b") == "ab", repr(ch)
+
+
+def test_newline_and_tab_are_kept_and_line_breaks_normalised():
+    assert clean_operator_text("one\ntwo\tthree") == "one\ntwo\tthree"
+    assert clean_operator_text("one\r\ntwo\r\n") == "one\ntwo\n"
+    assert clean_operator_text("one\rtwo") == "one\ntwo"  # an old Mac line break is a break
+    assert clean_operator_text("one\r\r\ntwo") == "one\n\ntwo"
+
+
+def test_terminal_escape_loses_its_escape():
+    assert clean_operator_text("\x1b[31mred\x1b[0m \x9b2J") == "[31mred[0m 2J"
+
+
+def test_text_that_cannot_be_encoded_or_carried_in_xml_is_removed():
+    assert clean_operator_text("a\ud800b\udfffc") == "abc"
+    assert clean_operator_text("a\ufffeb\uffffc") == "abc"
+    clean_operator_text("x\ud83dy").encode("utf-8")  # no lone surrogate survives
+
+
+@pytest.mark.parametrize("text", [
+    "Zahlungen sind verzögert.", "Płatności są opóźnione.", "المدفوعات متأخرة.",
+    "支付延迟。", "Emoji 🚒 stay.", "Non\u00a0breaking and zero\u200bwidth stay.",
+    "Bidi \u2067isolates\u2069 stay (right-to-left notices need them).",
+])
+def test_ordinary_text_in_any_language_is_untouched(text):
+    assert clean_operator_text(text) == text
+
+
+def test_a_title_is_one_line():
+    assert clean_line("  Payments\r\n are\tlate \x00 ") == "Payments are late"
+    assert clean_operator_text("a\n b", single_line=True) == "a b"
+    assert clean_line("\x00\x01\n") == ""
+
+
+@given(st.text())
+def test_no_control_character_but_newline_and_tab_ever_survives(text):
+    out = clean_operator_text(text)
+    assert "\r" not in out
+    for ch in out:
+        assert ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"), repr(ch)
+    out.encode("utf-8")
+    assert clean_operator_text(out) == out  # idempotent
+
+
+@given(st.text())
+def test_a_cleaned_line_has_no_line_break(text):
+    out = clean_line(text)
+    assert "\n" not in out and "\t" not in out and out == out.strip()
+    assert clean_line(out) == out
