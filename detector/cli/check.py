@@ -1,6 +1,7 @@
 """`detector check -c FILE`: validate a config (and its subscriber CSVs) before it goes live.
 
-Valid: a short summary on stdout, exit 0. Invalid: exactly one line per fault on stderr, each
+Valid: a short summary on stdout, exit 0 (warnings, such as a subscriber listed twice, are
+lines of the summary and do not change it). Invalid: exactly one line per fault on stderr, each
 naming its key path, exit 2 — so a script or a pre-deploy hook can show it as is.
 """
 
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from detector.config.loader import ConfigError, load_config
 from detector.config.models import Config, Subscriber
-from detector.config.subscribers import load_subscribers
+from detector.config.subscribers import Duplicate, duplicate_lines, read_subscribers
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,16 +27,18 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.config)
     try:
         config = load_config(path)
-        people = load_subscribers(config, path.parent)
+        people, duplicates = read_subscribers(config, path.parent)
     except ConfigError as e:
         for line in e.lines:
             print(line, file=sys.stderr)
         return 2
-    print(summary(config, people, str(path)))
+    print(summary(config, people, str(path), duplicates))
     return 0
 
 
-def summary(config: Config, people: list[Subscriber], name: str) -> str:
+def summary(
+    config: Config, people: list[Subscriber], name: str, duplicates: list[Duplicate] | None = None
+) -> str:
     """What the daemon will do with this config, in a few lines an operator can eyeball."""
     probes = [p for c in config.components for p in c.probes]
     channels: Counter[str] = Counter(ch.type for ch in config.channels)
@@ -50,6 +53,7 @@ def summary(config: Config, people: list[Subscriber], name: str) -> str:
         f"storage: {safe_url(config.storage.url)}",
     ]
     lines += [f"warning: {w}" for w in _warnings(config, people, channels)]
+    lines += [f"warning: {w}" for w in duplicate_lines(duplicates or [])]
     return "\n".join(lines)
 
 

@@ -7,12 +7,13 @@ ConfigError. Secret values are never echoed.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
 import types
 import typing
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from detector.config.models import Config
 
 # Field names whose values are secrets: never shown, whatever went wrong.
 SECRET_KEYS = frozenset({"api_key", "auth_token", "secret", "admin_token", "password", "token"})
-_SECRET_HEADER_RE = re.compile(r"auth|token|key|secret|cookie|pass", re.IGNORECASE)
+SECRET_HEADER_RE = re.compile(r"auth|token|key|secret|cookie|pass", re.IGNORECASE)
 
 # `${NAME}`, `${NAME:-default}`, `$${` for a literal `${`; any other `${` is a mistake.
 _ENV_RE = re.compile(
@@ -34,6 +35,10 @@ _ENV_RE = re.compile(
 )
 _MAX_DEPTH = 64  # far deeper than any real config; stops pathological nesting early
 _MAX_NODES = 2_000_000  # room for 20,000+ probes; stops "billion laughs" alias bombs
+_MB = 1 << 20
+# Text once YAML aliases are expanded: a 20,000-probe config is ~3 MB; stops one large string
+# aliased thousands of times (gigabytes once expanded) before it is allocated.
+_MAX_EXPANDED_BYTES = 16 * _MB
 _DISCRIMINATED = {"channels": "channel type"}
 _PATTERNS = {
     r"^[A-Za-z0-9_.:-]+$": "may contain only letters, digits and _ . : -",
@@ -66,7 +71,15 @@ _SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_SafeBase):
-    """Safe loading that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+    """Safe loading that refuses a key given twice in one mapping (PyYAML keeps the last), and a
+    document too large once its aliases are expanded, before any of it is constructed."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return self.construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
@@ -84,9 +97,9 @@ class _Loader(_SafeBase):
         return result
 
 
-def _check_depth(text: str) -> None:
+def _walk_depth(events: Iterator[yaml.Event]) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=_SafeBase):
+    for event in events:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > _MAX_DEPTH:
@@ -97,27 +110,88 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
-def _expanded_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
-    """Values after aliases are expanded, counted without expanding them (alias bombs)."""
-    if not isinstance(node, dict | list):
-        return 1
-    if id(node) in memo:
-        return memo[id(node)]
-    if id(node) in active:
-        return 1  # a cycle: the walk reports it with its key path
-    active.add(id(node))
-    children = node.values() if isinstance(node, dict) else node
-    size = 1 + sum(_expanded_size(child, memo, active) for child in children)
-    active.discard(id(node))
-    memo[id(node)] = size
-    return size
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than _MAX_DEPTH with our own line, whatever the parser's limits.
+
+    libyaml has a nesting limit of its own (its wording, its number, both free to change) and
+    may hit it while scanning ahead, before it yields the event we would stop at. So when the
+    quick C pass fails, the pure-Python parser, which has no such limit and does not recurse,
+    walks the text again: a document nested too deeply always gets the same line.
+    """
+    try:
+        _walk_depth(yaml.parse(text, Loader=_SafeBase))
+    except yaml.YAMLError as error:
+        if _SafeBase is not yaml.SafeLoader:
+            with contextlib.suppress(yaml.YAMLError):
+                _walk_depth(yaml.parse(text, Loader=yaml.SafeLoader))
+        raise error from None
+
+
+def _megabytes(size: int) -> str:
+    if size > 1_000_000 * _MB:
+        return "over 1,000,000 MB"
+    return f"{size / _MB:,.1f} MB"
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the document as if every alias were expanded, without expanding it.
+
+    Each alias use counts the values and the text bytes under the node it names again, so one
+    large string aliased 3,000 times, or anchors that double at every level ("billion laughs",
+    also through `<<` merge keys), are refused before a byte of the expansion is allocated.
+    Nodes are counted once each (memoised) and walked without recursion: an alias chain can be
+    far deeper than the nesting the depth check allows.
+    """
+    memo: dict[int, tuple[int, int]] = {}
+    active: set[int] = set()
+    aliased = False
+    # (node, None) to visit a node; (node, its children) to total it once they are counted
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    while stack:
+        node, children = stack.pop()
+        key = id(node)
+        if children is not None:
+            values, size = 1, 0
+            for child in children:
+                # a child still active is an ancestor: a cycle, which the walk reports by path
+                child_values, child_size = memo.get(id(child), (0, 0))
+                values += child_values
+                size += child_size
+            memo[key] = (values, size)
+            active.discard(key)
+        elif key in memo or key in active:
+            aliased = True
+        elif isinstance(node, yaml.ScalarNode):
+            text = str(node.value)
+            memo[key] = (1, len(text) if text.isascii()
+                         else len(text.encode("utf-8", "surrogatepass")))
+        else:
+            children = _children(node)
+            active.add(key)
+            stack.append((node, children))
+            stack.extend((child, None) for child in children)
+    values, size = memo[id(root)]
+    if size > _MAX_EXPANDED_BYTES:
+        what = "once aliases are expanded " if aliased else ""
+        raise ConfigError([f"(file): too large {what}({_megabytes(size)} > "
+                           f"{_MAX_EXPANDED_BYTES // _MB} MB)"])
+    if values > _MAX_NODES:
+        raise ConfigError([f"(file): too large (more than {_MAX_NODES:,} values once YAML "
+                           "aliases are expanded)"])
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _read_yaml(text: str) -> Any:
     try:
         _check_depth(text)
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-        size = _expanded_size(data, {}, set())
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -127,10 +201,6 @@ def _read_yaml(text: str) -> Any:
         raise ConfigError([f"(file): not valid YAML: {str(e).splitlines()[0]}"]) from None
     except RecursionError:
         raise ConfigError(["(file): not valid YAML: nested too deeply"]) from None
-    if size > _MAX_NODES:
-        raise ConfigError([f"(file): too large (more than {_MAX_NODES:,} values once YAML "
-                           "aliases are expanded)"])
-    return data
 
 
 # --- ${ENV} interpolation --------------------------------------------------------------------
@@ -191,7 +261,7 @@ class _Walk:
         in_headers = bool(loc) and loc[-1] == "headers"
         for k, v in node.items():
             if isinstance(v, str) and isinstance(k, str) and (
-                k in SECRET_KEYS or (in_headers and _SECRET_HEADER_RE.search(k))
+                k in SECRET_KEYS or (in_headers and SECRET_HEADER_RE.search(k))
             ):
                 self.secrets.add(v)
         url = node.get("url") if loc == ("storage",) else None
@@ -342,7 +412,7 @@ def _fault(err: ErrorDetails, root: type[BaseModel]) -> _Fault:
             return _Fault(path, f"unknown key (did you mean {close[0]}?)")
         return _Fault(path, f"unknown key (known keys: {', '.join(known)})" if known
                       else "unknown key")
-    if kind == "invalid_key" or err["loc"][-1:] == ("[key]",):
+    if kind == "invalid_key" or (err["loc"][-1:] == ("[key]",) and kind in _TYPE_NOUNS):
         return _Fault(path, "keys must be text")
     if kind.startswith("url_"):
         if kind == "url_scheme":

@@ -78,6 +78,93 @@ def _email(v: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 
 
+def _secret(v: SecretStr) -> SecretStr:
+    """An empty secret (often a `${VAR}` set to "") would be a guessable credential or a
+    channel that fails every send: refused, whatever field it is in."""
+    if not v.get_secret_value().strip():
+        raise ValueError("must not be empty")
+    return v
+
+
+# Every secret field is a Secret: tests/config checks that no plain SecretStr slips in.
+Secret = Annotated[SecretStr, AfterValidator(_secret)]
+
+
+def e164(v: str) -> str:
+    """'+48 22 555 0100' → '+48225550100'; ValueError unless it is an E.164 number."""
+    digits = re.sub(r"[\s().-]", "", v)
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+        raise ValueError(f"not an E.164 phone number (+ and 7-15 digits): {v!r}")
+    return digits
+
+
+_NAMED_ADDRESS_RE = re.compile(r"(?P<name>[^<>]*)<(?P<address>[^<>]*)>\s*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _sender_email(v: str) -> str:
+    """A sender address, bare or with a display name: 'Acme Status <status@acme.example>'."""
+    m = _NAMED_ADDRESS_RE.fullmatch(v)
+    if m is None:
+        return _email(v)
+    if _CONTROL_RE.search(m.group("name")):
+        raise ValueError("the sender name must not contain control characters (CR, LF, NUL...)")
+    _email(m.group("address"))
+    return v
+
+
+_MESSAGING_SERVICE_RE = re.compile(r"MG[0-9a-fA-F]{32}")
+_SHORT_CODE_RE = re.compile(r"\d{5,6}")
+_ALPHANUMERIC_SENDER_RE = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 +&_-]{1,11}")
+
+
+def _twilio_sender(v: str) -> str:
+    """What Twilio takes as `From`: an E.164 number, a messaging service SID, a short code or an
+    alphanumeric sender ID. Anything else fails every SMS, so it is refused here."""
+    if v.lstrip().startswith("+"):
+        return e164(v)
+    if any(r.fullmatch(v) for r in
+           (_MESSAGING_SERVICE_RE, _SHORT_CODE_RE, _ALPHANUMERIC_SENDER_RE)):
+        return v
+    raise ValueError(
+        f"not a Twilio sender: {v!r} (use an E.164 number such as +15550100, a messaging service "
+        "SID: MG and 32 hex digits, a short code of 5-6 digits, or an alphanumeric sender ID "
+        "of up to 11 letters, digits and spaces)"
+    )
+
+
+# HTTP header names are tokens (RFC 9110 §5.1); a CR, LF or NUL in a value would make every
+# request fail, and a healthy target would be declared down.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_TOKEN_RE = re.compile(_TOKEN)
+
+
+def _header_name(v: str) -> str:
+    if not _TOKEN_RE.fullmatch(v):
+        raise ValueError(
+            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        )
+    return v
+
+
+def _header_value(v: str) -> str:
+    if "\r" in v or "\n" in v or "\x00" in v:
+        raise ValueError("header value must not contain CR, LF or NUL")
+    return v
+
+
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+HeaderValue = Annotated[str, AfterValidator(_header_value)]
+Headers = Annotated[
+    dict[HeaderName, HeaderValue],
+    WithJsonSchema({
+        "type": "object",
+        "propertyNames": {"pattern": f"^{_TOKEN}$"},
+        "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
+    }),
+]
+
+
 def check_timezone(v: str) -> str:
     """Any failure of ZoneInfo (OSError for 'Europe', ValueError for 'zone.tab') is a user error."""
     from zoneinfo import ZoneInfo, available_timezones
@@ -129,13 +216,7 @@ class Service(Model):
 
 class Server(Model):
     listen: str = "127.0.0.1:9478"
-    admin_token: SecretStr | None = None
-
-    @field_validator("admin_token")
-    @classmethod
-    def _token(cls, v: SecretStr | None) -> SecretStr | None:
-        """An empty token would be a guessable credential: treat it as absent (admin API off)."""
-        return None if v is None or not v.get_secret_value() else v
+    admin_token: Secret | None = None  # absent: the admin API is off; empty: an error
 
     @field_validator("listen")
     @classmethod
@@ -214,7 +295,7 @@ class HttpExpect(Model):
     body_contains: str | None = None
     body_regex: str | None = None
     json_: dict[str, Any] | None = Field(default=None, alias="json")
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
     max_latency: PositiveDuration | None = None
 
     @field_validator("status")
@@ -239,7 +320,7 @@ class HttpExpect(Model):
 class HttpSpec(Model):
     url: AnyHttpUrl
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     body: str | None = None
     expect: HttpExpect = Field(default_factory=HttpExpect)
     follow_redirects: bool = True
@@ -382,12 +463,7 @@ class Subscriber(Model):
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        digits = re.sub(r"[\s().-]", "", v)
-        if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
-            raise ValueError(f"not an E.164 phone number (+ and 7-15 digits): {v!r}")
-        return digits
+        return v if v is None else e164(v)
 
     @field_validator("timezone")
     @classmethod
@@ -437,20 +513,20 @@ class ChannelBase(Model):
 class WebhookChannel(ChannelBase):
     type: Literal["webhook"]
     url: AnyHttpUrl
-    secret: SecretStr | None = None
+    secret: Secret | None = None  # absent: payloads are not signed; empty: an error
 
 
 class SendgridChannel(ChannelBase):
     type: Literal["sendgrid"]
-    api_key: SecretStr
-    from_: str = Field(alias="from")
+    api_key: Secret
+    from_: Annotated[str, AfterValidator(_sender_email)] = Field(alias="from")
 
 
 class TwilioChannel(ChannelBase):
     type: Literal["twilio"]
     account_sid: str = Field(min_length=1)
-    auth_token: SecretStr
-    from_: str = Field(alias="from")
+    auth_token: Secret
+    from_: Annotated[str, AfterValidator(_twilio_sender)] = Field(alias="from")
 
 
 class ConsoleChannel(ChannelBase):

@@ -17,10 +17,11 @@ from tests.config._data import EXAMPLE, EXAMPLE_ENV, ROOT
 
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
 SECRETS = ("8675309123456789", "pw-s3cret", "secret-for-tests", "token-for-tests")
+UNSET = ("DETECTOR_TEST_UNSET_TOKEN", "DETECTOR_TEST_EMPTY_SECRET")  # the broken files rely on it
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DETECTOR_TEST_UNSET_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env.update(extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
@@ -85,6 +86,31 @@ def test_summary_warns_when_nobody_can_be_told(tmp_path: Path) -> None:
     assert "warning: no channels: nobody will be told about an outage" in out
     assert "warning: subscribers have e-mail addresses, but there is no sendgrid channel" in out
     assert "warning: subscribers have phone numbers, but there is no twilio channel" in out
+
+
+def test_duplicate_subscribers_are_a_warning_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "people.csv").write_text(
+        "name,email,phone\nGlobex,ops@globex.example,\nWayne,bruce@wayne.example,+15550100200\n"
+    )
+    config = EXAMPLE.read_text().split("\nsubscribers:")[0] + (
+        "\nsubscribers:\n"
+        "  - {name: Globex, email: ops@globex.example, components: [api]}\n"
+        "  - {file: people.csv}\n"
+        "  - {name: Wayne SMS, phone: '+1 555 010 0200'}\n"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(config)
+    result = _check(path, EXAMPLE_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert "subscribers: 2" in lines
+    assert [line for line in lines if "listed more than once" in line] == [
+        "warning: subscriber ops@globex.example is listed more than once (subscribers[0]; "
+        "subscribers[1].file: people.csv row 2); merged into one",
+        "warning: subscriber +15550100200 is listed more than once (subscribers[1].file: "
+        "people.csv row 3; subscribers[2]); merged into one",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -95,9 +98,8 @@ def test_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> Non
     assert config.server.admin_token.get_secret_value() == "from-environ"
 
 
-def test_empty_admin_token_means_admin_api_off() -> None:
-    config = parse_config(with_("server: {admin_token: '${T:-}'}\n"), {})
-    assert config.server.admin_token is None
+def test_absent_admin_token_means_admin_api_off() -> None:
+    assert parse_config(MINIMAL, {}).server.admin_token is None
 
 
 # --- durations ---------------------------------------------------------------------------------
@@ -238,9 +240,9 @@ def test_bad_names_in_plain_words() -> None:
 
 
 def test_odd_keys_are_quoted_in_the_path() -> None:
-    text = probe("        http: {url: 'http://h/', headers: {X Trace: [1]}}\n")
+    text = probe("        http: {url: 'http://h/', headers: {X.Trace: [1]}}\n")
     assert errors(text) == [
-        "components[0].probes[0].http.headers['X Trace']: expected text, got a list"
+        "components[0].probes[0].http.headers['X.Trace']: expected text, got a list"
     ]
 
 
@@ -374,6 +376,90 @@ ALIAS_CHAIN = "a0: &a0 [1]\n" + "".join(
 def test_hostile_yaml(text: str, start: str) -> None:
     [line] = errors(text)
     assert line.startswith(start)
+
+
+TOO_DEEP = "line {}: not valid YAML: nested more than 64 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        # deeper than libyaml's own limit (1,000 today), which it hits while scanning ahead
+        ("a: " + "[" * 5000 + "]" * 5000, 1),
+        ("a: " + "{b: " * 2000 + "1" + "}" * 2000, 1),
+        ("a:\n" + "".join("  " * i + "- x:\n" for i in range(1, 1200)), 33),
+        # deeper than ours, shallower than libyaml's
+        ("a: " + "[" * 64 + "]" * 64, 1),
+        ("a:\n" + "".join("  " * i + "- x:\n" for i in range(1, 40)), 33),
+    ],
+)
+def test_nesting_limit_is_ours_whatever_the_parser(text: str, line: int) -> None:
+    """Our line, not the YAML library's wording, which changes between releases."""
+    assert errors(text) == [TOO_DEEP.format(line)]
+
+
+def test_nesting_up_to_the_limit_is_not_a_yaml_error() -> None:
+    assert errors(with_("x: " + "[" * 63 + "]" * 63 + "\n")) == [
+        "x: unknown key (known keys: service, server, storage, cluster, detection, cadence, "
+        "notify, controls, components, subscribers, channels)"
+    ]
+
+
+def test_a_yaml_error_deep_inside_keeps_its_own_line() -> None:
+    """The fallback depth pass must not hide the parser's real complaint."""
+    [line] = errors("a: " + "[" * 30 + "\n  b: {\n")
+    assert line.startswith("line ")
+    assert "not valid YAML" in line
+    assert "nested more than" not in line
+
+
+def test_one_large_string_aliased_many_times_is_refused_fast() -> None:
+    """1 MB of text aliased 3,000 times is 3 GB once expanded: refused before it is built."""
+    big = "x" * 1_000_000
+    text = with_(
+        f"notify: {{hold: &big '{big}'}}\n"
+        "subscribers:\n" + "  - {name: *big, email: a@b.example}\n" * 3000
+    )
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        lines = errors(text)
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    [line] = lines
+    m = re.fullmatch(r"\(file\): too large once aliases are expanded \(([\d,.]+) MB > 16 MB\)",
+                     line)
+    assert m, line
+    assert 2861 < float(m.group(1).replace(",", "")) < 2863  # 3,001 uses of 1,000,000 bytes
+    assert elapsed < 5  # the expansion would take tens of seconds
+    assert peak < 40_000_000  # the text and its parse, not the gigabytes of expansion
+
+
+def test_aliases_within_the_budget_still_work() -> None:
+    sentence = "You cannot reach the API, and integrations stop syncing. " * 20
+    components = "".join(
+        f"  - {{id: c{i}, name: C, impact: *impact, probes: [{{name: p{i}, tcp: "
+        f"{{host: h, port: 1}}}}]}}\n" for i in range(100)
+    )
+    text = MINIMAL.replace("impact: You cannot reach the API.", f"impact: &impact '{sentence}'")
+    config = parse_config(text + components, {})
+    assert config.components[100].impact == sentence
+
+
+def test_plain_text_over_the_budget_is_refused_without_talking_of_aliases() -> None:
+    [line] = errors(with_(f"x: '{'y' * (17 * 2**20)}'\n"))
+    assert line == "(file): too large (17.0 MB > 16 MB)"
+
+
+def test_merge_key_bomb_is_refused() -> None:
+    """`<<` merges copy the merged pairs: doubling them at every level is a bomb too."""
+    lines = ["m0: &m0 {k: v}"]
+    lines += [f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}]}}" for i in range(1, 40)]
+    assert errors("\n".join(lines) + "\n") == [
+        "(file): too large once aliases are expanded (over 1,000,000 MB > 16 MB)"
+    ]
 
 
 def test_billion_laughs_is_refused() -> None:

@@ -3,10 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from detector.config import ConfigError, load_config, parse_config
 from detector.config.models import Config, Subscriber
-from detector.config.subscribers import load_subscribers
+from detector.config.subscribers import (
+    Duplicate,
+    duplicate_lines,
+    load_subscribers,
+    read_subscribers,
+)
 from tests.config._data import EXAMPLE, EXAMPLE_ENV, MINIMAL
 
 HEADER = "name,email,phone,locale,timezone,components\n"
@@ -134,3 +140,96 @@ def test_path_is_relative_to_the_config_directory(tmp_path: Path) -> None:
 def test_many_rows_are_quick(tmp_path: Path) -> None:
     rows = "".join(f"P{i},p{i}@x.example,,,,api\n" for i in range(5000))
     assert len(load(tmp_path, HEADER + rows)) == 5000
+
+
+# --- duplicates ----------------------------------------------------------------------------------
+
+
+def test_duplicates_inline_and_in_files_are_merged(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(
+        HEADER + "Globex again,OPS@globex.example,,pl,Asia/Tokyo,web\n"
+        "Initech,it@initech.example,+48 22 555 0100,,,api\n"
+    )
+    config = config_with(
+        "  - {name: Globex, email: ops@globex.example, locale: fr, timezone: Europe/Paris, "
+        "components: [api]}\n"
+        "  - {file: a.csv}\n"
+        "  - {name: Initech SMS, phone: '+48225550100', components: [web]}\n"
+    )
+    people, duplicates = read_subscribers(config, tmp_path)
+    assert [(p.name, p.email, p.phone, p.locale, p.timezone, p.components) for p in people] == [
+        ("Globex", "ops@globex.example", None, "fr", "Europe/Paris", ["api", "web"]),
+        ("Initech", "it@initech.example", "+48225550100", None, None, ["api", "web"]),
+    ]
+    assert [str(d) for d in duplicates] == [
+        "OPS@globex.example is listed more than once (subscribers[0]; "
+        "subscribers[1].file: a.csv row 2)",
+        "+48225550100 is listed more than once (subscribers[1].file: a.csv row 3; "
+        "subscribers[2])",
+    ]
+
+
+def test_all_components_wins_over_a_list(tmp_path: Path) -> None:
+    rows = HEADER + "A,a@x.example,,,,api\nA,a@x.example,,,,\nA,a@x.example,,,,web\n"
+    people = load(tmp_path, rows)
+    assert [(p.email, p.components) for p in people] == [("a@x.example", None)]
+
+
+def test_a_duplicate_adds_the_contact_the_first_lacks(tmp_path: Path) -> None:
+    rows = HEADER + "A,a@x.example,,,,api\nA by phone,a@x.example,+15550100200,,,\n"
+    [person] = load(tmp_path, rows)
+    assert (person.name, person.email, person.phone, person.components) == (
+        "A", "a@x.example", "+15550100200", None
+    )
+
+
+def test_a_different_second_contact_is_kept_not_dropped(tmp_path: Path) -> None:
+    """Same e-mail, another phone: the e-mail is told once, and both phones still are."""
+    rows = HEADER + "A,a@x.example,+15550100200,,,api\nB,a@x.example,+15550100300,fr,,web\n"
+    people = load(tmp_path, rows)
+    assert [(p.name, p.email, p.phone, p.locale, p.components) for p in people] == [
+        ("A", "a@x.example", "+15550100200", None, ["api", "web"]),
+        ("B", None, "+15550100300", "fr", ["web"]),
+    ]
+
+
+def test_a_listing_matching_two_subscribers_joins_both(tmp_path: Path) -> None:
+    rows = HEADER + ("A,a@x.example,,,,api\nB,,+15550100200,,,api\n"
+                     "AB,a@x.example,+15550100200,,,web\n")
+    people = load(tmp_path, rows)
+    assert [(p.name, p.email, p.phone, p.components) for p in people] == [
+        ("A", "a@x.example", None, ["api", "web"]),
+        ("B", None, "+15550100200", ["api", "web"]),
+    ]
+
+
+def test_no_duplicates_no_warning(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text(HEADER + "A,a@x.example,,,,\nB,b@x.example,,,,\n")
+    people, duplicates = read_subscribers(config_with("  - {file: p.csv}\n"), tmp_path)
+    assert len(people) == 2
+    assert duplicates == []
+
+
+def test_load_subscribers_logs_the_merge_once(tmp_path: Path) -> None:
+    rows = HEADER + "".join(f"P,p{i % 12}@x.example,,,,\n" for i in range(40))
+    with capture_logs() as logged:
+        people = load(tmp_path, rows)
+    assert len(people) == 12
+    [entry] = logged
+    assert entry["log_level"] == "warning"
+    assert entry["count"] == 28
+    assert entry["duplicates"][0] == (
+        "subscriber p0@x.example is listed more than once (subscribers[0].file: people.csv "
+        "row 2; subscribers[0].file: people.csv row 14); merged into one"
+    )
+    assert entry["duplicates"][-1] == "18 more duplicate subscribers merged"
+    assert len(entry["duplicates"]) == 11
+
+
+def test_duplicate_lines_read_as_sentences() -> None:
+    dups = [Duplicate(f"p{i}@x.example", "subscribers[0]", f"subscribers[{i}]")
+            for i in range(1, 4)]
+    assert duplicate_lines(dups) == [
+        f"subscriber p{i}@x.example is listed more than once (subscribers[0]; "
+        f"subscribers[{i}]); merged into one" for i in range(1, 4)
+    ]
