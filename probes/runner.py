@@ -20,6 +20,8 @@ from probes import REGISTRY
 from probes.base import ProbeContext, Result
 from probes.errors import MAX_DETAIL, ProbeFailure, describe, fmt_duration, one_line
 
+# made at import, before logs.configure(): lazy and never cached, so each use goes through the
+# configured (redacting) chain of that moment
 log = logs.get("probes")
 
 DNS_CACHE_TTL = 30  # seconds; dns probes watch DNS itself, uncached

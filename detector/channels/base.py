@@ -6,11 +6,12 @@ the outbox worker owns retries, backoff and give-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import structlog
 
+from detector import logs
 from detector.notices.model import Message
 
 
@@ -63,14 +64,21 @@ class Channel(Protocol):
 MAX_DETAIL = 300  # a Delivery.detail is one short line for logs and the outbox row
 
 
-def redact(text: str, secret: str) -> str:
-    """A provider's words without our credential in them (some echo request headers)."""
-    return (text.replace(secret, "[redacted]") if secret else text)[:MAX_DETAIL]
+def redact(text: str, *secrets: str) -> str:
+    """A provider's words without our credentials in them (some echo request headers), cut to
+    MAX_DETAIL: `secrets` and every secret registered with `detector.logs`, raw, URL-encoded,
+    base64 or inside a base64 Basic-auth pair, and any Authorization header value."""
+    return logs.scrub(text, MAX_DETAIL, also=secrets)
+
+
+def redacted(delivery: Delivery, *secrets: str) -> Delivery:
+    """The same outcome with its detail (the outbox row's last_error) redacted."""
+    detail = redact(delivery.detail, *secrets)
+    return delivery if detail == delivery.detail else replace(delivery, detail=detail)
 
 
 def logged(
-    log: structlog.typing.FilteringBoundLogger, provider: str, envelope: Envelope,
-    delivery: Delivery,
+    log: structlog.stdlib.BoundLogger, provider: str, envelope: Envelope, delivery: Delivery,
 ) -> Delivery:
     """Every channel logs the outcome of a send the same way, bound to its notice."""
     log = log.bind(notice_id=envelope.notice_id, outbox_id=envelope.id,

@@ -29,7 +29,7 @@ from sendgrid.helpers.mail import (
 )
 
 from detector import logs
-from detector.channels.base import MAX_DETAIL, Delivery, Envelope, Recipient, logged, redact
+from detector.channels.base import Delivery, Envelope, Recipient, logged, redacted
 from detector.clock import Clock, SystemClock
 from detector.config.models import SendgridChannel
 
@@ -93,6 +93,8 @@ class SendGrid:
         self._clock = clock or SystemClock()
         self._session: aiohttp.ClientSession | None = None
         self._log = logs.get("detector.channels.sendgrid", channel=name)
+        self._key = cfg.api_key.get_secret_value()
+        logs.register_secrets([self._key])
 
     def wants(self, event: str) -> bool:
         return self.cfg.wants(event)
@@ -154,7 +156,7 @@ class SendGrid:
     ) -> tuple[Delivery, list[Recipient]]:
         """One request; returns the outcome and the recipients refused for a bad address."""
         headers = {
-            "Authorization": f"Bearer {self.cfg.api_key.get_secret_value()}",
+            "Authorization": f"Bearer {self._key}",
             "Content-Type": "application/json",
             "User-Agent": "outage-detector",
         }
@@ -174,8 +176,9 @@ class SendGrid:
             return Delivery(True, f"accepted by SendGrid for {len(recipients)} recipient(s)"
                             + (f", message id {msg_id}" if msg_id else "")), []
         errors = self._errors(text)
-        detail = self._redact(f"SendGrid HTTP {status}: " + (
-            "; ".join(f"{f}: {m}" if f else m for m, f in errors) or "no error message"))
+        # redacted whole, then cut (in _done): a cut first could leave half a key in the text
+        detail = f"SendGrid HTTP {status}: " + (
+            "; ".join(f"{f}: {m}" if f else m for m, f in errors) or "no error message")
         if status == 429:
             wait = parse_retry_after(rh.get("Retry-After"), self._clock.now())
             if wait is None and rh.get("X-RateLimit-Reset", "").isdigit():
@@ -195,16 +198,14 @@ class SendGrid:
     def _errors(text: str) -> list[tuple[str, str | None]]:
         try:
             raw = json.loads(text).get("errors") or []
-            return [(str(e.get("message", ""))[:MAX_DETAIL], e.get("field")) for e in raw
+            return [(str(e.get("message", "")), e.get("field")) for e in raw
                     if isinstance(e, dict)]
         except (ValueError, AttributeError):
-            return [(text.strip()[:MAX_DETAIL], None)] if text.strip() else []
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self.cfg.api_key.get_secret_value())
+            return [(text.strip(), None)] if text.strip() else []
 
     def _done(self, envelope: Envelope, delivery: Delivery) -> Delivery:
-        return logged(self._log, "sendgrid", envelope, delivery)
+        """Every outcome leaves here, its detail redacted for the log and the outbox row."""
+        return logged(self._log, "sendgrid", envelope, redacted(delivery, self._key))
 
     async def close(self) -> None:
         if self._session is not None:

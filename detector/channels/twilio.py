@@ -18,7 +18,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from detector import logs
-from detector.channels.base import Delivery, Envelope, logged, redact
+from detector.channels.base import Delivery, Envelope, logged, redacted
 from detector.channels.sendgrid import parse_retry_after
 from detector.clock import Clock, SystemClock
 from detector.config.models import TwilioChannel
@@ -81,6 +81,10 @@ class Twilio:
         self._http: _HttpClient | None = None
         self._client: Client | None = None
         self._log = logs.get("detector.channels.twilio", channel=name)
+        token = cfg.auth_token.get_secret_value()
+        # what a provider or proxy may echo back: the token, and the Basic pair the SDK sends
+        self._secrets = (token, logs.basic_auth(cfg.account_sid, token))
+        logs.register_secrets(self._secrets)
 
     def wants(self, event: str) -> bool:
         return self.cfg.wants(event)
@@ -140,7 +144,6 @@ class Twilio:
         envelope: Envelope,
     ) -> Delivery:
         detail = f"Twilio HTTP {status}" + (f" (error {code})" if code else "") + f": {text}"
-        detail = self._redact(detail)
         if status == 429:
             header = responses[-1].headers.get("Retry-After") if responses else None
             wait = parse_retry_after(header, self._clock.now())
@@ -152,11 +155,9 @@ class Twilio:
             return Delivery(True, detail, rejected=list(envelope.recipients))
         return Delivery(False, detail, permanent=True)
 
-    def _redact(self, text: str) -> str:
-        return redact(text, self.cfg.auth_token.get_secret_value())
-
     def _done(self, envelope: Envelope, delivery: Delivery) -> Delivery:
-        return logged(self._log, "twilio", envelope, delivery)
+        """Every outcome leaves here, its detail redacted for the log and the outbox row."""
+        return logged(self._log, "twilio", envelope, redacted(delivery, *self._secrets))
 
     async def close(self) -> None:
         if self._http is not None:

@@ -9,7 +9,8 @@ import json
 
 import aiohttp
 
-from detector.channels.base import Delivery, Envelope
+from detector import logs
+from detector.channels.base import Delivery, Envelope, logged, redacted
 from detector.config.models import WebhookChannel
 
 
@@ -28,11 +29,20 @@ class Webhook:
         self.timeout = timeout
         self.url = str(cfg.api_base or cfg.url)
         self._session: aiohttp.ClientSession | None = None
+        self._log = logs.get("detector.channels.webhook", channel=name)
+        self._secrets = (cfg.secret.get_secret_value(),) if cfg.secret is not None else ()
+        logs.register_secrets(self._secrets)
 
     def wants(self, event: str) -> bool:
         return self.cfg.wants(event)
 
     async def send(self, envelope: Envelope) -> Delivery:
+        delivery = await self._post(envelope)
+        # every outcome leaves redacted, for the log and the outbox row (a receiver's words
+        # may come to be part of a detail one day; the secret must never be)
+        return logged(self._log, "webhook", envelope, redacted(delivery, *self._secrets))
+
+    async def _post(self, envelope: Envelope) -> Delivery:
         body = json.dumps(envelope.payload, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",

@@ -16,13 +16,16 @@ from detector.daemon import Daemon
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the daemon")
     add_config_arg(p)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", type=str.lower,
+                   choices=("debug", "info", "warning", "error", "critical"),
+                   help="every logger's threshold, ours and the libraries' (default: info)")
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
+    # before anything logs: every logger, structlog or stdlib, becomes redacted JSON on stderr
     logs.configure(args.log_level)
     return asyncio.run(_serve(args.config))
 
