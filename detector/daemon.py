@@ -43,15 +43,15 @@ def tune_gc() -> None:
 
 
 def secrets_of(config: Config) -> list[str]:
-    out = []
-    if config.server.admin_token:
-        out.append(config.server.admin_token.get_secret_value())
-    for ch in config.channels:
-        for field in ("secret", "api_key", "auth_token"):
-            value = getattr(ch, field, None)
-            if value is not None:
-                out.append(value.get_secret_value())
-    return out
+    """What logs must never show: every secret in the config (each SecretStr, found by walking
+    it, plus the storage password and credential probe headers), and each Basic-auth pair a
+    provider sees (Twilio: base64 of account_sid:auth_token). `logs` derives the encoded forms."""
+    from detector.config.models import TwilioChannel
+    from detector.config.secrets import secret_values
+
+    pairs = [logs.basic_auth(ch.account_sid, ch.auth_token.get_secret_value())
+             for ch in config.channels if isinstance(ch, TwilioChannel)]
+    return [*secret_values(config), *pairs]
 
 
 class Daemon:
@@ -91,12 +91,12 @@ class Daemon:
         self.outbox = OutboxWorker(
             self.store, self.channels, self.metrics, self.clock,
             base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,
-            give_up_after=config.notify.give_up_after,
+            give_up_after=config.notify.give_up_after, health=self.health,
         )
         self.engine = Engine(
             config, self.store, self.channels, subscribers, self.metrics, self.clock,
             wake_outbox=self.outbox.wake, request_controls=self._recheck_controls,
-            health=self.health,
+            health=self.health, enqueue=self.outbox.enqueue,
         )
         await self.engine.load()
         self.session = make_session()

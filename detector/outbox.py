@@ -1,30 +1,57 @@
 """The outbox worker: rows written by decisions are delivered here, each channel on its own.
 
-A row is marked sent only after the provider accepted it; failures are retried with exponential
-backoff and jitter (or the provider's Retry-After); after `give_up_after` a row is marked dead
-and counted, never silently dropped. One slow or failing channel never holds up another.
+Memory first. The worker loads a channel's pending rows once at start (and again on a periodic
+reconcile, and after the store comes back); the engine hands it the rows it commits
+(`enqueue`). Delivery never waits on a store read, and a store that fails never ends a loop.
+A caller that never hands rows over (a test's engine without `enqueue`) is served by reading
+the store on every `wake()` and every `poll` seconds instead. These store look-ups keep the
+event loop's own (monotonic) time, so they go on under a test's fake clock.
+
+Per stream, in order. A stream ("<owner>/<channel>/<recipient group>", see notices.fanout) has
+at most one row in flight. A newer row supersedes every older one not delivered and not in
+flight: those are recorded `superseded`, counted and never sent, so a customer never gets
+"opened" after "resolved". A row whose promised next update (`stale_at`, wall clock) has passed
+is not sent: it waits for its successor, which the engine publishes at that time.
+
+Claim, send, record. The heads about to be sent are claimed in one transaction (with the
+results held so far); a failed claim sends nothing. Results are held in memory and written in
+one transaction per batch; if that fails they stay held and are written when the store is
+back, and their rows are never sent again by this process. Only a crash between send and
+record can resend (same notice_id: the contract's at-least-once).
+
+Waiting is on the monotonic clock: backoff per stream, exponential with jitter, capped at
+`max_backoff`; a Retry-After is kept but capped the same way and never past the row's give-up
+time. A row older than `give_up_after` is dead: counted and logged, never dropped silently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from detector import logs
 from detector.aio import wait_event
-from detector.channels.base import Channel, Envelope, Recipient
-from detector.clock import Clock
+from detector.channels.base import Channel, Delivery, Envelope, Recipient
+from detector.clock import Clock, deadline
+from detector.health import Health
 from detector.metrics import Metrics
 from detector.notices.model import Message
 from detector.store import OutboxRow, Store
+from detector.store.outbox import OutboxResult
 
 Accepted = Callable[[OutboxRow, float], Awaitable[None]]
+STORE_KEY = "store:outbox"
+NEVER = float("-inf")
 
 
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Full-jitter-ish exponential backoff: between half and all of base·2^(n-1), capped."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    delay = min(cap, base * (2 ** min(max(0, attempts - 1), 60)))
     return delay * rng.uniform(0.5, 1.0)
 
 
@@ -39,6 +66,63 @@ def envelope(row: OutboxRow) -> Envelope:
     )
 
 
+def _reason(e: BaseException) -> str:
+    """One short line: the driver's error rather than SQLAlchemy's wrapper and SQL text."""
+    orig = getattr(e, "orig", None)
+    if isinstance(orig, BaseException):
+        e = orig
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}"[:200] if text else type(e).__name__
+
+
+@dataclass(slots=True, eq=False)
+class _Item:
+    row: OutboxRow
+    give_up: float  # monotonic
+
+
+def _order(it: _Item) -> tuple[int, float, str]:
+    return it.row.sequence, it.row.created_at, it.row.id
+
+
+@dataclass(slots=True, eq=False)
+class _Stream:
+    key: str
+    items: dict[str, _Item] = field(default_factory=dict)  # waiting, by row id
+    inflight: _Item | None = None  # claimed or being sent
+    floor: int | None = None  # highest sequence delivered or given up: nothing at or below goes
+    failures: int = 0  # consecutive failed attempts: the backoff exponent
+    not_before: float = NEVER  # monotonic: what the backoff or the provider asked
+    timer: float | None = None  # the wake-up already queued for it
+
+
+@dataclass(slots=True, eq=False)
+class _Lane:
+    """One channel's delivery state. It lives outside the loop, so a restarted loop goes on
+    where the failed one stopped."""
+
+    ch: Channel
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    rows: dict[str, _Item] = field(default_factory=dict)  # waiting or in flight, by id
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    dirty: dict[str, None] = field(default_factory=dict)  # streams to look at again, in order
+    ready: dict[str, None] = field(default_factory=dict)  # streams whose head may go now
+    timers: list[tuple[float, int, str]] = field(default_factory=list)  # monotonic heap
+    results: dict[str, OutboxResult] = field(default_factory=dict)  # unrecorded, by row id
+    busy: int = 0  # streams with a row claimed or in flight
+    reload: bool = True
+    released: bool = False  # the previous process's claims are let go (once, at start)
+    look_at: float = NEVER  # event-loop time of the next reconcile with the store
+    # monotonic backoffs after store failures, apart: a failing read must not stop the
+    # writes that send what memory holds, nor a failing write the reads
+    read_after: float = NEVER
+    read_failures: int = 0
+    write_after: float = NEVER
+    write_failures: int = 0
+    loop_failures: int = 0
+    down: str | None = None  # why the loop last failed, while it has not run since
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -51,7 +135,10 @@ class OutboxWorker:
         base_backoff: float = 1.0,
         max_backoff: float = 300.0,
         poll: float = 1.0,
+        lease: float = 60.0,
+        reconcile: float = 30.0,
         on_accepted: Accepted | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -61,110 +148,395 @@ class OutboxWorker:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.poll = poll
+        self.lease = lease
+        self.reconcile = reconcile
         self.on_accepted = on_accepted
-        self._wake = {ch.name: asyncio.Event() for ch in channels}
+        self.health = health if health is not None else Health(metrics)
+        self.crashes: Counter[str] = Counter()  # delivery loop restarts, per channel
+        self._lanes = {ch.name: _Lane(ch) for ch in channels}
+        self._fed = False  # the engine hands rows over: a wake needs no store read
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._store_bad: dict[tuple[str, str], str] = {}  # (channel, read|write) → why
         self._rng = random.Random()
+        self._tie = itertools.count()
         self.log = logs.get("detector.outbox")
 
+    # --- what the daemon and the engine call ----------------------------------------------
+
     def wake(self) -> None:
-        for ev in self._wake.values():
-            ev.set()
+        """New rows were committed. Until the engine hands rows over (`enqueue`), they are
+        read from the store; after that, a wake only wakes."""
+        for lane in self._lanes.values():
+            if not self._fed:
+                lane.reload = True
+            lane.wake.set()
+
+    def enqueue(self, rows: Iterable[OutboxRow]) -> None:
+        """Rows just committed: delivered from memory, no store read (duplicates ignored)."""
+        self._fed = True
+        give_up = self.clock.monotonic() + self.give_up_after  # created now, in this process
+        for row in rows:
+            lane = self._lanes.get(row.channel)
+            if lane is None or row.state != "pending":
+                continue
+            self._add(lane, replace(row), give_up)
+            lane.wake.set()
 
     def start(self) -> None:
-        self._loops = [asyncio.create_task(self._loop(ch)) for ch in self.channels]
+        self._loops = [asyncio.create_task(self._supervise(lane))
+                       for lane in self._lanes.values()]
 
     async def stop(self, drain: float = 10.0) -> None:
-        """Stop taking new rows; give sends in flight up to `drain` seconds to finish."""
+        """Stop taking rows; give sends in flight up to `drain` seconds to finish; then write
+        the results held (best effort: what is not written may be sent again next start)."""
         self._stopping = True
-        self.wake()
+        for lane in self._lanes.values():
+            lane.wake.set()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + drain
-        while self._inflight and loop.time() < deadline:
-            await asyncio.wait(set(self._inflight), timeout=deadline - loop.time())
+        end = loop.time() + drain
+        while self._inflight and loop.time() < end:
+            await asyncio.wait(set(self._inflight), timeout=end - loop.time())
         for t in self._loops:
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-
-    async def _loop(self, ch: Channel) -> None:
-        sem = asyncio.Semaphore(ch.concurrency)
-        busy: set[str] = set()
-        # rows finished while a read was under way: that read may predate their commit
-        finished: set[str] = set()
-        wake = self._wake[ch.name]
-        while not self._stopping:
-            wake.clear()
-            finished.clear()
+        for lane in self._lanes.values():
+            results = list(lane.results.values())
+            if not results:
+                continue
             try:
-                rows = await self.store.due_outbox(ch.name, self.clock.now(), ch.concurrency * 4)
-            except Exception as e:  # the store may blip; the rows are still there next time
-                self.log.warning("outbox read failed", channel=ch.name, error=str(e))
-                rows = []
-            started = 0
-            for row in rows:
-                if row.id in busy or row.id in finished or self._stopping:
-                    continue
-                await sem.acquire()
-                if self._stopping:  # stop() came while we waited for a slot: start nothing new
-                    sem.release()
-                    break
-                busy.add(row.id)
-                task = asyncio.create_task(self._deliver(ch, row, sem, busy, finished))
+                await self.store.write_outbox(results, [], None)
+            except Exception as e:
+                self.log.error("delivery results not recorded at stop; those rows may be sent "
+                               "again at the next start", channel=lane.ch.name,
+                               rows=len(results), reason=_reason(e))
+                continue
+            for r in results:
+                if lane.results.get(r.id) is r:
+                    del lane.results[r.id]
+
+    # --- the loops --------------------------------------------------------------------------
+
+    async def _supervise(self, lane: _Lane) -> None:
+        """Keep the channel's loop running: a failure is logged once, shown on /readyz, and
+        the loop starts again after a backoff; its state (rows, results) is kept."""
+        key = f"delivery:{lane.ch.name}"
+        while not self._stopping:
+            try:
+                await self._run(lane)
+                return
+            except Exception as e:
+                lane.loop_failures += 1
+                self.crashes[lane.ch.name] += 1
+                reason = _reason(e)
+                if lane.down != reason:
+                    self.log.exception("delivery loop failed; restarting it",
+                                       channel=lane.ch.name, reason=reason)
+                    lane.down = reason
+                self.health.failed(key, reason)
+                lane.dirty.update(dict.fromkeys(lane.streams))  # whatever it was looking at
+                cap = min(self.max_backoff, 30.0)
+                await asyncio.sleep(backoff(lane.loop_failures, self.base_backoff, cap,
+                                            self._rng))
+
+    async def _run(self, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            lane.wake.clear()
+            if loop.time() >= lane.look_at:
+                lane.reload = True
+            if lane.reload and self.clock.monotonic() >= lane.read_after:
+                await self._load(lane)
+            self._look(lane)
+            can_write = self.clock.monotonic() >= lane.write_after
+            heads = self._take(lane) if can_write and not self._stopping else []
+            if can_write and (heads or lane.results):
+                await self._write(lane, heads)
+            self._running(lane)
+            self.metrics.outbox_pending.set(sum(len(x.rows) for x in self._lanes.values()))
+            await wait_event(lane.wake, self._timeout(lane))
+
+    def _running(self, lane: _Lane) -> None:
+        if lane.down is not None:
+            lane.down = None
+            lane.loop_failures = 0
+            self.health.ok(f"delivery:{lane.ch.name}")
+
+    def _timeout(self, lane: _Lane) -> float:
+        if lane.dirty:
+            return 0.0
+        mono = self.clock.monotonic()
+        look_in = 0.0 if lane.reload else lane.look_at - asyncio.get_running_loop().time()
+        t = min(self.poll, max(lane.read_after - mono, look_in))
+        if lane.timers:
+            t = min(t, lane.timers[0][0] - mono)
+        if lane.results:
+            t = min(t, lane.write_after - mono)
+        return max(0.0, t)
+
+    # --- the store: read, then claim and record ---------------------------------------------
+
+    async def _load(self, lane: _Lane) -> None:
+        name = lane.ch.name
+        try:
+            if not lane.released:
+                await self.store.release_outbox_claims(name)
+                lane.released = True
+            rows = await self.store.pending_outbox(name)
+        except Exception as e:  # whatever the store raises, the loop goes on without it
+            self._store_failed(lane, "read", e)
+            return
+        self._store_ok(lane, "read")
+        lane.reload = False
+        every = self.reconcile if self._fed else self.poll
+        lane.look_at = asyncio.get_running_loop().time() + every
+        for row in rows:  # rows in memory or with a result held are ours already
+            self._add(lane, row, deadline(self.clock, row.created_at + self.give_up_after))
+
+    async def _write(self, lane: _Lane, heads: list[tuple[_Stream, _Item]]) -> None:
+        """Record the results held and claim `heads`, in one transaction; then send."""
+        results = list(lane.results.values())
+        ids = [it.row.id for _, it in heads]
+        try:
+            claimed = await self.store.write_outbox(
+                results, ids, self.clock.now() + self.lease if ids else None)
+        except Exception as e:  # nothing claimed, nothing recorded: all kept for the next try
+            self._unclaim(lane, heads)
+            self._store_failed(lane, "write", e)
+            return
+        self._store_ok(lane, "write")
+        for r in results:
+            if lane.results.get(r.id) is r:  # a newer result of that row waits its turn
+                del lane.results[r.id]
+        for st, it in heads:
+            if it.row.id not in claimed:  # no longer pending in the store: not ours to send
+                lane.rows.pop(it.row.id, None)
+                st.inflight = None
+                lane.busy -= 1
+                lane.dirty[st.key] = None
+            elif self._stopping:
+                self._unclaim(lane, [(st, it)])
+            else:
+                task = asyncio.create_task(self._send(lane, st, it))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-                started += 1
-            if started:
-                continue
-            nxt = await self.store.next_outbox_at(ch.name)
-            wait = self.poll if nxt is None else max(0.0, min(self.poll, nxt - self.clock.now()))
-            if busy and wait == 0.0:
-                wait = 0.05  # everything due is already in flight
-            await wait_event(wake, wait)
 
-    async def _deliver(
-        self,
-        ch: Channel,
-        row: OutboxRow,
-        sem: asyncio.Semaphore,
-        busy: set[str],
-        finished: set[str],
+    def _store_failed(self, lane: _Lane, op: str, e: BaseException) -> None:
+        """Back off this kind of store call (monotonic) and say so, once, on /readyz."""
+        failures = (lane.read_failures if op == "read" else lane.write_failures) + 1
+        after = self.clock.monotonic() + backoff(
+            failures, self.base_backoff, min(self.max_backoff, 30.0), self._rng)
+        if op == "read":
+            lane.read_failures, lane.read_after = failures, after
+        else:
+            lane.write_failures, lane.write_after = failures, after
+        reason = _reason(e)
+        self._store_bad[lane.ch.name, op] = reason
+        self.health.failed(STORE_KEY, reason)
+
+    def _store_ok(self, lane: _Lane, op: str) -> None:
+        if op == "read":
+            lane.read_failures, lane.read_after = 0, NEVER
+        elif lane.write_failures:
+            lane.write_failures, lane.write_after = 0, NEVER
+            lane.reload = True  # back after a failure: see what happened meanwhile
+        if self._store_bad.pop((lane.ch.name, op), None) is not None and not self._store_bad:
+            self.health.ok(STORE_KEY)
+
+    # --- memory: streams, heads, supersession -------------------------------------------------
+
+    def _add(self, lane: _Lane, row: OutboxRow, give_up: float) -> None:
+        if row.id in lane.rows or row.id in lane.results:
+            return
+        key = row.stream or f"legacy:{row.id}"
+        st = lane.streams.get(key)
+        if st is None:
+            st = lane.streams[key] = _Stream(key)
+        it = _Item(row, give_up)
+        lane.rows[row.id] = it
+        st.items[row.id] = it
+        wait = row.next_attempt_at - self.clock.now()  # a retry a previous process scheduled
+        if wait > 0:
+            st.not_before = max(st.not_before, self.clock.monotonic() + min(wait, self.max_backoff))
+            st.failures = max(st.failures, row.attempts)
+        lane.dirty[key] = None
+
+    def _look(self, lane: _Lane) -> None:
+        """Look again at every stream something happened to: supersede, give up, or queue."""
+        mono = self.clock.monotonic()
+        while lane.timers and lane.timers[0][0] <= mono:
+            at, _, key = heapq.heappop(lane.timers)
+            st = lane.streams.get(key)
+            if st is not None:
+                if st.timer == at:
+                    st.timer = None
+                lane.dirty[key] = None
+        gone: list[tuple[str, str]] = []
+        keys = list(lane.dirty)
+        lane.dirty.clear()
+        for key in keys:
+            st = lane.streams.get(key)
+            if st is not None:
+                self._evaluate(lane, st, mono, self.clock.now(), gone)
+        if gone:
+            self.log.info("notices superseded by newer ones", channel=lane.ch.name,
+                          rows=len(gone), notices=sorted({old for old, _ in gone})[:10],
+                          by=sorted({new for _, new in gone})[:10])
+
+    def _evaluate(
+        self, lane: _Lane, st: _Stream, mono: float, wall: float, gone: list[tuple[str, str]]
     ) -> None:
+        lane.ready.pop(st.key, None)
+        if st.inflight is not None:
+            return  # looked at again when it lands
+        if not st.items:
+            del lane.streams[st.key]
+            return
+        ordered = sorted(st.items.values(), key=_order)
+        head = ordered[-1]
+        for old in ordered[:-1]:
+            self._supersede(lane, st, old, head.row.notice_id, gone)
+        if st.floor is not None and head.row.sequence <= st.floor:
+            self._supersede(lane, st, head, "a newer notice already delivered", gone)
+            del lane.streams[st.key]
+            return
+        if head.row.stale_at is not None and head.row.stale_at <= wall:
+            if mono >= head.give_up:
+                self._die(lane, st, head, "its next update was due and no newer notice came")
+                del lane.streams[st.key]
+            else:  # the engine publishes the next notice now, which supersedes this one
+                self._timer(lane, st, head.give_up)
+            return
+        if st.not_before > mono:
+            self._timer(lane, st, st.not_before)
+            return
+        lane.ready[st.key] = None
+
+    def _timer(self, lane: _Lane, st: _Stream, at: float) -> None:
+        if st.timer != at:
+            st.timer = at
+            heapq.heappush(lane.timers, (at, next(self._tie), st.key))
+
+    def _take(self, lane: _Lane) -> list[tuple[_Stream, _Item]]:
+        """The heads to send now, as many as the channel has slots for, oldest-ready first."""
+        out: list[tuple[_Stream, _Item]] = []
+        free = lane.ch.concurrency - lane.busy
+        mono, wall = self.clock.monotonic(), self.clock.now()
+        while free > 0 and lane.ready:
+            key = next(iter(lane.ready))
+            del lane.ready[key]
+            st = lane.streams.get(key)
+            if st is None or st.inflight is not None or not st.items:
+                continue
+            head = max(st.items.values(), key=_order)
+            stale = head.row.stale_at is not None and head.row.stale_at <= wall
+            if stale or len(st.items) > 1 or st.not_before > mono:
+                lane.dirty[key] = None  # something changed since it was queued
+                continue
+            del st.items[head.row.id]
+            st.inflight = head
+            lane.busy += 1
+            free -= 1
+            out.append((st, head))
+        return out
+
+    def _unclaim(self, lane: _Lane, heads: list[tuple[_Stream, _Item]]) -> None:
+        for st, it in heads:
+            st.inflight = None
+            st.items[it.row.id] = it
+            lane.busy -= 1
+            lane.dirty[st.key] = None
+
+    def _supersede(
+        self, lane: _Lane, st: _Stream, it: _Item, by: str, gone: list[tuple[str, str]]
+    ) -> None:
+        row = it.row
+        st.items.pop(row.id, None)
+        lane.rows.pop(row.id, None)
+        row.last_error = f"superseded by {by}"
+        self._record(lane, row, "superseded")
+        self.metrics.notices_superseded.labels(lane.ch.name).inc()
+        gone.append((row.notice_id, by))
+
+    def _die(self, lane: _Lane, st: _Stream, it: _Item, detail: str,
+             permanent: bool = False) -> None:
+        row = it.row
+        st.items.pop(row.id, None)
+        lane.rows.pop(row.id, None)
+        st.floor = row.sequence if st.floor is None else max(st.floor, row.sequence)
+        row.last_error = detail
+        self._record(lane, row, "dead")
+        self.metrics.notices.labels(lane.ch.name, row.event, "dead").inc()
+        self.log.error("notice dead", notice_id=row.notice_id, channel=lane.ch.name,
+                       attempt=row.attempts, detail=detail, permanent=permanent)
+
+    def _record(self, lane: _Lane, row: OutboxRow, state: str, sent_at: float | None = None
+                ) -> None:
+        lane.results[row.id] = OutboxResult(
+            row.id, state, row.attempts, row.next_attempt_at, sent_at,
+            None if state == "sent" else row.last_error)
+
+    # --- one send -------------------------------------------------------------------------------
+
+    async def _send(self, lane: _Lane, st: _Stream, it: _Item) -> None:
+        row = it.row
         try:
             try:
-                result = await ch.send(envelope(row))
-            except Exception as e:  # a channel bug is a failed attempt, not a lost notice
-                from detector.channels.base import Delivery
+                env = envelope(row)
+            except (TypeError, ValueError, KeyError) as e:  # a row no channel could send
+                result = Delivery(False, f"unreadable row: {_reason(e)}", permanent=True)
+            else:
+                try:
+                    result = await lane.ch.send(env)
+                except Exception as e:  # a channel bug is a failed attempt, not a lost notice
+                    result = Delivery(False, f"channel error: {type(e).__name__}")
+        except asyncio.CancelledError:  # outcome unknown: kept, and sent at the next start
+            self._unclaim(lane, [(st, it)])
+            lane.wake.set()
+            raise
+        wall = self.clock.now()
+        if self._settle(lane, st, it, result, wall) and self.on_accepted is not None:
+            try:
+                await self.on_accepted(row, wall)
+            except Exception:
+                self.log.exception("on_accepted failed", notice_id=row.notice_id)
 
-                result = Delivery(False, f"channel error: {type(e).__name__}")
-            now = self.clock.now()
-            attempts = row.attempts + 1
-            log = self.log.bind(notice_id=row.notice_id, channel=ch.name, attempt=attempts)
-            if result.ok:
-                await self.store.mark_sent(row.id, now, attempts)
-                self.metrics.notices.labels(ch.name, row.event, "sent").inc()
-                for r in result.rejected:
-                    self.metrics.notices.labels(ch.name, row.event, "rejected").inc()
-                    log.warning("recipient rejected", recipient=r.name)
-                log.info("notice delivered", detail=result.detail)
-                if self.on_accepted is not None:
-                    await self.on_accepted(row, now)
-                return
-            too_old = now - row.created_at >= self.give_up_after
-            if result.permanent or too_old:
-                await self.store.mark_dead(row.id, attempts, result.detail)
-                self.metrics.notices.labels(ch.name, row.event, "dead").inc()
-                log.error("notice dead", detail=result.detail, permanent=result.permanent)
-                return
-            delay = backoff(attempts, self.base_backoff, self.max_backoff, self._rng)
-            if result.retry_after is not None:
-                delay = max(delay, result.retry_after)
-            await self.store.mark_retry(row.id, attempts, now + delay, result.detail)
-            self.metrics.notices.labels(ch.name, row.event, "retry").inc()
-            log.warning("notice retry", detail=result.detail, retry_in=round(delay, 3))
-        finally:
-            finished.add(row.id)
-            busy.discard(row.id)
-            sem.release()
-            self._wake[ch.name].set()
+    def _settle(self, lane: _Lane, st: _Stream, it: _Item, result: Delivery, wall: float
+                ) -> bool:
+        """The send's outcome, in memory: recorded later with the next batch. True if sent."""
+        mono = self.clock.monotonic()
+        row, name = it.row, lane.ch.name
+        row.attempts += 1
+        st.inflight = None
+        lane.busy -= 1
+        lane.dirty[st.key] = None
+        lane.wake.set()
+        log = self.log.bind(notice_id=row.notice_id, channel=name, attempt=row.attempts)
+        if result.ok:
+            lane.rows.pop(row.id, None)
+            st.floor = row.sequence if st.floor is None else max(st.floor, row.sequence)
+            st.failures = 0
+            self._record(lane, row, "sent", sent_at=wall)
+            self.metrics.notices.labels(name, row.event, "sent").inc()
+            for r in result.rejected:
+                self.metrics.notices.labels(name, row.event, "rejected").inc()
+                log.warning("recipient rejected", recipient=r.name)
+            log.info("notice delivered", detail=result.detail)
+            return True
+        if result.permanent or mono >= it.give_up:
+            self._die(lane, st, it, result.detail, permanent=result.permanent)
+            return False
+        st.failures += 1
+        delay = backoff(st.failures, self.base_backoff, self.max_backoff, self._rng)
+        if result.retry_after is not None:  # kept, within reason: a date in 9999 parks nothing
+            delay = max(delay, min(result.retry_after, self.max_backoff))
+        delay = max(0.0, min(delay, it.give_up - mono))
+        st.not_before = max(st.not_before, mono + delay)
+        row.next_attempt_at = wall + delay
+        row.last_error = result.detail
+        st.items[row.id] = it
+        self._record(lane, row, "pending")
+        self.metrics.notices.labels(name, row.event, "retry").inc()
+        log.warning("notice retry", detail=result.detail, retry_in=round(delay, 3))
+        return False

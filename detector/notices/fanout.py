@@ -1,7 +1,12 @@
 """A published notice → outbox rows: one per (channel, locale/zone group, recipient batch).
 
 Each row carries its own rendered message, so what is sent after a restart is exactly what
-was decided before it.
+was decided before it, and its delivery order: the `stream` "<owner>/<channel>/<group>" names
+the same recipients from one notice of an owner (incident, maintenance, or "detector" for
+operators' internal events) to the next, and `sequence` orders the owner's notices. The worker
+sends a stream's rows in sequence and lets a newer one supersede older undelivered ones, so
+nobody is told "opened" after "resolved". `stale_at` is the notice's promised next update:
+past it, the notice is not sent (the next one is due).
 """
 
 from __future__ import annotations
@@ -17,6 +22,26 @@ from detector.notices.model import Message, NoticeFacts
 from detector.store import OutboxRow
 
 INTERNAL_EVENTS = {"incident.pending", "detector.degraded"}  # operators only, never customers
+INTERNAL_OWNER = "detector"  # internal notices are "detector.<ms>.<random>"
+
+
+def owner_and_sequence(notice_id: str, now: float) -> tuple[str, int]:
+    """The owner and sequence a notice id names: "<owner>.<sequence>", or for an internal
+    notice ("detector.<ms>.<random>") the detector and its time in ms, which orders them."""
+    head, _, tail = notice_id.partition(".")
+    if head == INTERNAL_OWNER:
+        ms = tail.partition(".")[0]
+        return INTERNAL_OWNER, int(ms) if ms.isdigit() else int(now * 1000)
+    owner, _, seq = notice_id.rpartition(".")
+    if owner and seq.isdigit():
+        return owner, int(seq)
+    return notice_id, int(now * 1000)
+
+
+def stream_of(owner: str, ch: Channel, group: str = "") -> str:
+    """The ordering key: "" for a channel without recipients, else "<locale>|<zone>|<n>", the
+    n-th batch of that locale/zone group (the same people from one notice to the next)."""
+    return f"{owner}/{ch.name}/{group}"
 
 
 def audience(subscribers: list[Subscriber], component_ids: list[str]) -> list[Subscriber]:
@@ -35,7 +60,18 @@ def plan(
     channels: list[Channel],
     subscribers: list[Subscriber],
     now: float,
+    owner: str | None = None,
+    sequence: int | None = None,
 ) -> list[OutboxRow]:
+    """`owner` and `sequence` default to the facts' incident (or maintenance) id and sequence;
+    an internal notice ("detector.<ms>.<random>") belongs to the detector."""
+    if notice_id.startswith(INTERNAL_OWNER + "."):
+        internal_owner, internal_seq = owner_and_sequence(notice_id, now)
+        owner = owner if owner is not None else internal_owner
+        sequence = sequence if sequence is not None else internal_seq
+    owner = owner if owner is not None else facts.incident_id
+    seq = sequence if sequence is not None else facts.sequence
+    stale_at = facts.next_update_at
     rows: list[OutboxRow] = []
     people = [] if facts.event in INTERNAL_EVENTS else audience(subscribers, component_ids)
     for ch in channels:
@@ -44,7 +80,8 @@ def plan(
         if ch.max_batch == 0:
             if facts.event in INTERNAL_EVENTS and ch.kind != "webhook":
                 continue
-            rows.append(row(notice_id, ch, facts.event, default_message, payload, [], 0, now))
+            rows.append(row(notice_id, ch, facts.event, default_message, payload, [], 0, now,
+                            stream=stream_of(owner, ch), sequence=seq, stale_at=stale_at))
             continue
         field = "phone" if ch.kind == "twilio" else "email"
         groups: dict[tuple[str, str], list[Subscriber]] = defaultdict(list)
@@ -60,8 +97,10 @@ def plan(
                 recipients = [
                     {"name": m.name, "email": m.email, "phone": m.phone} for m in chunk
                 ]
+                group = f"{locale}|{tz}|{i // ch.max_batch}"
                 rows.append(
-                    row(notice_id, ch, facts.event, message, payload, recipients, batch_no, now)
+                    row(notice_id, ch, facts.event, message, payload, recipients, batch_no, now,
+                        stream=stream_of(owner, ch, group), sequence=seq, stale_at=stale_at)
                 )
                 batch_no += 1
     return rows
@@ -76,7 +115,17 @@ def row(
     recipients: list[dict[str, Any]],
     batch: int,
     now: float,
+    *,
+    stream: str | None = None,
+    sequence: int | None = None,
+    stale_at: float | None = None,
 ) -> OutboxRow:
+    """One row. Without `stream`/`sequence` (an internal notice, one row per channel) both
+    come from the notice id, so such callers need not know about ordering."""
+    if stream is None or sequence is None:
+        owner, seq = owner_and_sequence(notice_id, now)
+        stream = stream if stream is not None else stream_of(owner, ch)
+        sequence = sequence if sequence is not None else seq
     # the whole body (with evidence) only to operators' channels: webhooks and the console
     if ch.kind in ("webhook", "console"):
         body = payload
@@ -92,4 +141,7 @@ def row(
         recipients=recipients,
         created_at=now,
         next_attempt_at=now,
+        stream=stream,
+        sequence=sequence,
+        stale_at=stale_at,
     )

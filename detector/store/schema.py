@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -15,8 +16,28 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 1
-MIGRATIONS: dict[int, list[str]] = {}
+SCHEMA_VERSION = 2
+MIGRATIONS: dict[int, list[str]] = {
+    # v2: the outbox is delivered per stream, in sequence; rows of v1 get what can be known.
+    # Webhook/console rows (no recipients) get their exact stream: "<owner>/<channel>/", the
+    # owner being the notice's incident (or maintenance), "detector" for internal events.
+    # Recipient rows keep no stream (each its own): v1 numbered batches across locale/zone
+    # groups, so a batch number does not say who is in it.
+    2: [
+        "ALTER TABLE outbox ADD COLUMN stream VARCHAR(200)",
+        "ALTER TABLE outbox ADD COLUMN sequence BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN stale_at FLOAT",
+        "ALTER TABLE outbox ADD COLUMN claimed_until FLOAT",
+        "UPDATE outbox SET sequence = COALESCE("
+        "(SELECT n.sequence FROM notices n WHERE n.id = outbox.notice_id), "
+        "CAST(created_at * 1000 AS BIGINT))",
+        "UPDATE outbox SET "
+        "stream = COALESCE((SELECT n.incident_id FROM notices n WHERE n.id = outbox.notice_id), "
+        "'detector') || '/' || channel || '/', "
+        "stale_at = (SELECT n.next_update_at FROM notices n WHERE n.id = outbox.notice_id) "
+        "WHERE recipients = '[]'",
+    ],
+}
 
 metadata = MetaData()
 
@@ -81,12 +102,17 @@ outbox = Table(
     Column("message", Text, nullable=False),  # JSON Message
     Column("payload", Text, nullable=False),  # JSON webhook body
     Column("recipients", Text, nullable=False),  # JSON list of recipients
-    Column("state", String(10), nullable=False),  # pending | sent | dead
+    Column("state", String(10), nullable=False),  # pending | sent | dead | superseded
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
-    Column("next_attempt_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),  # wall clock, for a restart to resume
     Column("sent_at", Float),
     Column("last_error", Text),
+    # delivery order: "<owner>/<channel>/<recipient group>"; NULL (v1 rows) = its own stream
+    Column("stream", String(200)),
+    Column("sequence", BigInteger, nullable=False, default=0),  # within the owner
+    Column("stale_at", Float),  # the notice's promised next update: not sent after it
+    Column("claimed_until", Float),  # a worker's lease while it sends
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.channel, outbox.c.next_attempt_at)
 

@@ -113,6 +113,12 @@ class OutboxRow(_Row):
     next_attempt_at: float = 0.0
     sent_at: float | None = None
     last_error: str | None = None
+    # delivery order (see detector.outbox): rows of one stream go out in `sequence`, newest
+    # wins; None = a row of schema v1, its own stream
+    stream: str | None = None
+    sequence: int = 0
+    stale_at: float | None = None  # the notice's promised next update (wall clock)
+    claimed_until: float | None = None  # wall clock; a worker's lease while it sends
     _json = ("message", "payload", "recipients")
 
 

@@ -163,7 +163,8 @@ def _paths() -> dict[str, Any]:
     return {
         "/healthz": {"get": {"summary": "liveness", "responses": {
             "200": _json("Health", "alive")}}},
-        "/readyz": {"get": {"summary": "readiness: store writable, delivery loops and scheduler running",
+        "/readyz": {"get": {"summary": "readiness: store writable, delivery loops running, "
+                                       "scheduler running",
                             "responses": {"200": _json("Ready", "ready"),
                                           "503": _json("Ready", "not ready")}}},
         "/metrics": {"get": {"summary": "Prometheus exposition",

@@ -157,7 +157,7 @@ class Stack:
         outbox = OutboxWorker(store, chans, metrics, clock, **worker)
         subscribers: list[Subscriber] = load_subscribers(config, base_dir)
         engine = Engine(config, store, chans, subscribers, metrics, clock,
-                        wake_outbox=outbox.wake)
+                        wake_outbox=outbox.wake, enqueue=outbox.enqueue)
         await engine.load()
         outbox.start()
         return cls(config, store, engine, outbox, metrics, chans, clock)

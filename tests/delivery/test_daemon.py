@@ -154,7 +154,9 @@ async def test_sigterm_finishes_sends_in_flight_and_exits_0(world: World) -> Non
                                         "degraded": "10m"})
     w.target.healthy = False
     daemon = await w.daemon(config, port)
-    await until(lambda: sendgrid.inflight > 0 and twilio.inflight >= 10, 20, "sends in flight")
+    # the webhook (no delay) is out first; then e-mail and SMS requests are in flight
+    await until(lambda: w.receiver.hooks and sendgrid.inflight > 0 and twilio.inflight >= 10,
+                20, "sends in flight")
     in_flight = (sendgrid.inflight, twilio.inflight)
 
     assert await daemon.stop() == 0  # SIGTERM

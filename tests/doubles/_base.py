@@ -1,7 +1,9 @@
 """What every provider double shares: a real aiohttp server on 127.0.0.1 and scripted faults.
 
 Faults are queued and consumed one per incoming request, before auth or validation, because a
-real provider's outage does not care whether the request was good.
+real provider's outage does not care whether the request was good. A storm (`storm()` until
+`calm()`) is a fault for every request while it lasts: a provider that is down for a while
+rather than for n requests, whatever the client's retry timing.
 """
 
 from __future__ import annotations
@@ -10,10 +12,19 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# a Retry-After no client should take as given: an HTTP date at the end of year 9999
+FAR_FUTURE = "Fri, 31 Dec 9999 23:59:59 GMT"
+
+
+def http_date(epoch: float) -> str:
+    """An RFC 9110 HTTP date (IMF-fixdate), as a Retry-After may carry."""
+    return formatdate(epoch, usegmt=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +41,9 @@ class ProviderDouble:
         self.url = ""
         self.seen = 0  # every request that reached the server, faulted or not
         self._faults: deque[_Fault] = deque()
+        self._weather: _Fault | None = None  # the storm every request meets, if any
         self._released = asyncio.Event()
+        self._calmed = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     # --- scripting ------------------------------------------------------------------------
@@ -46,6 +59,20 @@ class ProviderDouble:
     def reset_next(self, n: int) -> None:
         """The next n requests have their connection closed without a response."""
         self._faults.extend(_Fault("reset") for _ in range(n))
+
+    def storm(
+        self, status: int = 0, *, retry_after: float | str | None = None, hang: bool = False
+    ) -> None:
+        """From now until `calm()`, every request (after any queued faults) gets `status`
+        (with Retry-After, seconds or an HTTP date), or with `hang` is never answered: held
+        until `calm()` or `stop()`, so clients time out."""
+        self._calmed.clear()
+        self._weather = _Fault("hang") if hang else _Fault("fail", status, retry_after)
+
+    def calm(self) -> None:
+        """The storm is over: requests are served again; held ones are let go (with a 503)."""
+        self._weather = None
+        self._calmed.set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -79,12 +106,20 @@ class ProviderDouble:
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.seen += 1
-        if not self._faults:
+        queued = bool(self._faults)
+        fault = self._faults.popleft() if queued else self._weather
+        if fault is None:
             return await handler(request)
-        fault = self._faults.popleft()
         await request.read()
         if fault.kind == "hang":
-            await self._released.wait()
+            let_go = [asyncio.ensure_future(e.wait()) for e in (self._released, self._calmed)]
+            if queued:  # a queued hang lasts until stop()
+                let_go.pop().cancel()
+            try:
+                await asyncio.wait(let_go, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for f in let_go:
+                    f.cancel()
             return web.Response(status=503)
         if fault.kind == "reset":
             assert request.transport is not None
