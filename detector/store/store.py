@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import quote
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -196,6 +197,13 @@ class Store(OutboxQueries):
         if self.path is not None:
             st = os.stat(self.path)
             self._identity = (st.st_dev, st.st_ino)
+            # from now on connect read-write only: a vanished file must fail loudly, not come
+            # back empty as a second history
+            await self.engine.dispose()
+            self.engine = create_async_engine(
+                f"sqlite+aiosqlite:///file:{quote(self.path)}?mode=rw&uri=true"
+            )
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     def check_file(self) -> None:
         """Raise if the database file we opened is gone or is another file now: writing on
