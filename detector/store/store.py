@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Self
+from urllib.parse import quote
 
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Row
