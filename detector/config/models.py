@@ -271,6 +271,8 @@ class Detection(Model):
     successes_to_recover: int = Field(default=3, ge=1)
     stable_for: Duration = 300.0
     quorum: Quorum = "majority"
+    # a component confirmed down this soon after an open incident began joins that incident
+    group_within: Duration = 120.0
 
 
 class Cadence(Model):
