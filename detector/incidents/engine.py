@@ -708,6 +708,27 @@ class Engine:
                 self._announce(m, 1, now, change)
             return m
 
+    async def cancel_maintenance(self, maintenance_id: str) -> MaintenanceRow:
+        """A person calls planned work off: before it starts, subscribers hear it is cancelled;
+        once under way, it ends now (and trouble that outlasts it becomes an outage)."""
+        async with self.lock, self._txn() as change:
+            now = self.clock.now()
+            m = next((m for m in self.maintenance if m.id == maintenance_id), None)
+            if m is None:
+                raise KeyError(maintenance_id)
+            if m.announced >= 3 or m.ends_at <= now:
+                raise ValueError("this maintenance is already over")
+            started = m.starts_at <= now
+            m.ends_at = now
+            if not started:
+                m.starts_at = now
+            self._announce(m, 3 if started else 4, now, change)
+            self.maintenance.remove(m)
+            for cid in m.component_ids:
+                if self._known(cid):
+                    self._evaluate(cid, now, change)
+        return m
+
     def _tick_maintenance(self, now: float, change: Change, nxt: float) -> float:
         for m in list(self.maintenance):
             if m.announced < 2 and now >= m.starts_at:
@@ -728,8 +749,9 @@ class Engine:
             1: ("maintenance_scheduled", "maintenance.scheduled"),
             2: ("maintenance_started", "maintenance.started"),
             3: ("maintenance_ended", "maintenance.ended"),
+            4: ("maintenance_cancelled", "maintenance.ended"),  # called off before it began
         }[stage]
-        m.announced = stage
+        m.announced = min(stage, 3)
         comps = [self.config.component(c) for c in m.component_ids if self._known(c)]
         facts = NoticeFacts(
             event=event, kind=kind, incident_id=m.id, sequence=stage, title=m.title,
