@@ -35,8 +35,8 @@ async def test_kill9_during_confirmation_keeps_started_at(tmp_path: Path) -> Non
         await until(lambda: receiver.events("incident.opened"), 15, "incident.opened")
         [opened] = receiver.events("incident.opened")
         started = ts(opened.body["incident"]["started_at"])
-        # the check's result is taken when it returns: a few ms after the target saw it
-        assert 0 <= started - first_failure < 0.25, (started, first_failure)
+        # taken when the check returns, a few ms after the target saw it; the API shows ms
+        assert -0.001 <= started - first_failure < 0.25, (started, first_failure)  # ms in API
         restart_failures = [at for at, ok in target.requests if not ok and at > first_failure + 1]
         assert restart_failures and started < min(restart_failures)
     finally:
