@@ -96,6 +96,7 @@ class Daemon:
         self.engine = Engine(
             config, self.store, self.channels, subscribers, self.metrics, self.clock,
             wake_outbox=self.outbox.wake, request_controls=self._recheck_controls,
+            request_checks=lambda names: self.scheduler.check_now(names),
             health=self.health, enqueue=self.outbox.enqueue,
         )
         await self.engine.load()
@@ -134,6 +135,46 @@ class Daemon:
             "detector started", listen=config.server.listen, probes=len(config.all_probes()),
             open_incidents=len(self.engine.open_incidents()),
         )
+
+    async def reload(self, config: Config) -> bool:
+        """SIGHUP as a diff: probes, incidents, streaks and metric counters go on; what changed
+        is applied. Returns False when only a restart can apply it (another store or
+        address): the caller then stops this daemon and starts a new one."""
+        old = self.config
+        if config.storage.url != old.storage.url or config.server.listen != old.server.listen:
+            return False
+        logs.register_secrets(secrets_of(config))
+        subscribers = subscribers_of(config, self.base_dir)
+        channels = self.channels
+        if config.channels != old.channels:
+            await self.outbox.stop()
+            for ch in self.channels:
+                with contextlib.suppress(Exception):
+                    await ch.close()
+            channels = self.channels = channel_kinds.build(config)
+            self.outbox = OutboxWorker(
+                self.store, channels, self.metrics, self.clock,
+                base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,
+                give_up_after=config.notify.give_up_after, health=self.health,
+            )
+            self.engine.wake_outbox, self.engine.enqueue = self.outbox.wake, self.outbox.enqueue
+            self.outbox.start()
+        compose.warm(
+            [config.service.locale, *(s.locale for s in subscribers if s.locale)],
+            config.service.timezone,
+        )
+        await self.engine.reconfigure(config, channels, subscribers)
+        self.scheduler.reconfigure(config.all_probes(), config.detection)
+        self.labels = {
+            name: (component or "control", self.engine.probes[name].kind)
+            for name, component in self.engine.component_of.items()
+        }
+        self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
+        self.config = self.services.config = config
+        for c in config.components:
+            self.metrics.set_component(c.id, self.engine.severity(c.id))
+        self.log.info("configuration reloaded", probes=len(config.all_probes()))
+        return True
 
     async def _check(self, probe: ProbeConfig) -> bool:
         det = self.scheduler.settings[probe.name]

@@ -59,6 +59,30 @@ class Scheduler:
         for i, name in enumerate(names):
             self._push(name, now + self.settings[name].interval * i / n)
 
+    def reconfigure(self, probes: list[ProbeConfig], defaults: Detection) -> None:
+        """SIGHUP as a diff: an unchanged probe keeps its place in the schedule (a re-check
+        streak under way goes on on time); a changed one is checked now; a new one starts
+        within its interval; a removed one is dropped."""
+        now = self.clock.monotonic()
+        new = {p.name: p for p in probes}
+        settings = {p.name: p.detection(defaults) for p in probes}
+        for name in list(self.probes):
+            if name not in new:
+                del self.probes[name]
+                self.due.pop(name, None)  # its heap entry no longer matches: skipped
+                self.again.discard(name)
+        fresh = sorted(n for n in new if n not in self.probes)
+        changed = [n for n in new if n in self.probes
+                   and (new[n] != self.probes[n] or settings[n] != self.settings[n])]
+        self.probes, self.settings = new, settings
+        for name in changed:
+            if self.due.get(name) is not None:
+                self._push(name, now)
+            else:
+                self.again.add(name)  # in flight: checked again, by the new definition
+        for i, name in enumerate(fresh):
+            self._push(name, now + settings[name].interval * i / max(1, len(fresh)))
+
     def check_now(self, names: Iterable[str]) -> None:
         now = self.clock.monotonic()
         for name in names:
@@ -99,16 +123,21 @@ class Scheduler:
             suspect = await self.run_check(self.probes[name])
         finally:
             self.sem.release()
-            s = self.settings[name]
-            now = self.clock.monotonic()
-            if name in self.again:
-                self.again.discard(name)
-                self._push(name, now)
-            elif suspect:
-                self._push(name, now + s.recheck_interval)
-            else:
-                # fixed rate, without a burst of catch-up checks after a stall
-                self._push(name, max(scheduled + s.interval, now + s.interval / 2))
+            self._next(name, scheduled, suspect)
+
+    def _next(self, name: str, scheduled: float, suspect: bool) -> None:
+        s = self.settings.get(name)
+        if s is None:  # removed by a reload while it ran
+            return
+        now = self.clock.monotonic()
+        if name in self.again:
+            self.again.discard(name)
+            self._push(name, now)
+        elif suspect:
+            self._push(name, now + s.recheck_interval)
+        else:
+            # fixed rate, without a burst of catch-up checks after a stall
+            self._push(name, max(scheduled + s.interval, now + s.interval / 2))
 
     async def stop(self) -> None:
         for t in list(self._tasks):

@@ -55,8 +55,10 @@ async def _serve(path: str) -> int:
             log.error("reload refused: invalid configuration", errors=e.lines)
             continue
         log.info("reloading configuration")
-        await daemon.stop()
-        daemon = Daemon(new, base)
-        await daemon.start()
+        if not await daemon.reload(new):  # another store or address: only a restart does it
+            log.info("restarting: the store or the listen address changed")
+            await daemon.stop()
+            daemon = Daemon(new, base)
+            await daemon.start()
     await daemon.stop()
     return 0

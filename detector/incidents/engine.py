@@ -48,6 +48,7 @@ from detector.state import (
     step_probe,
     tick_incident,
     trouble_started,
+    worst,
 )
 from detector.store import (
     STORE_ERRORS,
@@ -81,6 +82,7 @@ class Deadlines:
     next_update: float | None = None
     recovered: float | None = None
     held_until: float | None = None
+    opened: float | None = None  # when it was confirmed: components may join until group_within
 
 
 @dataclass(slots=True)
@@ -93,6 +95,9 @@ class Memory:
     deferred: set[str] = field(default_factory=set)  # components waiting for the controls
     controls_down: bool = False
     deadlines: dict[str, Deadlines] = field(default_factory=dict)  # incident id → waits
+    # a change not yet said, waiting one re-check round to settle: incident or component id →
+    # monotonic time it will be said (at the latest)
+    settling: dict[str, float] = field(default_factory=dict)
 
     def copy(self) -> Memory:
         rows: dict[str, IncidentRow] = {}
@@ -109,6 +114,7 @@ class Memory:
             deferred=set(self.deferred),
             controls_down=self.controls_down,
             deadlines={k: replace(v) for k, v in self.deadlines.items()},
+            settling=dict(self.settling),
         )
 
 
@@ -134,6 +140,7 @@ class Engine:
         *,
         wake_outbox: Callable[[], None] = lambda: None,
         request_controls: Callable[[], None] = lambda: None,
+        request_checks: Callable[[list[str]], None] = lambda names: None,
         enqueue: Callable[[list[OutboxRow]], None] = lambda rows: None,
         health: Health | None = None,
         retry_cap: float = 30.0,
@@ -146,16 +153,12 @@ class Engine:
         self.clock = clock
         self.wake_outbox = wake_outbox
         self.request_controls = request_controls
+        self.request_checks = request_checks
         self.enqueue = enqueue
         self.health = health or Health(metrics)
         self.retry_cap = retry_cap
         self.log = logs.get("detector.incidents")
-        self.probes: dict[str, ProbeConfig] = {p.name: p for p in config.all_probes()}
-        self.settings = {p.name: p.detection(config.detection) for p in config.all_probes()}
-        self.component_of: dict[str, str | None] = {p.name: None for p in config.controls}
-        for c in config.components:
-            for p in c.probes:
-                self.component_of[p.name] = c.id
+        self._index(config)
         self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
         self.evidence: dict[str, deque[tuple[float, bool, str]]] = {}
         self.control_checked_at: dict[str, float] = {}  # monotonic
@@ -164,6 +167,54 @@ class Engine:
         self.queue: asyncio.Queue[Decision] = asyncio.Queue()
         self.tick_wake = asyncio.Event()
         self.lock = asyncio.Lock()  # decisions, ticks and people's actions, one at a time
+
+    def _index(self, config: Config) -> None:
+        """Per-probe lookups the hot path needs, built once per configuration."""
+        self.probes: dict[str, ProbeConfig] = {p.name: p for p in config.all_probes()}
+        self.settings = {p.name: p.detection(config.detection) for p in config.all_probes()}
+        self.component_of: dict[str, str | None] = {p.name: None for p in config.controls}
+        # a probe's siblings are re-checked when it first fails or first passes again, so the
+        # component's probes are in phase and its severity settles in one re-check round
+        self.siblings: dict[str, list[str]] = {}
+        for c in config.components:
+            for p in c.probes:
+                self.component_of[p.name] = c.id
+                self.siblings[p.name] = [q.name for q in c.probes if q.name != p.name]
+
+    async def reconfigure(
+        self, config: Config, channels: list[Channel], subscribers: list[Subscriber]
+    ) -> None:
+        """SIGHUP as a diff: every probe that is still there keeps its verdict, streak and
+        evidence; open incidents go on. A component removed while in an incident leaves it,
+        and an incident left with no component is resolved, with a notice."""
+        async with self.lock:
+            kept = set(self.probes) & {p.name for p in config.all_probes()}
+            removed = {c.id for c in self.config.components} - {c.id for c in config.components}
+            async with self._txn() as change:
+                now = self.clock.now()
+                for inc in self.open_incidents():
+                    gone = [c for c in inc.component_ids if c in removed]
+                    if not gone:
+                        continue
+                    if len(gone) == len(inc.component_ids) and not inc.manual:
+                        self._resolve(inc, now, change)  # said while the names are known
+                        continue
+                    inc.component_ids = [c for c in inc.component_ids if c not in removed]
+                    for c in gone:
+                        self.open.pop(c, None)
+                    change.incidents.append(replace(inc))
+            self.config, self.channels, self.subscribers = config, channels, subscribers
+            self._index(config)
+            self.states = {n: self.states[n] if n in kept else ProbeState() for n in self.probes}
+            self.evidence = {n: ev for n, ev in self.evidence.items() if n in kept}
+            self.bad_since = {n: t for n, t in self.bad_since.items() if n in kept}
+            self.control_checked_at = {
+                n: t for n, t in self.control_checked_at.items() if n in kept}
+            async with self._txn() as change:  # new settings may change what is due or said
+                now = self.clock.now()
+                for cid in sorted({c for i in self.open_incidents() for c in i.component_ids
+                                   if self._known(c)}):
+                    self._evaluate(cid, now, change)
 
     # --- memory: the committed one, or this task's working copy ------------------------------
 
@@ -256,6 +307,7 @@ class Engine:
                 next_update=None if inc.next_update_at is None else self._mono(inc.next_update_at),
                 recovered=None if inc.recovered_at is None else self._mono(inc.recovered_at),
                 held_until=None if inc.held_until is None else self._mono(inc.held_until),
+                opened=self._mono(inc.detected_at),
             )
         mem.maintenance = await self.store.maintenance_rows(ending_after=now - 86400)
         for c in self.config.components:
@@ -289,6 +341,12 @@ class Engine:
             result.severity,
         )
         self.states[name] = new
+        if (new.bad_streak == 1 and state.bad_streak == 0) or (
+            new.good_streak == 1 and state.good_streak == 0
+        ):
+            siblings = self.siblings.get(name)
+            if siblings:
+                self.request_checks(siblings)
         if state.bad_streak == 0 and new.bad_streak == 1:
             self.bad_since[name] = self.clock.monotonic()
             if new.confirmed == Level.OK:  # a suspect streak begins: remember its start
@@ -394,26 +452,137 @@ class Engine:
             self.deferred.update(c.id for c in self.config.components)
         self._internal_notice("detector.degraded", now, change, degraded=down)
 
-    def _evaluate(self, cid: str, now: float, change: Change) -> None:
-        component = self.config.component(cid)
+    def _evaluate(self, cid: str, now: float, change: Change, settled: bool = False) -> None:
+        """A component's verdict changed: open, join, or step the incident it is part of."""
         severity = self.severity(cid)
         self.metrics.set_component(cid, severity)
         inc = self.open.get(cid)
+        if inc is not None:
+            self._evaluate_incident(inc, now, change, settled)
+            return
+        if severity == "operational":
+            self.mem.settling.pop(f"c:{cid}", None)
+            return
+        if self.in_maintenance(cid, now):
+            return  # planned work: announced beforehand, opens no incident
+        if self._doubt([cid]):
+            return
+        if not settled and not self._final([cid]):
+            self._settle(f"c:{cid}", [cid], change)
+            return
+        self.mem.settling.pop(f"c:{cid}", None)
+        target = self._join_target(cid)
+        if target is not None:
+            self._join(target, cid, now, change)
+            return
+        component = self.config.component(cid)
+        start = trouble_started([self.states[p.name] for p in component.probes])
+        state, event = step_incident(IncidentState(), severity, now)
+        if event is not None:
+            self._apply(cid, None, state, event, now, start, change)
+
+    def _evaluate_incident(
+        self, inc: IncidentRow, now: float, change: Change, settled: bool = False
+    ) -> None:
+        severity = self._incident_severity(inc, now)
         state = self._incident_state(inc)
         current = state.severity if state.phase == "open" else "operational"
-        start = trouble_started([self.states[p.name] for p in component.probes])
-        if SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
-            if self.in_maintenance(cid, now):
-                return  # planned work: announced beforehand, opens no incident
-            starts = [self.bad_since[p.name] for p in component.probes
-                      if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since]
-            if self._controls_doubt(min(starts, default=self.clock.monotonic())):
-                self.deferred.add(cid)
-                self.request_controls()
-                return
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[current] and self._doubt(inc.component_ids):
+            return
         new_state, event = step_incident(state, severity, now)
-        if event is not None:
-            self._apply(cid, inc, new_state, event, now, start, change)
+        if event is None:
+            self.mem.settling.pop(f"i:{inc.id}", None)
+            return
+        if not settled and inc.held_until is None and not self._final(inc.component_ids):
+            self._settle(f"i:{inc.id}", inc.component_ids, change)
+            return
+        self.mem.settling.pop(f"i:{inc.id}", None)
+        self._apply(inc.component_ids[0], inc, new_state, event, now, None, change)
+
+    def _incident_severity(self, inc: IncidentRow, now: float) -> str:
+        """The worst of its components' severities; a component under planned work counts
+        as working (its trouble is announced as maintenance, not as this outage)."""
+        return worst([
+            self.severity(cid) for cid in inc.component_ids
+            if self._known(cid) and not self.in_maintenance(cid, now)
+        ])
+
+    def _doubt(self, component_ids: list[str]) -> bool:
+        """Trouble that began while our own network is suspect waits for the controls."""
+        starts = [self.bad_since[p.name] for cid in component_ids if self._known(cid)
+                  for p in self.config.component(cid).probes
+                  if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since]
+        if not self._controls_doubt(min(starts, default=self.clock.monotonic())):
+            return False
+        self.deferred.update(c for c in component_ids if self._known(c))
+        self.request_controls()
+        return True
+
+    def _final(self, component_ids: list[str]) -> bool:
+        """Nothing can change soon: every probe confirmed failing, or every probe passing with
+        no streak under way. Anything between waits one re-check round before it is said."""
+        states = [self.states[p.name] for cid in component_ids if self._known(cid)
+                  for p in self.config.component(cid).probes]
+        if all(st.confirmed == Level.FAIL for st in states):
+            return True
+        return all(st.confirmed == Level.OK and st.bad_streak == 0 for st in states)
+
+    def _settle(self, key: str, component_ids: list[str], change: Change) -> None:
+        if key in self.mem.settling:
+            return
+        window = max((self.settings[p.name].recheck_interval for cid in component_ids
+                      if self._known(cid) for p in self.config.component(cid).probes),
+                     default=self.config.detection.recheck_interval)
+        self.mem.settling[key] = self.clock.monotonic() + window
+        change.after.append(self.tick_wake.set)
+
+    def _join_target(self, cid: str) -> IncidentRow | None:
+        """An open automatic incident confirmed within `group_within`: one outage, one story."""
+        mono = self.clock.monotonic()
+        within = self.config.detection.group_within
+        found = [
+            inc for inc in {i.id: i for i in self.open.values()}.values()
+            if not inc.manual and (opened := self.deadlines(inc).opened) is not None
+            and mono - opened <= within
+        ]
+        return max(found, key=lambda i: i.detected_at, default=None)
+
+    def _join(self, inc: IncidentRow, cid: str, now: float, change: Change) -> None:
+        """A component joins an open incident: said as one update naming what it now affects."""
+        component = self.config.component(cid)
+        inc.component_ids.append(cid)
+        self.open[cid] = inc
+        inc.title = ", ".join(self.config.component(c).name for c in inc.component_ids
+                              if self._known(c))
+        if inc.vendor is None:
+            inc.vendor = component.vendor
+        start = trouble_started([self.states[p.name] for p in component.probes])
+        if start is not None and start < inc.started_at:
+            inc.started_at = start
+        previous = inc.severity
+        state = self._incident_state(inc)
+        new_state, event = step_incident(state, self._incident_severity(inc, now), now)
+        if event is not None and event.kind != "monitoring":
+            inc.severity = new_state.severity
+            if inc.status == "monitoring":
+                inc.status = self._automatic_status(inc)
+                inc.recovered_at = self.deadlines(inc).recovered = None
+        iid = inc.id
+        change.after.append(lambda: self.log.warning(
+            "incident now also affects a component", incident_id=iid, component=cid))
+        if inc.held_until is not None:  # not yet told: the first notice will name it
+            change.incidents.append(replace(inc))
+            return
+        extra: dict[str, Any] = {"added_components": [component.name]}
+        if previous != inc.severity:
+            extra["previous_severity"] = previous
+        self.publish(inc, "expanded", "incident.updated", now, change, extra=extra)
+
+    def _automatic_status(self, inc: IncidentRow) -> str:
+        """What an automatic change leaves as status: a person's word if they gave one."""
+        if inc.status_by_person and inc.status in ("investigating", "identified"):
+            return inc.status
+        return "identified" if inc.cause else "investigating"
 
     def _incident_state(self, inc: IncidentRow | None) -> IncidentState:
         """The pure machine's view of an incident, its times on the monotonic clock."""
@@ -432,8 +601,8 @@ class Engine:
         start: float | None,
         change: Change,
     ) -> None:
-        component = self.config.component(cid)
         if event.kind == "opened":
+            component = self.config.component(cid)
             inc = IncidentRow(
                 id=f"{cid}-{secrets.token_hex(4)}",
                 component_ids=[cid],
@@ -445,6 +614,7 @@ class Engine:
                 detected_at=now,
             )
             self.open[cid] = inc
+            self.deadlines(inc).opened = self.clock.monotonic()
             change.after.append(self.metrics.incidents.inc)
             change.after.append(lambda: self.log.warning(
                 "incident opened", incident_id=inc.id, severity=event.severity))
@@ -466,18 +636,24 @@ class Engine:
                 inc.status, inc.resolved_at = "resolved", now
                 change.after.append(lambda: self.log.warning(
                     "held incident recovered before publication", incident_id=inc.id))
-                del self.open[cid]
+                for c in inc.component_ids:
+                    if self.open.get(c) is inc:
+                        del self.open[c]
             else:
                 inc.severity = state.severity
             change.incidents.append(replace(inc))
             return
         if event.kind == "monitoring":
-            inc.status = "monitoring"
+            inc.status, inc.status_by_person = "monitoring", False
             inc.recovered_at = now
             self.deadlines(inc).recovered = self.clock.monotonic()
             inc.report_by = now + self.config.service.report_within
-        else:  # severity_changed, recurred
-            inc.status = "identified" if inc.cause else "investigating"
+        elif event.kind == "recurred":
+            inc.status = self._automatic_status(inc)
+            inc.severity = state.severity
+            inc.recovered_at = None
+            self.deadlines(inc).recovered = None
+        else:  # severity_changed: the status stays what it was (a person's word sticks)
             inc.severity = state.severity
             inc.recovered_at = None
             self.deadlines(inc).recovered = None
@@ -504,6 +680,18 @@ class Engine:
         """What is due now; returns the monotonic time the next thing is due."""
         now, mono = self.clock.now(), self.clock.monotonic()
         nxt = self._tick_maintenance(now, change, float("inf"))
+        for key, at in list(self.mem.settling.items()):
+            if mono < at:
+                nxt = min(nxt, at)
+                continue
+            del self.mem.settling[key]  # the round is over: say what holds now
+            kind, _, ident = key.partition(":")
+            if kind == "i":
+                inc = next((i for i in self.open_incidents() if i.id == ident), None)
+                if inc is not None:
+                    self._evaluate_incident(inc, now, change, settled=True)
+            elif self._known(ident):
+                self._evaluate(ident, now, change, settled=True)
         for inc in self.open_incidents():
             dl = self.deadlines(inc)
             if inc.held_until is not None:
@@ -580,6 +768,8 @@ class Engine:
         async with self.lock, self._txn() as change:
             now = self.clock.now()
             inc = self.find_open(incident_id)
+            if status is not None:
+                inc.status_by_person = True  # it stays through automatic changes
             if status is not None and status != inc.status:
                 inc.status = status
                 if status == "monitoring" and inc.recovered_at is None:
@@ -610,7 +800,7 @@ class Engine:
                     inc.actions = actions
                 if inc.resolved_at is None and publish:
                     if inc.status == "investigating":
-                        inc.status = "identified"
+                        inc.status, inc.status_by_person = "identified", True
                     self.publish(inc, "identified", "incident.updated", now, change)
                 else:
                     change.incidents.append(replace(inc))

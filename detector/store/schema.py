@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, list[str]] = {
     # v2: the outbox is delivered per stream, in sequence; rows of v1 get what can be known.
     # Webhook/console rows (no recipients) get their exact stream: "<owner>/<channel>/", the
@@ -37,6 +37,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "stale_at = (SELECT n.next_update_at FROM notices n WHERE n.id = outbox.notice_id) "
         "WHERE recipients = '[]'",
     ],
+    # v3: a status a person set (API, CLI) sticks through automatic changes
+    3: ["ALTER TABLE incidents ADD COLUMN status_by_person BOOLEAN NOT NULL DEFAULT FALSE"],
 }
 
 metadata = MetaData()
@@ -70,6 +72,8 @@ incidents = Table(
     Column("held_until", Float),  # notify.hold: confirmed but not yet published
     Column("vetoed", Boolean, nullable=False, default=False),  # a person stopped a held notice
     Column("sequence", Integer, nullable=False, default=0),  # last notice sequence
+    # the status was set by a person: automatic severity changes keep it
+    Column("status_by_person", Boolean, nullable=False, default=False),
 )
 Index("ix_incidents_open", incidents.c.resolved_at)
 

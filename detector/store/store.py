@@ -74,8 +74,9 @@ class IncidentRow(_Row):
     held_until: float | None = None
     vetoed: bool = False
     sequence: int = 0
+    status_by_person: bool = False
     _json = ("component_ids",)
-    _bools = ("manual", "vetoed")
+    _bools = ("manual", "vetoed", "status_by_person")
 
 
 
