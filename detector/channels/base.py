@@ -12,7 +12,20 @@ from typing import Any, Protocol
 import structlog
 
 from detector import logs
-from detector.notices.model import Message
+
+# operators' events: webhooks and the console only, never a customer's channel
+INTERNAL_EVENTS = frozenset({"incident.pending", "detector.degraded"})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notice in one language for one time zone, ready for any channel."""
+
+    locale: str
+    subject: str
+    text: str  # e-mail plain text and status page body
+    html: str  # e-mail HTML body
+    sms: str  # one segment where it can be
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from detector.channels.base import Delivery, Envelope
+from detector.channels.base import INTERNAL_EVENTS, Delivery, Envelope
 from detector.config.models import ConsoleChannel
-from detector.notices.fanout import INTERNAL_EVENTS
 
 
 def _clock(iso: str | None) -> str:

@@ -15,13 +15,12 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from detector.channels.base import Channel
+from detector.channels.base import INTERNAL_EVENTS, Channel
 from detector.config.models import Config, Subscriber
 from detector.notices.compose import compose
 from detector.notices.model import Message, NoticeFacts
 from detector.store import OutboxRow
 
-INTERNAL_EVENTS = {"incident.pending", "detector.degraded"}  # operators only, never customers
 INTERNAL_OWNER = "detector"  # internal notices are "detector.<ms>.<random>"
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from detector.channels.base import Message  # what a channel sends
+
+__all__ = ["Message", "NoticeFacts"]
+
 
 @dataclass(frozen=True, slots=True)
 class NoticeFacts:
@@ -39,12 +43,3 @@ class NoticeFacts:
     impact_translations: list[dict[str, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One notice in one language for one time zone, ready for any channel."""
-
-    locale: str
-    subject: str
-    text: str  # e-mail plain text and status page body
-    html: str  # e-mail HTML body
-    sms: str  # one segment where it can be
