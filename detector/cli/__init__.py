@@ -13,6 +13,7 @@ COMMANDS = {
     "demo": "detector.cli.demo",
     "incidents": "detector.cli.incidents",
     "postmortem": "detector.cli.postmortem",
+    "maintenance": "detector.cli.maintenance",
 }
 
 

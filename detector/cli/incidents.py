@@ -1,8 +1,9 @@
-"""`detector incidents list|show|update|resolve`: on the store (`-c FILE`) or a running daemon
-(`--url URL`, admin token from `--token` or DETECTOR_ADMIN_TOKEN).
+"""`detector incidents list|show|open|update|cause|resolve`: on the store (`-c FILE`) or a
+running daemon (`--url URL`, admin token from `--token` or DETECTOR_ADMIN_TOKEN).
 
-Reading works either way. Writing goes through the daemon only: it owns the schedule and the
-outbox, and a second writer would publish notices it does not know about.
+Reading works either way. Writing (open, update, cause, resolve) goes through the daemon only:
+it owns the schedule and the outbox, and a second writer would publish notices it does not know
+about. Every error is one line on stderr naming the problem (an option, or the daemon's answer).
 Exit codes: 0 done, 1 the action failed (unknown incident, refused, unreachable), 2 bad usage.
 """
 
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,6 +29,12 @@ from detector.text import clean_line, clean_operator_text
 
 TOKEN_ENV = "DETECTOR_ADMIN_TOKEN"
 MAX_TEXT = 5000  # as the admin API allows
+MAX_TITLE = 200  # as the admin API allows
+SEVERITIES = ("major_outage", "partial_outage", "degraded")
+WRITES = ("open", "update", "cause", "resolve")
+# the admin API's field names → this command's options, so a refusal names what was typed
+OPEN_OPTIONS = {"title": "--title", "components": "--component", "severity": "--severity",
+                "message": "--message"}
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
@@ -47,7 +55,8 @@ def target_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("incidents", help="list, show, update or resolve incidents")
+    p = sub.add_parser("incidents", help="list, show, open, update, set the cause of, or "
+                                          "resolve incidents")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="recent incidents, newest first")
     target_args(ls)
@@ -57,11 +66,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     show.add_argument("id", metavar="ID")
     target_args(show)
     show.add_argument("--json", action="store_true", help="print the API's JSON")
+    op = actions.add_parser("open", help="open an incident the probes cannot see, and tell "
+                                         "customers (needs --url)")
+    target_args(op)
+    op.add_argument("--title", required=True, help="a short title, for customers")
+    op.add_argument("--component", dest="components", action="append", required=True,
+                    metavar="ID", help="an affected component's id (repeat for several)")
+    op.add_argument("--severity", required=True, choices=SEVERITIES)
+    op.add_argument("-m", "--message", help="what to tell customers")
     up = actions.add_parser("update", help="publish a human update (needs --url)")
     up.add_argument("id", metavar="ID")
     target_args(up)
     up.add_argument("-m", "--message", required=True, help="what to tell customers")
     up.add_argument("-s", "--status", choices=["investigating", "identified", "monitoring"])
+    cause = actions.add_parser("cause", help="name the cause: published to customers at once "
+                                             "as 'identified' (needs --url)")
+    cause.add_argument("id", metavar="ID")
+    target_args(cause)
+    cause.add_argument("-m", "--message", required=True, metavar="TEXT",
+                       help="the cause, in words customers understand")
+    cause.add_argument("--actions", metavar="TEXT",
+                       help="corrective actions, for the post-mortem report")
     res = actions.add_parser("resolve", help="resolve an incident (needs --url)")
     res.add_argument("id", metavar="ID")
     target_args(res)
@@ -85,26 +110,8 @@ def main(args: argparse.Namespace, action: Action) -> int:
 
 async def _incidents(args: argparse.Namespace) -> int:
     where = check_target(args)
-    if args.action in ("update", "resolve"):
-        if where == "store":
-            raise Failure(f"'{args.action}' needs the running daemon, which publishes the "
-                          f"notice: use --url URL (and --token or {TOKEN_ENV}) instead of -c",
-                          2)
-        token = admin_token(args, required=True)
-        path = f"/api/v1/admin/incidents/{quote(args.id, safe='')}/{args.action}"
-        message = operator_text("--message", args.message)
-        if args.action == "update":
-            if message is None:
-                raise Failure("--message: must not be empty", 2)
-            path = path.removesuffix("/update") + "/updates"
-            body = {"message": message, **({"status": args.status} if args.status else {})}
-        else:
-            body = {"message": message} if message is not None else {}
-        result = await request(args.url, "POST", path, token, body)
-        notice = result.get("notice") or {}
-        print(f"{_line(args.id)}: published notice {notice.get('sequence', '?')} "
-              f"({_line(notice.get('subject', ''))})")
-        return 0
+    if args.action in WRITES:
+        return await _write(args, daemon_token(args, where))
     if args.action == "list":
         if not 1 <= args.limit <= 500:
             raise Failure("--limit: must be 1-500", 2)
@@ -120,6 +127,81 @@ async def _incidents(args: argparse.Namespace) -> int:
     else:
         print_incident(inc)
     return 0
+
+
+async def _write(args: argparse.Namespace, token: str) -> int:
+    """One person's action through the admin API; prints what was published."""
+    if args.action == "open":
+        body: dict[str, Any] = {
+            "title": title_text("--title", args.title),
+            "components": component_ids(args.components), "severity": args.severity,
+        }
+        message = operator_text("--message", args.message)
+        if message is not None:
+            body["message"] = message
+        result = await request(args.url, "POST", "/api/v1/admin/incidents", token, body,
+                               options=OPEN_OPTIONS)
+        iid = str(result["incident"]["id"])
+        print(f"{one_line(iid)}: opened; {published(result.get('notice'))}")
+        return 0
+    path = f"/api/v1/admin/incidents/{quote(args.id, safe='')}"
+    message = operator_text("--message", args.message)
+    options = {"message": "--message"}
+    if args.action == "update":
+        if message is None:
+            raise Failure("--message: must not be empty", 2)
+        path += "/updates"
+        body = {"message": message, **({"status": args.status} if args.status else {})}
+    elif args.action == "cause":
+        if message is None:
+            raise Failure("--message: must not be empty", 2)
+        actions = operator_text("--actions", args.actions)
+        path += "/cause"
+        body = {"cause": message, **({"actions": actions} if actions is not None else {})}
+        options = {"cause": "--message", "actions": "--actions"}
+    else:
+        path += "/resolve"
+        body = {"message": message} if message is not None else {}
+    result = await request(args.url, "POST", path, token, body, options=options)
+    print(f"{one_line(args.id)}: {published(result.get('notice'))}")
+    return 0
+
+
+def published(notice: dict[str, Any] | None) -> str:
+    """What an action told customers, for the person who took it."""
+    if not notice:
+        return "recorded; no notice published (the incident is resolved)"
+    return (f"published notice {notice.get('sequence', '?')} "
+            f"({one_line(notice.get('subject', ''))})")
+
+
+def daemon_token(args: argparse.Namespace, where: str) -> str:
+    """The admin token for a write, which only the running daemon may make."""
+    if where == "store":
+        raise Failure(f"'{args.action}' needs the running daemon, which publishes the notice: "
+                      f"use --url URL (and --token or {TOKEN_ENV}) instead of -c", 2)
+    token = admin_token(args, required=False)
+    if token is None:
+        raise Failure(f"the admin API needs a token: --token TOKEN or {TOKEN_ENV}", 2)
+    return token
+
+
+def title_text(option: str, value: str) -> str:
+    """A title: one line, not empty, as long as the admin API takes."""
+    text = clean_line(value)
+    if not text:
+        raise Failure(f"{option}: must not be empty", 2)
+    if len(text) > MAX_TITLE:
+        raise Failure(f"{option}: must be at most {MAX_TITLE} characters", 2)
+    return text
+
+
+def component_ids(values: list[str]) -> list[str]:
+    """Component ids as typed; the daemon knows which exist and names an unknown one."""
+    ids = [clean_line(v) for v in values]
+    if not all(ids):
+        raise Failure("--component: must not be empty", 2)
+    return ids
 
 
 def operator_text(option: str, value: str | None) -> str | None:
@@ -145,7 +227,7 @@ def check_target(args: argparse.Namespace) -> str:
 
 
 def admin_token(args: argparse.Namespace, required: bool) -> str | None:
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    token: str | None = args.token or os.environ.get(TOKEN_ENV) or None
     if token is None and required:
         raise Failure(f"the admin API needs a token: --token TOKEN or {TOKEN_ENV}", 2)
     return token
@@ -174,8 +256,10 @@ async def open_store(config: Config) -> Store:
 
 async def request(
     url: str, method: str, path: str, token: str | None, body: dict[str, Any] | None = None,
-    *, text: bool = False,
+    *, text: bool = False, options: dict[str, str] | None = None,
 ) -> Any:
+    """The daemon's answer; a refusal becomes a Failure (a 400 is bad usage: exit 2).
+    `options` maps the API's field names to this command's options for the message."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.request(
@@ -183,7 +267,8 @@ async def request(
         ) as resp:
             raw = await resp.text()
             if resp.status >= 400:
-                raise Failure(_server_error(resp.status, raw), 2 if resp.status == 400 else 1)
+                raise Failure(_server_error(resp.status, raw, options or {}),
+                              2 if resp.status == 400 else 1)
             return raw if text else json.loads(raw)
     except (aiohttp.ClientError, TimeoutError, OSError) as e:
         raise Failure(f"cannot reach the daemon at {url}: {type(e).__name__} "
@@ -192,13 +277,24 @@ async def request(
         raise Failure(f"the daemon at {url} did not answer with JSON") from None
 
 
-def _server_error(status: int, raw: str) -> str:
+_FIELD = re.compile(r"([A-Za-z_]+)(?:\[\d+\])*: ")
+
+
+def _server_error(status: int, raw: str, options: dict[str, str]) -> str:
     try:
         message = json.loads(raw).get("error") or raw
     except (ValueError, AttributeError):
         message = raw
+    message = one_line(message)[:500]
+    field = _FIELD.match(message)
+    if status == 400 and field and field.group(1) in options:
+        rest = message[field.end():]
+        for name, option in options.items():
+            if "_" in name:  # "... after starts_at": the option typed, not the API field
+                rest = rest.replace(name, option)
+        return options[field.group(1)] + ": " + rest
     hint = {401: " (check --token or " + TOKEN_ENV + ")"}.get(status, "")
-    return f"HTTP {status}: {_line(message)[:500]}{hint}"
+    return f"HTTP {status}: {message}{hint}"
 
 
 async def _list(args: argparse.Namespace, where: str) -> list[dict[str, Any]]:
@@ -239,7 +335,7 @@ def print_list(incs: list[dict[str, Any]]) -> None:
         print("no incidents")
         return
     rows = [("ID", "STATUS", "SEVERITY", "STARTED (UTC)", "TITLE")] + [
-        tuple(_line(v) for v in (
+        tuple(one_line(v) for v in (
             i["id"], i["status"] + (" (held)" if i.get("held_until") else ""), i["severity"],
             i["started_at"] or "-", i["title"]))
         for i in incs
@@ -247,16 +343,16 @@ def print_list(incs: list[dict[str, Any]]) -> None:
     widths = [max(len(str(r[k])) for r in rows) for k in range(4)]
     for r in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r[:4], widths, strict=True)) + "  "
-              + _line(r[4]))
+              + one_line(r[4]))
 
 
-def _line(text: object) -> str:
+def one_line(text: object) -> str:
     """One line for the terminal: stored text never moves the cursor or rings a bell."""
     return clean_line(str(text))
 
 
 def print_incident(inc: dict[str, Any]) -> None:
-    print(f"{_line(inc['id'])}: {_line(inc['title'])}")
+    print(f"{one_line(inc['id'])}: {one_line(inc['title'])}")
     fields = [
         ("status", inc["status"]), ("severity", inc["severity"]),
         ("components", ", ".join(inc["components"])), ("vendor", inc.get("vendor")),
@@ -268,11 +364,11 @@ def print_incident(inc: dict[str, Any]) -> None:
     ]
     for name, value in fields:
         if value:
-            print(f"  {name + ':':<24}{_line(str(value))}")
+            print(f"  {name + ':':<24}{one_line(str(value))}")
     updates = inc.get("updates", [])
     print(f"updates ({len(updates)}):")
     for n in updates:
         print(f"  #{n['sequence']} {n['published_at']} {n['event']} ({n['kind']}): "
-              f"{_line(n['subject'])}")
+              f"{one_line(n['subject'])}")
         if n.get("next_update_at"):
             print(f"     next update by {n['next_update_at']}")

@@ -1,4 +1,5 @@
-"""Admin API (CONTRACT §4): people's actions on incidents, behind the bearer `admin_token`.
+"""Admin API (CONTRACT §4): people's actions on incidents and maintenance, behind the bearer
+`admin_token`.
 
 No token configured → every admin route answers 404 (the API is off, not hidden behind a guess).
 Bodies are validated by the pydantic models below (which also give the OpenAPI schemas); every
@@ -13,6 +14,10 @@ Validated at the door, before the engine sees anything (so a refused request cha
 - maintenance dates: ISO 8601 with a time zone; `starts_at` at most MAINTENANCE_PAST ago,
   `ends_at` after `starts_at`, in the future, at most MAINTENANCE_AHEAD from now and at most
   MAINTENANCE_LONGEST after `starts_at`.
+
+Maintenance is listed (upcoming and current windows, from the store every instance shares) and
+cancelled here too: before its start a cancelled window tells subscribers it is called off,
+once under way it ends now. An unknown window is a 404, one already over a 409.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from pydantic import (
 
 from detector import logs
 from detector.incidents.payload import iso
-from detector.store import IncidentRow, NoticeRow
+from detector.store import IncidentRow, MaintenanceRow, NoticeRow
 from detector.text import clean_line, clean_operator_text
 from detector.web.api import notice_json, with_updates
 from detector.web.app import SERVICES, Services
@@ -436,6 +441,25 @@ async def publish_postmortem(request: web.Request) -> web.Response:
     return await _result(s, iid, notice)
 
 
+def maintenance_json(m: MaintenanceRow, now: float, state: str | None = None) -> dict[str, Any]:
+    """A window as the API shows it; `state` from the clock unless the caller knows better
+    (a cancelled window looks, by its times alone, like one that just ended)."""
+    if state is None:
+        state = ("scheduled" if now < m.starts_at
+                 else "in_progress" if now < m.ends_at else "completed")
+    return {
+        "id": m.id, "title": m.title, "components": m.component_ids, "message": m.message,
+        "starts_at": iso(m.starts_at), "ends_at": iso(m.ends_at), "state": state,
+    }
+
+
+async def current_maintenance(s: Services, now: float) -> list[MaintenanceRow]:
+    """Upcoming and current windows, soonest first: read from the store, which every instance
+    shares, rather than from this instance's memory."""
+    rows = await s.store.maintenance_rows(ending_after=now)
+    return [m for m in rows if m.ends_at > now]
+
+
 @admin
 async def maintenance(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
@@ -449,10 +473,40 @@ async def maintenance(request: web.Request) -> web.Response:
     except ValueError as e:
         return error(400, str(e))
     log.info("admin scheduled maintenance", maintenance_id=m.id)
-    return web.json_response({"maintenance": {
-        "id": m.id, "title": m.title, "components": m.component_ids, "message": m.message,
-        "starts_at": iso(m.starts_at), "ends_at": iso(m.ends_at),
-    }}, status=201)
+    return web.json_response(
+        {"maintenance": maintenance_json(m, s.engine.clock.now())}, status=201)
+
+
+@admin
+async def list_maintenance(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    now = s.engine.clock.now()
+    rows = await current_maintenance(s, now)
+    return web.json_response({"maintenance": [maintenance_json(m, now) for m in rows]})
+
+
+@admin
+async def cancel_maintenance(request: web.Request) -> web.Response:
+    s, mid = request.app[SERVICES], request.match_info["id"]
+    await parse(request, Empty)
+    try:
+        m = await s.engine.cancel_maintenance(mid)
+    except KeyError:
+        # the engine forgets a window once it is over; the store still knows it was there
+        if any(row.id == mid for row in await s.store.maintenance_rows()):
+            raise _conflict(f"maintenance {_name(mid)!r} is already over") from None
+        raise web.HTTPNotFound(text=json.dumps({"error": f"no maintenance {_name(mid)!r}"}),
+                               content_type="application/json") from None
+    except ValueError:
+        raise _conflict(f"maintenance {_name(mid)!r} is already over") from None
+    notice = max((await s.store.notices([m.id]))[m.id], key=lambda n: n.sequence, default=None)
+    cancelled = notice is not None and notice.kind == "maintenance_cancelled"
+    log.info("admin cancelled maintenance", maintenance_id=m.id, before_start=cancelled)
+    return web.json_response({
+        "maintenance": maintenance_json(m, s.engine.clock.now(),
+                                        "cancelled" if cancelled else "completed"),
+        "notice": notice_json(notice) if notice else None,
+    })
 
 
 def setup(app: web.Application) -> None:
@@ -465,3 +519,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"{base}/incidents/{{id}}/veto", veto)
     app.router.add_post(f"{base}/incidents/{{id}}/postmortem", publish_postmortem)
     app.router.add_post(f"{base}/maintenance", maintenance)
+    app.router.add_get(f"{base}/maintenance", list_maintenance)
+    app.router.add_post(f"{base}/maintenance/{{id}}/cancel", cancel_maintenance)

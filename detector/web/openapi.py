@@ -105,14 +105,28 @@ SCHEMAS: dict[str, Any] = {
         "notice": {"oneOf": [_ref("Notice"), {"type": "null"}],
                    "description": "the notice this action published, if any"},
     }, closed=True),
-    "MaintenanceResult": _obj({"maintenance": _obj({
+    "MaintenanceWindow": _obj({
         "id": {"type": "string"},
         "title": {"type": "string"},
         "components": {"type": "array", "items": {"type": "string"}},
         "message": MAYBE_TEXT,
         "starts_at": TIME,
         "ends_at": TIME,
-    }, closed=True)}, closed=True),
+        "state": {"type": "string",
+                  "enum": ["scheduled", "in_progress", "completed", "cancelled"],
+                  "description": "cancelled: called off before it began (its times then both "
+                                 "say when); completed: over, or ended early"},
+    }, closed=True),
+    "MaintenanceResult": _obj({"maintenance": _ref("MaintenanceWindow")}, closed=True),
+    "MaintenanceList": _obj({"maintenance": {
+        "type": "array", "items": _ref("MaintenanceWindow"),
+        "description": "upcoming and current windows, soonest first"}}, closed=True),
+    "MaintenanceCancelled": _obj({
+        "maintenance": _ref("MaintenanceWindow"),
+        "notice": {"oneOf": [_ref("Notice"), {"type": "null"}],
+                   "description": "maintenance_cancelled before the start, else "
+                                  "maintenance_ended (webhook event maintenance.ended)"},
+    }, closed=True),
     "Health": _obj({"ok": {"type": "boolean"}}),
     "Ready": _obj({"ok": {"type": "boolean"}, "store": {"type": "boolean"},
                    "scheduler": {"type": "boolean"},
@@ -136,7 +150,8 @@ LANG = {"name": "lang", "in": "query", "required": False,
 
 
 def _admin(summary: str, body: str | None, ok: dict[str, Any], *, path_id: bool = True,
-           status: str = "200") -> dict[str, Any]:
+           status: str = "200", method: str = "post", subject: str = "incident"
+           ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "tags": ["admin"],
@@ -145,16 +160,19 @@ def _admin(summary: str, body: str | None, ok: dict[str, Any], *, path_id: bool 
             status: ok,
             "400": _json("Error", "bad JSON or a bad value; the message names the field"),
             "401": _json("Error", "missing or wrong bearer token"),
-            "404": _json("Error", "the admin API is off (no admin_token), or no such incident"),
+            "404": _json("Error", "the admin API is off (no admin_token)"
+                                  + (f", or no such {subject}" if path_id else "")),
         },
     }
+    if method == "get":
+        del op["responses"]["400"]
     if path_id:
         op["parameters"] = [ID]
-        op["responses"]["409"] = _json("Error", "the incident's state forbids this")
+        op["responses"]["409"] = _json("Error", f"the {subject}'s state forbids this")
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": _ref(body)}}}
-    return {"post": op}
+    return {method: op}
 
 
 def _paths() -> dict[str, Any]:
@@ -213,9 +231,17 @@ def _paths() -> dict[str, Any]:
         f"{admin_base}/veto": _admin("veto a held first notice: tell nobody", None, result),
         f"{admin_base}/postmortem": _admin("publish the post-mortem (postmortem.published)",
                                            None, result),
-        "/api/v1/admin/maintenance": _admin(
-            "schedule maintenance (suppresses incidents in its window)", "Maintenance",
-            _json("MaintenanceResult", "scheduled"), path_id=False, status="201"),
+        "/api/v1/admin/maintenance": {
+            **_admin("schedule maintenance (suppresses incidents in its window)", "Maintenance",
+                     _json("MaintenanceResult", "scheduled"), path_id=False, status="201"),
+            **_admin("upcoming and current maintenance windows", None,
+                     _json("MaintenanceList", "the windows"), path_id=False, method="get"),
+        },
+        "/api/v1/admin/maintenance/{id}/cancel": _admin(
+            "cancel maintenance: before its start, tell subscribers it is called off; once "
+            "under way, end it now", None,
+            _json("MaintenanceCancelled", "the window after cancelling, and the notice"),
+            subject="maintenance window"),
     }
 
 

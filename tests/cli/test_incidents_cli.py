@@ -4,37 +4,14 @@ serving on the test's loop."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 
-import pytest
 import yaml
 
-from detector.cli import incidents, main
+from detector.cli import incidents
+from tests.cli.conftest import Live, write_config
 from tests.e2e.harness import free_port
 from tests.web.conftest import TOKEN, UP, make_world  # noqa: F401 - the fixture
-
-
-def write_config(world, path: Path) -> Path:
-    """The world's configuration as the YAML file an operator would pass with -c."""
-    cfg = path / "detector.yaml"
-    cfg.write_text(yaml.safe_dump(world.raw))
-    return cfg
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    monkeypatch.setenv("ADMIN", TOKEN)
-    monkeypatch.delenv("DETECTOR_ADMIN_TOKEN", raising=False)
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        code = await asyncio.to_thread(main, list(argv))
-        out, err = capsys.readouterr()
-        assert TOKEN not in out + err
-        return code, out, err
-
-    return run
 
 
 async def test_read_the_store_with_a_config(make_world, cli, tmp_path):  # noqa: F811 - the fixture
@@ -183,3 +160,105 @@ def test_printed_incidents_never_carry_terminal_controls(capsys):
         assert bad not in out, repr(bad)
     assert "web-1]0;pwned: Bad[2J title second line" in out
     assert "Disk full" in out and "Down[31m" in out
+
+
+def one_line(err: str) -> bool:
+    """An error the way the contract wants it: one line, no traceback."""
+    return err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+async def test_open_then_cause_reach_every_channel(live: Live, cli, monkeypatch):
+    w = live.world
+    monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
+    code, out, err = await cli(
+        "incidents", "open", "--url", w.url, "--title", "Invoices are late",
+        "--component", "api", "--component", "web", "--severity", "partial_outage",
+        "-m", "Invoices for November are delayed.")
+    assert code == 0, err
+    iid, _, said = out.strip().partition(": ")
+    assert said.startswith("opened; published notice 1 ([Acme Cloud] ")
+    inc = await w.store.incident(iid)
+    assert inc is not None and inc.manual
+    assert inc.component_ids == ["api", "web"] and inc.severity == "partial_outage"
+    opened = await live.delivered("opened", texts=1)
+    assert opened["event"] == "incident.opened"
+    assert opened["incident"]["components"] == ["api", "web"]
+    assert "Invoices for November are delayed." in opened["notice"]["text"]
+
+    code, out, err = await cli(
+        "incidents", "cause", iid, "--url", w.url, "-m", "A stuck queue held invoices back.",
+        "--actions", "Alert when the queue stops moving.")
+    assert code == 0, err
+    assert out.startswith(f"{iid}: published notice 2 ([Acme Cloud] Cause found: ")
+    identified = await live.delivered("identified", texts=2)
+    assert identified["event"] == "incident.updated"
+    assert identified["incident"]["status"] == "identified"
+    assert "What went wrong: A stuck queue held invoices back." in identified["notice"]["text"]
+    mail = next(r.body for r in live.sendgrid.requests
+                if r.body["custom_args"]["notice_id"] == identified["notice_id"])
+    text = next(c["value"] for c in mail["content"] if c["type"] == "text/plain")
+    assert "A stuck queue held invoices back." in text
+    assert "found the cause" in live.twilio.requests[-1].body
+    assert live.receiver.bad_signatures == 0
+    stored = await w.store.incident(iid)
+    assert stored is not None and stored.status == "identified"
+    assert (stored.cause, stored.actions) == ("A stuck queue held invoices back.",
+                                              "Alert when the queue stops moving.")
+
+    code, out, _ = await cli("incidents", "show", iid, "--url", w.url)
+    assert code == 0 and "identified" in out and "A stuck queue held invoices back." in out
+
+
+async def test_cause_on_an_automatic_incident_and_after_resolution(make_world, cli,  # noqa: F811
+                                                                    monkeypatch):
+    w = await make_world()
+    inc = await w.outage("web")
+    monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
+    code, out, _ = await cli("incidents", "cause", inc.id, "--url", w.url, "-m", "A full disk.")
+    assert code == 0 and "published notice 2" in out
+    notices = (await w.store.notices([inc.id]))[inc.id]
+    assert notices[-1].kind == "identified" and notices[-1].facts["cause"] == "A full disk."
+
+    await w.feed("web", UP, 2)
+    code, out, _ = await cli("incidents", "resolve", inc.id, "--url", w.url)
+    assert code == 0
+    code, out, _ = await cli("incidents", "cause", inc.id, "--url", w.url,
+                             "-m", "A full disk, filled by logs.", "--actions", "Rotate logs.")
+    assert code == 0 and out == f"{inc.id}: recorded; no notice published (the incident " \
+                                "is resolved)\n"  # kept for the report, not sent
+    stored = await w.store.incident(inc.id)
+    assert stored is not None and stored.cause == "A full disk, filled by logs."
+
+
+async def test_open_and_cause_refusals_are_one_line(make_world, cli, tmp_path,  # noqa: F811
+                                                    monkeypatch):
+    w = await make_world()
+    cfg = str(write_config(w, tmp_path))
+    monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
+    opening = ("incidents", "open", "--url", w.url, "--severity", "degraded")
+
+    code, _, err = await cli(*opening, "--title", "x", "--component", "api", "--component", "nope")
+    assert code == 2 and one_line(err)
+    assert "--component: unknown component 'nope' (known: api, web)" in err
+    code, _, err = await cli(*opening, "--title", "x", "--component", "api", "--component", "api")
+    assert code == 2 and one_line(err) and "--component: 'api' is named twice" in err
+    code, _, err = await cli(*opening, "--title", " \x00\t ", "--component", "api")
+    assert code == 2 and one_line(err) and "--title: must not be empty" in err
+    code, _, err = await cli(*opening, "--title", "t" * 201, "--component", "api")
+    assert code == 2 and one_line(err) and "--title: must be at most 200 characters" in err
+    code, _, err = await cli(*opening, "--title", "x", "--component", " ")
+    assert code == 2 and one_line(err) and "--component: must not be empty" in err
+    code, _, err = await cli("incidents", "open", "-c", cfg, "--title", "x", "--component",
+                             "api", "--severity", "degraded")
+    assert code == 2 and one_line(err) and "--url" in err
+    assert await w.store.incidents() == []  # nothing was opened
+
+    code, _, err = await cli("incidents", "cause", "nope", "--url", w.url, "-m", "x")
+    assert code == 1 and one_line(err) and "HTTP 404: no incident 'nope'" in err
+    code, _, err = await cli("incidents", "cause", "nope", "--url", w.url, "-m", "\x1b\x07")
+    assert code == 2 and one_line(err) and "--message: must not be empty" in err
+    code, _, err = await cli("incidents", "cause", "nope", "-c", cfg, "-m", "x")
+    assert code == 2 and one_line(err) and "'cause' needs the running daemon" in err
+    monkeypatch.delenv("DETECTOR_ADMIN_TOKEN")
+    code, _, err = await cli("incidents", "cause", "nope", "--url", w.url, "-m", "x")
+    assert code == 2 and one_line(err) and "DETECTOR_ADMIN_TOKEN" in err

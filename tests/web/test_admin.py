@@ -1,5 +1,6 @@
 """Admin API: auth, validation messages that name the field, state conflicts, real delivery of
-a person's update alongside the automatic ones, and maintenance that suppresses incidents."""
+a person's update alongside the automatic ones, and maintenance that suppresses incidents, is
+listed, and is called off."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ ROUTES = [
     "/api/v1/admin/incidents/x/veto",
     "/api/v1/admin/incidents/x/postmortem",
     "/api/v1/admin/maintenance",
+    "/api/v1/admin/maintenance/x/cancel",
 ]
 
 
@@ -38,6 +40,8 @@ async def test_off_without_a_token(make_world):
         r = await w.post(path, {}, token=TOKEN)
         assert r.status == 404, path
         assert "admin API is off" in r.body["error"]
+    r = await w.get("/api/v1/admin/maintenance", token=TOKEN)
+    assert r.status == 404 and "admin API is off" in r.body["error"]
 
 
 async def test_missing_or_wrong_token_is_401(make_world):
@@ -48,6 +52,9 @@ async def test_missing_or_wrong_token_is_401(make_world):
             assert r.status == 401, (path, token)
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
             assert TOKEN not in r.text
+    for token in (None, "wrong"):
+        r = await w.get("/api/v1/admin/maintenance", token=token)
+        assert r.status == 401 and TOKEN not in r.text
     r = await w.post(ROUTES[0], {}, token=None, headers={"Authorization": f"Basic {TOKEN}"})
     assert r.status == 401
     r = await w.post(ROUTES[0], {"title": "x", "components": ["api"], "severity": "degraded"})
@@ -237,5 +244,91 @@ async def test_maintenance_suppresses_an_incident(make_world):
     assert await w.store.incidents() == []
     assert (await w.get("/api/v1/banner")).body == {}
 
-    await w.feed("api-a", DOWN, 3)  # a component outside the window still opens one
+    await w.feed("api-a", DOWN, 3)  # a component outside the window still opens one,
+    await w.engine.tick()  # once its severity has settled for a re-check round
     assert [i.component_ids for i in w.engine.open_incidents()] == [["api"]]
+
+
+async def test_maintenance_is_listed_until_it_is_over(make_world):
+    w = await make_world()
+    now = w.clock.now()
+    r = await w.get("/api/v1/admin/maintenance", token=TOKEN)
+    assert r.status == 200 and r.body == {"maintenance": []}
+    later = await w.post("/api/v1/admin/maintenance", {
+        "title": "Later", "components": ["api"],
+        "starts_at": iso(now + 7200), "ends_at": iso(now + 9000)})
+    sooner = await w.post("/api/v1/admin/maintenance", {
+        "title": "Now", "components": ["web"], "starts_at": iso(now), "ends_at": iso(now + 600),
+        "message": "Short."})
+    assert later.body["maintenance"]["state"] == "scheduled"
+    assert sooner.body["maintenance"]["state"] == "in_progress"
+    r = await w.get("/api/v1/admin/maintenance", token=TOKEN)
+    assert [(m["title"], m["state"], m["message"]) for m in r.body["maintenance"]] == [
+        ("Now", "in_progress", "Short."), ("Later", "scheduled", None)]
+    assert r.body["maintenance"][1] == later.body["maintenance"]
+
+    w.clock.advance(600)
+    await w.engine.tick()  # "Now" is over
+    r = await w.get("/api/v1/admin/maintenance", token=TOKEN)
+    assert [m["title"] for m in r.body["maintenance"]] == ["Later"]
+
+
+async def test_cancel_before_the_start_says_it_is_called_off(make_world):
+    w = await make_world()
+    now = w.clock.now()
+    r = await w.post("/api/v1/admin/maintenance", {
+        "title": "Database upgrade", "components": ["api", "web"],
+        "starts_at": iso(now + 3600), "ends_at": iso(now + 7200)})
+    mid = r.body["maintenance"]["id"]
+    w.clock.advance(60)
+
+    r = await w.post(f"/api/v1/admin/maintenance/{mid}/cancel")
+    assert r.status == 200
+    assert r.body["maintenance"]["id"] == mid and r.body["maintenance"]["state"] == "cancelled"
+    notice = r.body["notice"]
+    assert (notice["id"], notice["kind"], notice["event"]) == \
+        (f"{mid}.4", "maintenance_cancelled", "maintenance.ended")
+    assert notice["subject"] == ("[Acme Cloud] Planned maintenance of Public API and Dashboard "
+                                 "has been cancelled")
+    queued = [row for row in await w.store.outbox_rows() if row.notice_id == f"{mid}.4"]
+    assert [row.event for row in queued] == ["maintenance.ended"]  # for the webhook
+    assert queued[0].payload["notice"]["kind"] == "maintenance_cancelled"
+    assert (await w.get("/api/v1/admin/maintenance", token=TOKEN)).body == {"maintenance": []}
+
+    w.clock.advance(3600)  # the time it would have started: nothing more is said
+    await w.engine.tick()
+    assert [n.kind for n in (await w.store.notices([mid]))[mid]] == [
+        "maintenance_scheduled", "maintenance_cancelled"]
+
+    r = await w.post(f"/api/v1/admin/maintenance/{mid}/cancel")
+    assert r.status == 409 and r.body == {"error": f"maintenance '{mid}' is already over"}
+
+
+async def test_cancel_under_way_ends_it_now(make_world):
+    w = await make_world()
+    now = w.clock.now()
+    r = await w.post("/api/v1/admin/maintenance", {
+        "title": "Disk swap", "components": ["web"],
+        "starts_at": iso(now), "ends_at": iso(now + 3600)})
+    mid = r.body["maintenance"]["id"]
+    await w.engine.tick()
+    await w.feed("web", DOWN, 3)
+    assert w.engine.open_incidents() == []  # suppressed while the work goes on
+
+    r = await w.post(f"/api/v1/admin/maintenance/{mid}/cancel", {})
+    assert r.status == 200 and r.body["maintenance"]["state"] == "completed"
+    assert r.body["notice"]["kind"] == "maintenance_ended"
+    assert r.body["maintenance"]["ends_at"] == iso(w.clock.now()).replace("Z", ".000Z")
+    await w.engine.tick()  # trouble that outlasts the work is an outage
+    assert [i.component_ids for i in w.engine.open_incidents()] == [["web"]]
+
+
+async def test_cancel_refusals(make_world):
+    w = await make_world()
+    r = await w.post("/api/v1/admin/maintenance/nope/cancel")
+    assert r.status == 404 and r.body == {"error": "no maintenance 'nope'"}
+    r = await w.post("/api/v1/admin/maintenance/nope/cancel", {"why": "x"})
+    assert r.status == 400 and r.body == {"error": "why: unknown field"}
+    long = "\x1b[2J" + "x" * 300
+    r = await w.post(f"/api/v1/admin/maintenance/{long}/cancel")
+    assert r.status == 404 and "\x1b" not in r.body["error"] and len(r.body["error"]) < 100

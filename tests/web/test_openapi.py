@@ -71,6 +71,9 @@ async def test_every_json_response_matches_the_document(make_world):
     maint = await w.post("/api/v1/admin/maintenance", {
         "title": "t", "components": ["api"], "starts_at": iso, "ends_at": later})
     assert maint.status == 201
+    assert (await w.get("/api/v1/admin/maintenance", token=TOKEN)).status == 200
+    mid = maint.body["maintenance"]["id"]
+    assert (await w.post(f"/api/v1/admin/maintenance/{mid}/cancel")).status == 200
     assert (await w.post("/api/v1/admin/maintenance", {"title": "t"})).status == 400
     assert (await w.post("/api/v1/admin/maintenance", {}, token=None)).status == 401
     assert (await w.post(base, {"title": ""})).status == 400
