@@ -1,48 +1,71 @@
-"""90-day uptime per component per local day, from the per-probe per-minute check history.
+"""90-day uptime per component per local day, as customers understand it (Statuspage's rule).
 
-Past minutes do not change once written, so they are folded into per-day totals once and kept;
-each refresh reads only the history since the last settled minute. A page view costs a dict
-walk, not a scan of 90 days of rows.
+    uptime = (observed − major outage − 0.3 × partial outage) / observed
+
+*Observed* is the time scheduled checks vouch for: a bucket of the check history with any check
+of any of the component's probes covers one probe interval (at least its minute) from the
+bucket's start; a rolled-up hour covers its hour. How many checks a minute holds (fast re-checks
+while confirming) changes nothing, and before the first check there is no figure at all: "no
+data", never a percentage. Unobserved time (the detector stopped) counts neither way.
+
+*Outage* is what customers were told: a published incident's notices say from when on it was
+down and how badly (its first notice reaches back to `started_at`, the first failed check; a
+`monitoring` or `resolved` notice ends a stretch; a recurrence starts one again). A component
+that joined an incident later counts from the first notice naming it. Degraded performance is
+not downtime. Held incidents (not yet published) and vetoed ones (never published) are not
+downtime either, since customers were never told; a held incident counts from `started_at`
+once published. Where incidents overlap, the worst severity counts, once. Maintenance opens no
+incident, so it is no downtime. A day's bar takes the worst severity told within its watched
+time, grey ("none") where nothing watched.
+
+Cost: observed time is kept as merged spans; spans of minutes older than SETTLE are final and
+read once, each refresh reads only the history since then (a union of spans may read a bucket
+twice without harm). Resolved incidents' stretches are final and kept; only open ones are read
+again. All of it is folded into per-day figures at most once per REFRESH, so a page view costs a
+dict lookup, not a scan of 90 days of rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from detector.config.models import Config
-from detector.store import Store
+from detector.config.models import SEVERITY_RANK, Config
+from detector.store import IncidentRow, NoticeRow, Store
+from detector.store.uptime_queries import checked_buckets, incidents_since
+from detector.web.api import public
 
 DAYS = 90
 SETTLE = 300.0  # history for a minute is final this long after it (the daemon flushes often)
-REFRESH = 60.0  # at most one history read a minute, however busy the page
+REFRESH = 60.0  # at most one read of the store a minute, however busy the page
+WEIGHT = {"major_outage": 1.0, "partial_outage": 0.3}  # of a minute; anything else: 0
+UP_STATUSES = ("monitoring", "resolved")
+INF = float("inf")
+
+Span = tuple[float, float]
+Stretch = tuple[float, float, str]  # start, end (INF: still open), severity
 
 
 @dataclass(frozen=True, slots=True)
 class Day:
     day: date
-    checks: int
-    failures: int
-    soft: int
+    observed: float  # seconds vouched for by scheduled checks
+    down: float  # weighted seconds of published outage within them
+    worst: str = "operational"  # worst published severity within them
 
     @property
     def uptime(self) -> float | None:
-        return None if not self.checks else 1.0 - self.failures / self.checks
+        return None if self.observed <= 0 else max(0.0, 1.0 - self.down / self.observed)
 
     @property
     def level(self) -> str:
-        """A colour for the bar: how much of the day's checks failed, soft trouble as degraded."""
-        up = self.uptime
-        if up is None:
-            return "none"
-        if up >= 0.999:
-            return "degraded" if self.soft / self.checks >= 0.05 else "operational"
-        if up >= 0.99:
-            return "degraded"
-        return "partial_outage" if up >= 0.95 else "major_outage"
+        """The bar's colour: the worst the day was said to be, grey where nothing watched."""
+        return "none" if self.observed <= 0 else self.worst
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +74,62 @@ class Uptime:
 
     @property
     def ratio(self) -> float | None:
-        checks = sum(d.checks for d in self.days)
-        return None if not checks else 1.0 - sum(d.failures for d in self.days) / checks
+        observed = sum(d.observed for d in self.days)
+        if observed <= 0:
+            return None
+        return max(0.0, 1.0 - sum(d.down for d in self.days) / observed)
+
+
+def merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, disjoint spans covering the same time."""
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        elif b > a:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def measure(spans: list[Span], ends: list[float], a: float, b: float) -> float:
+    """Seconds of merged `spans` (with `ends` their ends) inside [a, b)."""
+    total = 0.0
+    i = bisect.bisect_right(ends, a)
+    while i < len(spans) and spans[i][0] < b:
+        total += min(b, spans[i][1]) - max(a, spans[i][0])
+        i += 1
+    return total
+
+
+def timeline(inc: IncidentRow, notices: list[NoticeRow]) -> list[Stretch]:
+    """When customers were told the incident's components were down, and how badly."""
+    out: list[Stretch] = []
+    if not notices:
+        return out  # never told
+    stop = INF if inc.resolved_at is None else inc.resolved_at
+    starts = [inc.started_at] + [n.published_at for n in notices[1:]]
+    ends = [n.published_at for n in notices[1:]] + [stop]
+    for n, a, b in zip(notices, starts, ends, strict=True):
+        b = min(b, stop)
+        if n.status not in UP_STATUSES and b > a:
+            out.append((a, b, n.severity))
+    return out
+
+
+def flatten(stretches: list[Stretch]) -> list[Stretch]:
+    """Overlapping stretches as disjoint ones, each at the worst severity covering it."""
+    points = sorted({p for a, b, _ in stretches for p in (a, b)})
+    out: list[Stretch] = []
+    for a, b in itertools.pairwise(points):
+        over = [sev for s, e, sev in stretches if s <= a and e >= b]
+        if not over:
+            continue
+        sev = max(over, key=lambda v: SEVERITY_RANK.get(v, 0))
+        if out and out[-1][1] == a and out[-1][2] == sev:
+            out[-1] = (out[-1][0], b, sev)
+        else:
+            out.append((a, b, sev))
+    return out
 
 
 class UptimeCache:
@@ -60,10 +137,16 @@ class UptimeCache:
         self.store = store
         self.zone = ZoneInfo(config.service.timezone)
         self.component_of = {p.name: c.id for c in config.components for p in c.probes}
+        # a check vouches for the time until the next scheduled one (at least its minute)
+        self.cover = {p.name: max(60.0, p.detection(config.detection).interval)
+                      for c in config.components for p in c.probes}
+        self.id_of = {c.name: c.id for c in config.components}
         self.components = [c.id for c in config.components]
-        self.settled: dict[tuple[str, date], list[int]] = {}
-        self.settled_until: int | None = None  # minute buckets below this are in `settled`
-        self.recent: dict[tuple[str, date], list[int]] = {}
+        self.settled: dict[str, list[Span]] = {}  # from buckets below settled_until
+        self.settled_until: int | None = None
+        self.recent: dict[str, list[Span]] = {}
+        self.final: dict[str, dict[str, list[Stretch]]] = {}  # resolved incident → stretches
+        self.view: dict[str, Uptime] = {}
         self.refreshed_at: float | None = None
         self.lock = asyncio.Lock()
 
@@ -72,7 +155,7 @@ class UptimeCache:
             if self.refreshed_at is None or not 0 <= now - self.refreshed_at < REFRESH:
                 await self._refresh(now)
                 self.refreshed_at = now
-        return self._view(now)
+        return self.view
 
     def _days(self, now: float) -> list[date]:
         today = datetime.fromtimestamp(now, self.zone).date()
@@ -83,34 +166,86 @@ class UptimeCache:
 
     async def _refresh(self, now: float) -> None:
         days = self._days(now)
-        starts = [self._midnight(d) for d in days]
-        first = int(starts[0] // 60) * 60
+        bounds = [self._midnight(d) for d in days] + [self._midnight(days[-1] + timedelta(1))]
+        first = int(bounds[0] // 60) * 60
+        await self._observe(now, first)
+        stretches = await self._stretches(bounds[0])
+        self.view = {cid: self._uptime(cid, days, bounds, stretches.get(cid, []), now)
+                     for cid in self.components}
+
+    async def _observe(self, now: float, first: int) -> None:
         since = first if self.settled_until is None else max(first, self.settled_until)
         settle_at = int((now - SETTLE) // 60) * 60
-        rows = await self.store.history(since)
-        recent: dict[tuple[str, date], list[int]] = {}
-        for row in rows:
-            cid = self.component_of.get(row.probe)
-            i = bisect.bisect_right(starts, row.bucket) - 1
-            if cid is None or i < 0:
+        rows = await checked_buckets(self.store.engine, since)
+        settled: dict[str, set[Span]] = {}  # sets: a component's probes share buckets
+        recent: dict[str, set[Span]] = {}
+        for probe, bucket, width in rows:
+            cid = self.component_of.get(probe)
+            if cid is None:
                 continue
-            target = self.settled if row.bucket < settle_at else recent
-            agg = target.setdefault((cid, days[i]), [0, 0, 0])
-            agg[0] += int(row.checks)
-            agg[1] += int(row.failures)
-            agg[2] += int(row.soft)
-        self.recent = recent
+            target = settled if bucket + width <= settle_at else recent
+            target.setdefault(cid, set()).add(
+                (float(bucket), bucket + max(float(width), self.cover[probe])))
+        for cid, spans in settled.items():
+            self.settled[cid] = merge([*self.settled.get(cid, []), *spans])
+        for cid in list(self.settled):
+            kept = [(max(a, first), b) for a, b in self.settled[cid] if b > first]
+            self.settled[cid] = kept
+        self.recent = {cid: merge(spans) for cid, spans in recent.items()}
         self.settled_until = max(since, settle_at)
-        for key in [k for k in self.settled if k[1] < days[0]]:
-            del self.settled[key]
 
-    def _view(self, now: float) -> dict[str, Uptime]:
-        out = {}
-        for cid in self.components:
-            days = []
-            for day in self._days(now):
-                a = self.settled.get((cid, day), [0, 0, 0])
-                b = self.recent.get((cid, day), [0, 0, 0])
-                days.append(Day(day, a[0] + b[0], a[1] + b[1], a[2] + b[2]))
-            out[cid] = Uptime(days)
+    async def _stretches(self, since: float) -> dict[str, list[Stretch]]:
+        incs = [i for i in await incidents_since(self.store.engine, since) if public(i)]
+        notices = await self.store.notices(i.id for i in incs if i.id not in self.final)
+        final: dict[str, dict[str, list[Stretch]]] = {}
+        out: dict[str, list[Stretch]] = {}
+        for inc in incs:
+            found = self.final.get(inc.id)
+            if found is None:
+                found = self._by_component(inc, notices[inc.id])
+            if inc.resolved_at is not None:  # a resolved incident's story is told for good
+                final[inc.id] = found
+            for cid, stretches in found.items():
+                out.setdefault(cid, []).extend(stretches)
+        self.final = final
         return out
+
+    def _by_component(self, inc: IncidentRow, notices: list[NoticeRow]) -> dict[str, list[Stretch]]:
+        """The incident's stretches per component, each from when it was said to be affected."""
+        stretches = timeline(inc, notices)
+        joined: dict[str, float] = {}
+        for k, n in enumerate(notices):
+            for name in n.facts.get("components", []):
+                cid = self.id_of.get(name, "")
+                if cid in inc.component_ids and cid not in joined:
+                    joined[cid] = inc.started_at if k == 0 else n.published_at
+        out: dict[str, list[Stretch]] = {}
+        for cid in inc.component_ids:
+            since = joined.get(cid, inc.started_at)
+            out[cid] = [(max(a, since), b, sev) for a, b, sev in stretches if b > since]
+        return out
+
+    def _uptime(self, cid: str, days: list[date], bounds: list[float],
+                stretches: list[Stretch], now: float) -> Uptime:
+        spans = merge(
+            (max(a, bounds[0]), min(b, now))
+            for a, b in self.settled.get(cid, []) + self.recent.get(cid, [])
+        )
+        ends = [b for _, b in spans]
+        told = flatten([(a, min(b, now), sev) for a, b, sev in stretches if min(b, now) > a])
+        out = []
+        for i, day in enumerate(days):
+            lo, hi = bounds[i], bounds[i + 1]
+            observed = measure(spans, ends, lo, hi)
+            down, worst = 0.0, "operational"
+            for a, b, sev in told:
+                if b <= lo or a >= hi:
+                    continue
+                seen = measure(spans, ends, max(a, lo), min(b, hi))
+                if seen <= 0:
+                    continue
+                down += WEIGHT.get(sev, 0.0) * seen
+                if SEVERITY_RANK.get(sev, 0) > SEVERITY_RANK.get(worst, 0):
+                    worst = sev
+            out.append(Day(day, observed, down, worst))
+        return Uptime(out)

@@ -75,8 +75,10 @@ def raw_config(
         },
         "server": {"listen": "127.0.0.1:0", **({"admin_token": "${ADMIN}"} if token else {})},
         "storage": {"url": f"sqlite:///{tmp / 'detector.db'}"},
+        # group_within 0: each component its own incident, as these tests of the public face
+        # expect (grouping is tested in tests/incidents/test_one_story.py)
         "detection": {"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
-                      "successes_to_recover": 2, "stable_for": "5m"},
+                      "successes_to_recover": 2, "stable_for": "5m", "group_within": "0s"},
         "cadence": {"major_outage": "15m", "partial_outage": "30m", "degraded": "60m"},
         "components": [
             {"id": "api", "name": "Public API", "impact": "You cannot reach the API.",
