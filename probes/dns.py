@@ -9,17 +9,54 @@ from __future__ import annotations
 import functools
 import ipaddress
 import time
-from typing import Any
+from typing import Any, Literal
 
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
+from pydantic import Field, field_validator
 
-from detector.config.models import DnsSpec, parse_resolver
+from detector.config.fields import Model
 from probes.base import ProbeContext, Result
 from probes.errors import ProbeFailure, fmt_duration
 
 _SHOWN = 3  # answers quoted in the detail
+
+
+def parse_resolver(value: str) -> tuple[str, int]:
+    """'1.1.1.1', '127.0.0.1:5353', '::1', '[::1]:5353' → (address, port); ValueError if not."""
+    text = value.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"not an IP address or address:port: {value!r}")
+        port = rest[1:] or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ValueError(
+            f"a resolver is an IP address, optionally with :port, got {value!r}"
+        ) from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"not a port number in {value!r}")
+    return address, int(port)
+
+
+class DnsSpec(Model):
+    name: str = Field(min_length=1)
+    type: Literal["A", "AAAA", "CNAME", "MX", "TXT"] = "A"
+    resolver: str | None = None  # "127.0.0.1" or "127.0.0.1:5353"
+    expect: list[str] | None = None  # each must appear among the answers
+
+    @field_validator("resolver")
+    @classmethod
+    def _resolver(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_resolver(v)
+        return v
 
 
 @functools.lru_cache(maxsize=256)

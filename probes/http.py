@@ -10,17 +10,56 @@ import functools
 import json
 import re
 import time
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
+from pydantic import AnyHttpUrl, Field, field_validator
 
-from detector.config.models import HttpExpect, HttpSpec
+from detector.config.fields import Headers, Model, PositiveDuration
 from probes.base import ProbeContext, Result
 from probes.errors import fmt_duration
 
 MAX_BODY = 1 << 20  # a health answer is small; never let a huge one cost memory per check
 
 _MISSING = object()
+
+
+class HttpExpect(Model):
+    status: list[int] = Field(default_factory=lambda: [200])
+    body_contains: str | None = None
+    body_regex: str | None = None
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
+    headers: Headers | None = None
+    max_latency: PositiveDuration | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _codes(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if not 100 <= c <= 599]
+        if bad or not v:
+            raise ValueError(f"HTTP status codes are 100-599, got {bad or v}")
+        return v
+
+    @field_validator("body_regex")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except (re.error, OverflowError, RecursionError) as e:
+                raise ValueError(f"not a valid regular expression: {e}") from None
+        return v
+
+
+class HttpSpec(Model):
+    url: AnyHttpUrl
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: Headers = Field(default_factory=dict)
+    body: str | None = None
+    expect: HttpExpect = Field(default_factory=HttpExpect)
+    follow_redirects: bool = True
+    verify_tls: bool = True
+    proxy: AnyHttpUrl | None = None
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = MAX_BODY) -> tuple[bytes, bool]:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import dns.exception
 
 from detector import __version__, logs
-from detector.config.models import Detection, ProbeConfig
 from probes import REGISTRY
 from probes.base import ProbeContext, Result
 from probes.errors import MAX_DETAIL, ProbeFailure, describe, fmt_duration, one_line
@@ -30,7 +30,33 @@ USER_AGENT = f"outage-detector/{__version__}"
 _EXPECTED = (OSError, EOFError, aiohttp.ClientError, dns.exception.DNSException)
 
 
-async def run_check(probe: ProbeConfig, ctx: ProbeContext, timeout: float) -> Result:
+class Timeouts(Protocol):
+    """The detection settings, as far as the runner reads them."""
+
+    @property
+    def timeout(self) -> float: ...
+
+
+class Probe(Protocol):
+    """What the runner needs of a configured probe (detector.config.models.ProbeConfig), said
+    here because that model is assembled from this package's kinds and cannot be imported back."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def spec(self) -> Any: ...
+
+    def detection(self, defaults: Any) -> Timeouts: ...
+
+
+P = TypeVar("P", bound=Probe)
+
+
+async def run_check(probe: Probe, ctx: ProbeContext, timeout: float) -> Result:
     """Run `probe` once within `timeout` seconds; a failed Result for anything that goes wrong."""
     check = REGISTRY.get(probe.kind)
     if check is None:
@@ -66,9 +92,7 @@ async def run_check(probe: ProbeConfig, ctx: ProbeContext, timeout: float) -> Re
         return Result(False, elapsed, one_line(describe(e)))
 
 
-async def run_once(
-    probes: list[ProbeConfig], defaults: Detection
-) -> list[tuple[ProbeConfig, Result]]:
+async def run_once(probes: Sequence[P], defaults: Timeouts) -> list[tuple[P, Result]]:
     """Each probe once, concurrently, with its own effective timeout; results in input order."""
     async with make_session() as session:
         ctx = ProbeContext(session=session, timeout=defaults.timeout)

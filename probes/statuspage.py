@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from detector.config.models import StatuspageSpec
+from pydantic import AnyHttpUrl
+
+from detector.config.fields import Model
 from probes.base import ProbeContext, Result
 from probes.errors import ProbeFailure
 from probes.http import read_limited
@@ -34,6 +36,11 @@ _COMPONENTS: dict[str, tuple[int, bool, bool, str | None, str]] = {
     "major_outage": (4, False, False, "major_outage", "major outage"),
 }
 _UNKNOWN = (1, True, True, None, "an unknown status")
+
+
+class StatuspageSpec(Model):
+    url: AnyHttpUrl
+    components: list[str] | None = None  # only these vendor components count
 
 
 def summary_url(base: str) -> str:

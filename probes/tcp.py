@@ -6,9 +6,16 @@ import asyncio
 import time
 from typing import NamedTuple
 
-from detector.config.models import TcpSpec
+from pydantic import Field
+
+from detector.config.fields import Model
 from probes.base import ProbeContext, Result
 from probes.errors import fmt_duration
+
+
+class TcpSpec(Model):
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
 
 
 class Connection(NamedTuple):

@@ -12,7 +12,9 @@ import functools
 import ssl
 import time
 
-from detector.config.models import TlsSpec
+from pydantic import Field
+
+from detector.config.fields import Model
 from probes.base import ProbeContext, Result
 from probes.errors import ProbeFailure, fmt_duration
 from probes.tcp import connect
@@ -21,6 +23,14 @@ from probes.tcp import connect
 _EXPIRED = 10
 _NOT_YET_VALID = 9
 _HOSTNAME_MISMATCH = 62
+
+
+class TlsSpec(Model):
+    host: str = Field(min_length=1)
+    port: int = Field(default=443, ge=1, le=65535)
+    server_name: str | None = None
+    min_days_left: int = Field(default=14, ge=0)
+    ca_file: str | None = None
 
 
 @functools.lru_cache(maxsize=64)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Literal, TextIO
 
 from detector.channels.base import INTERNAL_EVENTS, Delivery, Envelope
-from detector.config.models import ConsoleChannel
+from detector.config.fields import ChannelBase
+
+
+class ConsoleChannel(ChannelBase):
+    """Prints customer notices to stdout; what `detector demo` uses."""
+
+    type: Literal["console"]
 
 
 def _clock(iso: str | None) -> str:

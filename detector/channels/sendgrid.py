@@ -12,9 +12,10 @@ import math
 import re
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import aiohttp
+from pydantic import AfterValidator, Field
 from sendgrid.helpers.mail import (
     ClickTracking,
     CustomArg,
@@ -31,7 +32,28 @@ from sendgrid.helpers.mail import (
 from detector import logs
 from detector.channels.base import Delivery, Envelope, Recipient, logged, redacted
 from detector.clock import Clock, SystemClock
-from detector.config.models import SendgridChannel
+from detector.config.fields import ChannelBase, Secret, check_email
+
+_NAMED_ADDRESS_RE = re.compile(r"(?P<name>[^<>]*)<(?P<address>[^<>]*)>\s*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _sender_email(v: str) -> str:
+    """A sender address, bare or with a display name: 'Acme Status <status@acme.example>'."""
+    m = _NAMED_ADDRESS_RE.fullmatch(v)
+    if m is None:
+        return check_email(v)
+    if _CONTROL_RE.search(m.group("name")):
+        raise ValueError("the sender name must not contain control characters (CR, LF, NUL...)")
+    check_email(m.group("address"))
+    return v
+
+
+class SendgridChannel(ChannelBase):
+    type: Literal["sendgrid"]
+    api_key: Secret
+    from_: Annotated[str, AfterValidator(_sender_email)] = Field(alias="from")
+
 
 DEFAULT_API_BASE = "https://api.sendgrid.com"
 _EMAIL_RE = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")

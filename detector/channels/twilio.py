@@ -9,9 +9,12 @@ import asyncio
 import base64
 import json
 import logging
+import re
 from contextvars import ContextVar
+from typing import Annotated, Literal
 
 import aiohttp
+from pydantic import AfterValidator, Field
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -21,7 +24,34 @@ from detector import logs
 from detector.channels.base import Delivery, Envelope, logged, redacted
 from detector.channels.sendgrid import parse_retry_after
 from detector.clock import Clock, SystemClock
-from detector.config.models import TwilioChannel
+from detector.config.fields import ChannelBase, Secret, e164
+
+_MESSAGING_SERVICE_RE = re.compile(r"MG[0-9a-fA-F]{32}")
+_SHORT_CODE_RE = re.compile(r"\d{5,6}")
+_ALPHANUMERIC_SENDER_RE = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 +&_-]{1,11}")
+
+
+def _twilio_sender(v: str) -> str:
+    """What Twilio takes as `From`: an E.164 number, a messaging service SID, a short code or an
+    alphanumeric sender ID. Anything else fails every SMS, so it is refused here."""
+    if v.lstrip().startswith("+"):
+        return e164(v)
+    if any(r.fullmatch(v) for r in
+           (_MESSAGING_SERVICE_RE, _SHORT_CODE_RE, _ALPHANUMERIC_SENDER_RE)):
+        return v
+    raise ValueError(
+        f"not a Twilio sender: {v!r} (use an E.164 number such as +15550100, a messaging service "
+        "SID: MG and 32 hex digits, a short code of 5-6 digits, or an alphanumeric sender ID "
+        "of up to 11 letters, digits and spaces)"
+    )
+
+
+class TwilioChannel(ChannelBase):
+    type: Literal["twilio"]
+    account_sid: str = Field(min_length=1)
+    auth_token: Secret
+    from_: Annotated[str, AfterValidator(_twilio_sender)] = Field(alias="from")
+
 
 # Errors about the recipient, not the request: retrying cannot help, the others still count.
 # 21211 invalid 'To' number, 21614 not a mobile number, 21610 the recipient replied STOP.

@@ -6,12 +6,20 @@ import asyncio
 import hashlib
 import hmac
 import json
+from typing import Literal
 
 import aiohttp
+from pydantic import AnyHttpUrl
 
 from detector import logs
 from detector.channels.base import Delivery, Envelope, logged, redacted
-from detector.config.models import WebhookChannel
+from detector.config.fields import ChannelBase, Secret
+
+
+class WebhookChannel(ChannelBase):
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    secret: Secret | None = None  # absent: payloads are not signed; empty: an error
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -1,33 +1,42 @@
 """Typed, frozen configuration models (CONTRACT §3).
 
 Every model forbids unknown keys so a typo is an error with its key path, not a silent default.
-Durations are parsed from strings with a unit and held as float seconds.
+Durations are parsed from strings with a unit and held as float seconds. Probe and channel kinds
+own their models (probes/*.py, detector/channels/*.py); the unions that choose among them are
+assembled here from the two registries, so adding a kind does not touch this file.
 """
 
 from __future__ import annotations
 
-import re
-from functools import cached_property
-from typing import Annotated, Any, Literal
+import operator
+from functools import cached_property, reduce
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AnyHttpUrl,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
-    SecretStr,
     Tag,
-    WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+import probes as probe_kinds
+from detector import channels as channel_kinds
+from detector.channels.sendgrid import SendgridChannel as SendgridChannel
+from detector.channels.twilio import TwilioChannel as TwilioChannel
+from detector.channels.webhook import WebhookChannel as WebhookChannel
+from detector.config.fields import (
+    ChannelBase,
+    Duration,
+    Email,
+    Model,
+    PositiveDuration,
+    Secret,
+    e164,
+)
 
 Severity = Literal["operational", "degraded", "partial_outage", "major_outage"]
 SEVERITY_RANK: dict[str, int] = {
@@ -36,133 +45,7 @@ SEVERITY_RANK: dict[str, int] = {
     "partial_outage": 2,
     "major_outage": 3,
 }
-EVENTS = (
-    "incident.opened",
-    "incident.updated",
-    "incident.resolved",
-    "postmortem.published",
-    "incident.pending",
-    "maintenance.scheduled",
-    "maintenance.started",
-    "maintenance.ended",
-    "detector.degraded",
-)
-
-
-def parse_duration(value: Any) -> float:
-    """Accept '250ms', '10s', '15m', '2h', '5d'; bare numbers are refused so units are explicit."""
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("a duration is a string with a unit, e.g. '30s', '250ms', '15m'")
-    m = _DURATION_RE.match(value)
-    if not m:
-        raise ValueError(f"not a duration: {value!r} (use a number and ms, s, m, h or d)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)$"}),
-]
-PositiveDuration = Annotated[Duration, Field(gt=0)]
 Quorum = Annotated[int, Field(ge=1)] | Literal["majority"]
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def _email(v: str) -> str:
-    if not _EMAIL_RE.fullmatch(v):
-        raise ValueError(f"not an e-mail address: {v!r}")
-    return v
-
-
-Email = Annotated[str, AfterValidator(_email)]
-
-
-def _secret(v: SecretStr) -> SecretStr:
-    """An empty secret (often a `${VAR}` set to "") would be a guessable credential or a
-    channel that fails every send: refused, whatever field it is in."""
-    if not v.get_secret_value().strip():
-        raise ValueError("must not be empty")
-    return v
-
-
-# Every secret field is a Secret: tests/config checks that no plain SecretStr slips in.
-Secret = Annotated[SecretStr, AfterValidator(_secret)]
-
-
-def e164(v: str) -> str:
-    """'+48 22 555 0100' → '+48225550100'; ValueError unless it is an E.164 number."""
-    digits = re.sub(r"[\s().-]", "", v)
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
-        raise ValueError(f"not an E.164 phone number (+ and 7-15 digits): {v!r}")
-    return digits
-
-
-_NAMED_ADDRESS_RE = re.compile(r"(?P<name>[^<>]*)<(?P<address>[^<>]*)>\s*")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _sender_email(v: str) -> str:
-    """A sender address, bare or with a display name: 'Acme Status <status@acme.example>'."""
-    m = _NAMED_ADDRESS_RE.fullmatch(v)
-    if m is None:
-        return _email(v)
-    if _CONTROL_RE.search(m.group("name")):
-        raise ValueError("the sender name must not contain control characters (CR, LF, NUL...)")
-    _email(m.group("address"))
-    return v
-
-
-_MESSAGING_SERVICE_RE = re.compile(r"MG[0-9a-fA-F]{32}")
-_SHORT_CODE_RE = re.compile(r"\d{5,6}")
-_ALPHANUMERIC_SENDER_RE = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 +&_-]{1,11}")
-
-
-def _twilio_sender(v: str) -> str:
-    """What Twilio takes as `From`: an E.164 number, a messaging service SID, a short code or an
-    alphanumeric sender ID. Anything else fails every SMS, so it is refused here."""
-    if v.lstrip().startswith("+"):
-        return e164(v)
-    if any(r.fullmatch(v) for r in
-           (_MESSAGING_SERVICE_RE, _SHORT_CODE_RE, _ALPHANUMERIC_SENDER_RE)):
-        return v
-    raise ValueError(
-        f"not a Twilio sender: {v!r} (use an E.164 number such as +15550100, a messaging service "
-        "SID: MG and 32 hex digits, a short code of 5-6 digits, or an alphanumeric sender ID "
-        "of up to 11 letters, digits and spaces)"
-    )
-
-
-# HTTP header names are tokens (RFC 9110 §5.1); a CR, LF or NUL in a value would make every
-# request fail, and a healthy target would be declared down.
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_TOKEN_RE = re.compile(_TOKEN)
-
-
-def _header_name(v: str) -> str:
-    if not _TOKEN_RE.fullmatch(v):
-        raise ValueError(
-            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
-        )
-    return v
-
-
-def _header_value(v: str) -> str:
-    if "\r" in v or "\n" in v or "\x00" in v:
-        raise ValueError("header value must not contain CR, LF or NUL")
-    return v
-
-
-HeaderName = Annotated[str, AfterValidator(_header_name)]
-HeaderValue = Annotated[str, AfterValidator(_header_value)]
-Headers = Annotated[
-    dict[HeaderName, HeaderValue],
-    WithJsonSchema({
-        "type": "object",
-        "propertyNames": {"pattern": f"^{_TOKEN}$"},
-        "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
-    }),
-]
 
 
 def check_timezone(v: str) -> str:
@@ -178,10 +61,6 @@ def check_timezone(v: str) -> str:
         hint = f" (did you mean {close[0]}?)" if close else " (use an IANA name like Europe/Warsaw)"
         raise ValueError(f"unknown time zone {v!r}{hint}") from None
     return v
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --- service -------------------------------------------------------------------------------
@@ -292,113 +171,17 @@ class Notify(Model):
 # --- probes --------------------------------------------------------------------------------
 
 
-class HttpExpect(Model):
-    status: list[int] = Field(default_factory=lambda: [200])
-    body_contains: str | None = None
-    body_regex: str | None = None
-    json_: dict[str, Any] | None = Field(default=None, alias="json")
-    headers: Headers | None = None
-    max_latency: PositiveDuration | None = None
-
-    @field_validator("status")
-    @classmethod
-    def _codes(cls, v: list[int]) -> list[int]:
-        bad = [c for c in v if not 100 <= c <= 599]
-        if bad or not v:
-            raise ValueError(f"HTTP status codes are 100-599, got {bad or v}")
-        return v
-
-    @field_validator("body_regex")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except (re.error, OverflowError, RecursionError) as e:
-                raise ValueError(f"not a valid regular expression: {e}") from None
-        return v
+_PROBE_KINDS = probe_kinds.seal()
+PROBE_KINDS = tuple(kind.name for kind in _PROBE_KINDS)
 
 
-class HttpSpec(Model):
-    url: AnyHttpUrl
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: Headers = Field(default_factory=dict)
-    body: str | None = None
-    expect: HttpExpect = Field(default_factory=HttpExpect)
-    follow_redirects: bool = True
-    verify_tls: bool = True
-    proxy: AnyHttpUrl | None = None
+class ProbeBase(DetectionOverrides):
+    """A probe whatever its kind; ProbeConfig adds one optional key per registered kind."""
 
-
-class TcpSpec(Model):
-    host: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
-
-
-class TlsSpec(Model):
-    host: str = Field(min_length=1)
-    port: int = Field(default=443, ge=1, le=65535)
-    server_name: str | None = None
-    min_days_left: int = Field(default=14, ge=0)
-    ca_file: str | None = None
-
-
-def parse_resolver(value: str) -> tuple[str, int]:
-    """'1.1.1.1', '127.0.0.1:5353', '::1', '[::1]:5353' → (address, port); ValueError if not."""
-    import ipaddress
-
-    text = value.strip()
-    host, port = text, "53"
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"not an IP address or address:port: {value!r}")
-        port = rest[1:] or "53"
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    try:
-        address = str(ipaddress.ip_address(host))
-    except ValueError:
-        raise ValueError(
-            f"a resolver is an IP address, optionally with :port, got {value!r}"
-        ) from None
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"not a port number in {value!r}")
-    return address, int(port)
-
-
-class DnsSpec(Model):
-    name: str = Field(min_length=1)
-    type: Literal["A", "AAAA", "CNAME", "MX", "TXT"] = "A"
-    resolver: str | None = None  # "127.0.0.1" or "127.0.0.1:5353"
-    expect: list[str] | None = None  # each must appear among the answers
-
-    @field_validator("resolver")
-    @classmethod
-    def _resolver(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_resolver(v)
-        return v
-
-
-class StatuspageSpec(Model):
-    url: AnyHttpUrl
-    components: list[str] | None = None  # only these vendor components count
-
-
-PROBE_KINDS = ("http", "tcp", "tls", "dns", "statuspage")
-
-
-class ProbeConfig(DetectionOverrides):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
-    http: HttpSpec | None = None
-    tcp: TcpSpec | None = None
-    tls: TlsSpec | None = None
-    dns: DnsSpec | None = None
-    statuspage: StatuspageSpec | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> ProbeConfig:
+    def _one_kind(self) -> ProbeBase:
         kinds = [k for k in PROBE_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
@@ -421,6 +204,21 @@ class ProbeConfig(DetectionOverrides):
         own = {k: v for k, v in self.model_dump(include=set(Detection.model_fields)).items()
                if v is not None}
         return defaults.model_copy(update=own) if own else defaults
+
+
+_CLASHES = [kind.name for kind in _PROBE_KINDS if kind.name in ProbeBase.model_fields]
+if _CLASHES:  # the kind's key would silently replace a setting every probe has
+    raise TypeError(f"probe kind named like a probe setting: {', '.join(_CLASHES)}")
+if TYPE_CHECKING:
+    ProbeConfig = ProbeBase
+else:
+    # the YAML shape `{name: ..., http: {...}}`: each kind's key, holding that kind's own spec
+    ProbeConfig = create_model(
+        "ProbeConfig",
+        __base__=ProbeBase,
+        __module__=__name__,
+        **{kind.name: (kind.spec | None, None) for kind in _PROBE_KINDS},
+    )
 
 
 # --- components, subscribers, channels -----------------------------------------------------
@@ -496,51 +294,15 @@ SubscriberEntry = Annotated[
 ]
 
 
-class ChannelBase(Model):
-    api_base: AnyHttpUrl | None = None
-    events: list[str] | None = None  # None: all
-
-    @field_validator("events")
-    @classmethod
-    def _events(cls, v: list[str] | None) -> list[str] | None:
-        bad = [e for e in v or [] if e not in EVENTS]
-        if bad:
-            raise ValueError(f"unknown event {bad[0]!r}; known: {', '.join(EVENTS)}")
-        return v
-
-    def wants(self, event: str) -> bool:
-        return self.events is None or event in self.events
-
-
-class WebhookChannel(ChannelBase):
-    type: Literal["webhook"]
-    url: AnyHttpUrl
-    secret: Secret | None = None  # absent: payloads are not signed; empty: an error
-
-
-class SendgridChannel(ChannelBase):
-    type: Literal["sendgrid"]
-    api_key: Secret
-    from_: Annotated[str, AfterValidator(_sender_email)] = Field(alias="from")
-
-
-class TwilioChannel(ChannelBase):
-    type: Literal["twilio"]
-    account_sid: str = Field(min_length=1)
-    auth_token: Secret
-    from_: Annotated[str, AfterValidator(_twilio_sender)] = Field(alias="from")
-
-
-class ConsoleChannel(ChannelBase):
-    """Prints customer notices to stdout; what `detector demo` uses."""
-
-    type: Literal["console"]
-
-
-Channel = Annotated[
-    WebhookChannel | SendgridChannel | TwilioChannel | ConsoleChannel,
-    Field(discriminator="type"),
-]
+_CHANNEL_KINDS = channel_kinds.seal()
+if TYPE_CHECKING:
+    Channel = ChannelBase
+else:
+    # one model per registered kind, picked by its `type:` (a tagged union)
+    Channel = Annotated[
+        reduce(operator.or_, (kind.config for kind in _CHANNEL_KINDS)),
+        Field(discriminator="type"),
+    ]
 
 
 class Config(Model):

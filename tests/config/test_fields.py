@@ -8,9 +8,11 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from detector.config import ConfigError, models, parse_config
-from detector.config.models import SendgridChannel, TwilioChannel, WebhookChannel
-from tests.config._data import MINIMAL
+from detector.channels.sendgrid import SendgridChannel
+from detector.channels.twilio import TwilioChannel
+from detector.channels.webhook import WebhookChannel
+from detector.config import ConfigError, parse_config
+from tests.config._data import MINIMAL, config_models
 
 
 def errors(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -214,9 +216,7 @@ def _mentions_secretstr(tp: Any) -> bool:
 
 SECRET_FIELDS = [
     (model, name)
-    for model in vars(models).values()
-    if isinstance(model, type) and issubclass(model, BaseModel)
-    and model.__module__ == models.__name__
+    for model in config_models()
     for name, info in model.model_fields.items()
     if _mentions_secretstr(info.annotation)
 ]
@@ -232,7 +232,7 @@ def test_the_known_secret_fields_are_found() -> None:
     ("model", "name"), SECRET_FIELDS, ids=[f"{m.__name__}.{n}" for m, n in SECRET_FIELDS]
 )
 def test_every_secret_field_refuses_an_empty_value(model: type[BaseModel], name: str) -> None:
-    """A secret field added later must use models.Secret, or this fails for it."""
+    """A secret field added later must use fields.Secret, or this fails for it."""
     info = model.model_fields[name]
     tp: Any = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
     adapter: TypeAdapter[Any] = TypeAdapter(tp)

@@ -9,12 +9,10 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from pydantic import BaseModel
 
-from detector.config import models
 from detector.config.loader import parse_config
 from detector.config.schema import config_json_schema, duration_text, render
-from tests.config._data import EXAMPLE, EXAMPLE_ENV, MINIMAL, ROOT, SCHEMA
+from tests.config._data import EXAMPLE, EXAMPLE_ENV, MINIMAL, ROOT, SCHEMA, config_models
 
 DOCS = ROOT / "docs" / "configuration.md"
 
@@ -85,12 +83,9 @@ def test_duration_text(seconds: float, text: str) -> None:
 def test_every_key_is_documented() -> None:
     docs = DOCS.read_text()
     missing = []
-    for obj in vars(models).values():
-        if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
-            continue
-        if obj.__module__ == models.__name__:
-            for name, info in obj.model_fields.items():
-                key = info.alias or name
-                if f"`{key}`" not in docs and f"`{key}." not in docs and f".{key}`" not in docs:
-                    missing.append(f"{obj.__name__}.{key}")
+    for obj in config_models():
+        for name, info in obj.model_fields.items():
+            key = info.alias or name
+            if f"`{key}`" not in docs and f"`{key}." not in docs and f".{key}`" not in docs:
+                missing.append(f"{obj.__name__}.{key}")
     assert not missing, f"docs/configuration.md does not mention: {missing}"

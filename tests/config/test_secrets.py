@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, SecretStr
 
 from detector.config import load_config, parse_config
-from detector.config.models import Model
+from detector.config.fields import Model
 from detector.config.secrets import secret_values
 from tests.config._data import EXAMPLE, EXAMPLE_ENV, MINIMAL
 

@@ -13,7 +13,7 @@ import dns.rrset
 import pytest
 from pydantic import ValidationError
 
-from detector.config.models import DnsSpec, parse_resolver
+from probes.dns import DnsSpec, parse_resolver
 from tests.probes.conftest import Run
 
 ZONE: dict[tuple[str, str], list[str]] = {
