@@ -33,6 +33,7 @@ KINDS = frozenset(
         "opened",
         "update",
         "severity_changed",
+        "expanded",  # one outage, one story: another component joined the incident
         "identified",
         "human",
         "monitoring",
@@ -42,6 +43,7 @@ KINDS = frozenset(
         "maintenance_scheduled",
         "maintenance_started",
         "maintenance_ended",
+        "maintenance_cancelled",  # called off before it began
     }
 )
 # Kinds that list what customers cannot do; a recovery or a report does not repeat it.
@@ -50,6 +52,7 @@ _SHOWS_IMPACTS = frozenset(
         "opened",
         "update",
         "severity_changed",
+        "expanded",
         "identified",
         "recurred",
         "maintenance_scheduled",
@@ -184,6 +187,7 @@ class _View:
     plural: bool
     severity: str
     trend: str | None  # "worse" | "better" | None, for severity_changed
+    added: str | None  # for expanded: the components that joined, as one localized list
     impacts: list[str]
     show_impacts: bool
     vendor: str | None
@@ -237,6 +241,8 @@ def _check(facts: NoticeFacts) -> None:
             raise ValueError(f"a {facts.kind!r} notice needs {name}")
     if facts.kind == "maintenance_scheduled" and _epoch(facts, "starts_at") is None:
         raise ValueError("a 'maintenance_scheduled' notice needs extra['starts_at']")
+    if facts.kind == "expanded" and not facts.extra.get("added_components"):
+        raise ValueError("an 'expanded' notice needs extra['added_components']")
 
 
 def _trend(facts: NoticeFacts) -> str | None:
@@ -291,6 +297,8 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
         plural=len(names) > 1,
         severity=facts.severity,
         trend=_trend(facts),
+        added=format_list(list(facts.extra.get("added_components") or []), locale=clock.locale)
+        if facts.extra.get("added_components") else None,
         impacts=[i.strip() for i in _impacts(facts, lang) if i.strip()],
         show_impacts=facts.kind in _SHOWS_IMPACTS,
         vendor=facts.vendor or None,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, inspect, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -177,19 +178,28 @@ class Store(OutboxQueries):
                 self.path = database
 
     async def open(self) -> None:
+        """Bring the store to SCHEMA_VERSION: migrate the tables that exist, then create the
+        ones that do not (a table created now is born at the latest version)."""
         async with self.engine.begin() as conn:
+            existing = await conn.run_sync(lambda c: {
+                t: {col["name"] for col in inspect(c).get_columns(t)}
+                for t in inspect(c).get_table_names()
+            })
+            version = None
+            if "meta" in existing:
+                version = (await conn.execute(
+                    select(s.meta.c.value).where(s.meta.c.key == "schema_version"))).scalar()
+            if version is not None:
+                for v in range(int(version) + 1, s.SCHEMA_VERSION + 1):
+                    for stmt in s.MIGRATIONS.get(v, []):
+                        if _applies(stmt, existing):
+                            await conn.exec_driver_sql(stmt)
             await conn.run_sync(s.metadata.create_all)
-            version = (
-                await conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version"))
-            ).scalar()
             if version is None:
                 await conn.execute(
                     insert(s.meta).values(key="schema_version", value=str(s.SCHEMA_VERSION))
                 )
             else:
-                for v in range(int(version) + 1, s.SCHEMA_VERSION + 1):
-                    for stmt in s.MIGRATIONS.get(v, []):
-                        await conn.exec_driver_sql(stmt)
                 await conn.execute(
                     update(s.meta)
                     .where(s.meta.c.key == "schema_version")
@@ -389,6 +399,18 @@ class Store(OutboxQueries):
     async def _all(self, q: Any) -> Sequence[Row[Any]]:
         async with self.engine.connect() as conn:
             return (await conn.execute(q)).fetchall()
+
+
+def _applies(stmt: str, existing: dict[str, set[str]]) -> bool:
+    """A migration statement is for a table that exists (one created later is born new),
+    and an added column must not be there already."""
+    m = re.match(r"\s*(?:ALTER TABLE|UPDATE)\s+(\w+)(?:\s+ADD COLUMN\s+(\w+))?", stmt, re.I)
+    if m is None:
+        return True
+    table, column = m.group(1), m.group(2)
+    if table not in existing:
+        return False
+    return column is None or column not in existing[table]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -59,7 +59,10 @@ def facts(kind: str, **changes: Any) -> NoticeFacts:
         "extra": {
             "starts_at": at("2025-11-25T21:00:00"),
             "ends_at": at("2025-11-25T23:00:00"),
+            **({"added_components": ["Dashboard"]} if kind == "expanded" else {}),
         },
     }
+    if kind == "expanded":  # a component joined: the notice names every one it affects
+        fields["components"] = ["Public API", "Dashboard"]
     fields.update(changes)
     return NoticeFacts(**fields)

@@ -87,7 +87,7 @@ async def test_a_v1_database_is_upgraded_in_place_and_its_rows_delivered(
         db = sqlite3.connect(path)
         [(version,)] = db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
         db.close()
-        assert version == str(s.SCHEMA_VERSION) == "2"
+        assert version == str(s.SCHEMA_VERSION)
 
         channels = [Scripted("webhook-0"), Scripted("sendgrid-1")]
         worker = OutboxWorker(store, list(channels), Metrics(), SystemClock(), poll=0.01)
