@@ -18,7 +18,7 @@ from detector import channels as channel_kinds
 from detector import logs
 from detector.clock import Clock, SystemClock
 from detector.config.models import Config, ProbeConfig, Subscriber
-from detector.health import Health
+from detector.health import Health, describe
 from detector.history import History
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
@@ -230,9 +230,7 @@ class Daemon:
                     await self.history.flush()
                 self.health.ok("store:housekeeping")
             except STORE_ERRORS as e:
-                from detector.incidents.engine import _reason
-
-                self.health.failed("store:housekeeping", _reason(e))
+                self.health.failed("store:housekeeping", describe(e))
             except Exception:
                 self.log.exception("housekeeping failed")
 
@@ -244,9 +242,7 @@ class Daemon:
         try:
             await self.store.rollup_history(self.clock.now())
         except STORE_ERRORS as e:
-            from detector.incidents.engine import _reason
-
-            self.health.failed("store:rollup", _reason(e))
+            self.health.failed("store:rollup", describe(e))
         else:
             self.health.ok("store:rollup")
 

@@ -38,3 +38,9 @@ class Health:
 
     def reasons(self) -> list[str]:
         return [f"{k}: {v}" for k, v in sorted(self.problems.items())]
+
+
+def describe(e: BaseException) -> str:
+    """One line for /readyz and the log: the driver's words, without a traceback."""
+    text = str(getattr(e, "orig", None) or e).splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]

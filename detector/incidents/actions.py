@@ -1,0 +1,121 @@
+"""People's actions (admin API, CLI): each computed on a copy, committed, then applied;
+a failed commit changes nothing and the person gets a 503."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from detector.incidents.base import EngineBase
+from detector.store import (
+    IncidentRow,
+    NoticeRow,
+)
+
+
+class ActionsMixin(EngineBase):
+    async def human_update(
+        self, incident_id: str, message: str, status: str | None = None
+    ) -> NoticeRow:
+        """A person's words, published to customers like any notice."""
+        async with self.lock, self._txn() as change:
+            now = self.clock.now()
+            inc = self.find_open(incident_id)
+            if status is not None:
+                inc.status_by_person = True  # it stays through automatic changes
+            if status is not None and status != inc.status:
+                inc.status = status
+                if status == "monitoring" and inc.recovered_at is None:
+                    inc.recovered_at = now
+                    self.deadlines(inc).recovered = self.clock.monotonic()
+                    inc.report_by = now + self.config.service.report_within
+                elif status != "monitoring":
+                    inc.recovered_at = self.deadlines(inc).recovered = None
+            return self.publish(inc, "human", "incident.updated", now, change, message=message)
+
+    async def set_cause(
+        self, incident_id: str, cause: str, actions: str | None = None, publish: bool = True
+    ) -> IncidentRow:
+        """A person names the cause: `identified`, said to customers at once."""
+        async with self.lock:
+            stored = None
+            try:
+                self.find_open(incident_id)
+            except KeyError:
+                stored = await self.store.incident(incident_id)
+                if stored is None:
+                    raise
+            async with self._txn() as change:
+                now = self.clock.now()
+                inc = stored or self.find_open(incident_id)
+                inc.cause = cause
+                if actions is not None:
+                    inc.actions = actions
+                if inc.resolved_at is None and publish:
+                    if inc.status == "investigating":
+                        inc.status, inc.status_by_person = "identified", True
+                    self.publish(inc, "identified", "incident.updated", now, change)
+                else:
+                    change.incidents.append(replace(inc))
+            return inc
+
+    async def resolve(self, incident_id: str, message: str | None = None) -> NoticeRow:
+        async with self.lock, self._txn() as change:
+            inc = self.find_open(incident_id)
+            self._resolve(inc, self.clock.now(), change, message=message)
+        return change.notices[-1]
+
+    async def open_manual(
+        self, title: str, component_ids: list[str], severity: str, message: str | None = None
+    ) -> IncidentRow:
+        """An incident for what probes cannot see, opened by a person."""
+        async with self.lock, self._txn() as change:
+            now = self.clock.now()
+            inc = IncidentRow(
+                id=f"manual-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
+                status="investigating", severity=severity, manual=True,
+                vendor=next((self.config.component(c).vendor for c in component_ids
+                             if self._known(c) and self.config.component(c).vendor), None),
+                started_at=now, detected_at=now,
+            )
+            self.manual[inc.id] = inc
+            change.after.append(self.metrics.incidents.inc)
+            self.publish(inc, "opened", "incident.opened", now, change, message=message)
+        return inc
+
+    async def publish_held(self, incident_id: str) -> NoticeRow:
+        """An operator says: tell customers now, do not wait for the hold to end."""
+        async with self.lock, self._txn() as change:
+            inc = self.find_open(incident_id)
+            if inc.held_until is None:
+                raise ValueError("this incident's first notice is already published")
+            inc.held_until = self.deadlines(inc).held_until = None
+            return self.publish(inc, "opened", "incident.opened", self.clock.now(), change)
+
+    async def veto(self, incident_id: str) -> IncidentRow:
+        """An operator says: false alarm, tell nobody. Kept on record, never published."""
+        async with self.lock, self._txn() as change:
+            inc = self.find_open(incident_id)
+            if inc.held_until is None:
+                raise ValueError("too late to veto: customers were already told")
+            inc.vetoed, inc.status, inc.resolved_at = True, "resolved", self.clock.now()
+            for cid in inc.component_ids:
+                if self.open.get(cid) is inc:
+                    del self.open[cid]
+            self.mem.deadlines.pop(inc.id, None)
+            change.incidents.append(replace(inc))
+            change.after.append(
+                lambda: self.log.warning("held incident vetoed", incident_id=inc.id))
+        return inc
+
+    async def publish_postmortem(self, incident_id: str) -> NoticeRow:
+        async with self.lock:
+            inc = await self.store.incident(incident_id)
+            if inc is None:
+                raise KeyError(incident_id)
+            if inc.resolved_at is None or inc.vetoed:
+                raise ValueError("resolve the incident before publishing its post-mortem")
+            async with self._txn() as change:
+                now = self.clock.now()
+                inc.postmortem_published_at = now
+                return self.publish(inc, "postmortem", "postmortem.published", now, change)

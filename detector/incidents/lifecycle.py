@@ -1,0 +1,346 @@
+"""The lifecycle: what a verdict, a control's word or the passing of time means for
+incidents. No I/O: it works on the engine's working copy of its memory and fills a `Change`
+that the engine commits (compute, commit, then swap)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from typing import Any
+
+from detector.config.models import SEVERITY_RANK
+from detector.incidents import payload as payloads
+from detector.incidents.base import EngineBase
+from detector.incidents.memory import Decision
+from detector.state import (
+    IncidentEvent,
+    IncidentState,
+    Level,
+    step_incident,
+    tick_incident,
+    trouble_started,
+    worst,
+)
+from detector.store import (
+    Change,
+    IncidentRow,
+)
+
+
+class LifecycleMixin(EngineBase):
+    def _decide_in(self, d: Decision, change: Change) -> None:
+        now = self.clock.now()
+        if d.streak:
+            st = self.states[d.probe]
+            if st.confirmed == Level.OK:  # not yet confirmed: only the start is worth keeping
+                change.probe_states[d.probe] = (0, st.first_bad_at, None)
+            return
+        if d.event is not None:
+            st = self.states[d.probe]
+            change.probe_states[d.probe] = (int(st.confirmed), st.first_bad_at, st.severity)
+            self.log.info("probe verdict", probe=d.probe, verdict=d.event.kind,
+                          level=d.event.level.name)
+        component = self.component_of[d.probe]
+        if component is None:  # a control
+            self._controls_changed(now, change)
+            # the controls' latest word is this check: nothing newer can be asked of them
+            checked = self.control_checked_at.get(d.probe, self.clock.monotonic())
+            components = sorted(self.deferred) if not self._controls_doubt(checked) else []
+            self.deferred.difference_update(components)
+        else:
+            components = [component]
+        for cid in components:
+            self._evaluate(cid, now, change)
+
+    def _controls_doubt(self, since: float) -> bool:
+        """True while our own network is suspect, or the controls have not spoken since `since`."""
+        if not self.config.controls:
+            return False
+        for c in self.config.controls:
+            st = self.states[c.name]
+            if st.confirmed != Level.OK or st.bad_streak > 0:
+                return True
+            if self.control_checked_at.get(c.name, float("-inf")) < since:
+                return True
+        return False
+
+    def _controls_changed(self, now: float, change: Change) -> None:
+        down = any(self.states[c.name].confirmed == Level.FAIL for c in self.config.controls)
+        if down == self.controls_down:
+            return
+        self.controls_down = down
+        change.after.append(lambda: self.metrics.control_ok.set(0 if down else 1))
+        if down:
+            change.after.append(lambda: self.log.error(
+                "controls failing: the detector's own network is suspect; "
+                "no customer outage will be declared until they pass"))
+        else:
+            change.after.append(
+                lambda: self.log.warning("controls pass again; evaluating components"))
+            self.deferred.update(c.id for c in self.config.components)
+        self._internal_notice("detector.degraded", now, change, degraded=down)
+
+    def _evaluate(self, cid: str, now: float, change: Change, settled: bool = False) -> None:
+        """A component's verdict changed: open, join, or step the incident it is part of."""
+        severity = self.severity(cid)
+        self.metrics.set_component(cid, severity)
+        inc = self.open.get(cid)
+        if inc is not None:
+            self._evaluate_incident(inc, now, change, settled)
+            return
+        if severity == "operational":
+            self.mem.settling.pop(f"c:{cid}", None)
+            return
+        if self.in_maintenance(cid, now):
+            return  # planned work: announced beforehand, opens no incident
+        if self._doubt([cid]):
+            return
+        if not settled and not self._final([cid]):
+            self._settle(f"c:{cid}", [cid], change)
+            return
+        self.mem.settling.pop(f"c:{cid}", None)
+        target = self._join_target(cid)
+        if target is not None:
+            self._join(target, cid, now, change)
+            return
+        component = self.config.component(cid)
+        start = trouble_started([self.states[p.name] for p in component.probes])
+        state, event = step_incident(IncidentState(), severity, now)
+        if event is not None:
+            self._apply(cid, None, state, event, now, start, change)
+
+    def _evaluate_incident(
+        self, inc: IncidentRow, now: float, change: Change, settled: bool = False
+    ) -> None:
+        severity = self._incident_severity(inc, now)
+        state = self._incident_state(inc)
+        current = state.severity if state.phase == "open" else "operational"
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[current] and self._doubt(inc.component_ids):
+            return
+        new_state, event = step_incident(state, severity, now)
+        if event is None:
+            self.mem.settling.pop(f"i:{inc.id}", None)
+            return
+        if not settled and inc.held_until is None and not self._final(inc.component_ids):
+            self._settle(f"i:{inc.id}", inc.component_ids, change)
+            return
+        self.mem.settling.pop(f"i:{inc.id}", None)
+        self._apply(inc.component_ids[0], inc, new_state, event, now, None, change)
+
+    def _incident_severity(self, inc: IncidentRow, now: float) -> str:
+        """The worst of its components' severities; a component under planned work counts
+        as working (its trouble is announced as maintenance, not as this outage)."""
+        return worst([
+            self.severity(cid) for cid in inc.component_ids
+            if self._known(cid) and not self.in_maintenance(cid, now)
+        ])
+
+    def _doubt(self, component_ids: list[str]) -> bool:
+        """Trouble that began while our own network is suspect waits for the controls."""
+        starts = [self.bad_since[p.name] for cid in component_ids if self._known(cid)
+                  for p in self.config.component(cid).probes
+                  if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since]
+        if not self._controls_doubt(min(starts, default=self.clock.monotonic())):
+            return False
+        self.deferred.update(c for c in component_ids if self._known(c))
+        self.request_controls()
+        return True
+
+    def _final(self, component_ids: list[str]) -> bool:
+        """Nothing can change soon: every probe confirmed failing, or every probe passing with
+        no streak under way. Anything between waits one re-check round before it is said."""
+        states = [self.states[p.name] for cid in component_ids if self._known(cid)
+                  for p in self.config.component(cid).probes]
+        if all(st.confirmed == Level.FAIL for st in states):
+            return True
+        return all(st.confirmed == Level.OK and st.bad_streak == 0 for st in states)
+
+    def _settle(self, key: str, component_ids: list[str], change: Change) -> None:
+        if key in self.mem.settling:
+            return
+        window = max((self.settings[p.name].recheck_interval for cid in component_ids
+                      if self._known(cid) for p in self.config.component(cid).probes),
+                     default=self.config.detection.recheck_interval)
+        self.mem.settling[key] = self.clock.monotonic() + window
+        change.after.append(self.tick_wake.set)
+
+    def _join_target(self, cid: str) -> IncidentRow | None:
+        """An open automatic incident confirmed within `group_within`: one outage, one story."""
+        mono = self.clock.monotonic()
+        within = self.config.detection.group_within
+        found = [
+            inc for inc in {i.id: i for i in self.open.values()}.values()
+            if not inc.manual and (opened := self.deadlines(inc).opened) is not None
+            and mono - opened <= within
+        ]
+        return max(found, key=lambda i: i.detected_at, default=None)
+
+    def _join(self, inc: IncidentRow, cid: str, now: float, change: Change) -> None:
+        """A component joins an open incident: said as one update naming what it now affects."""
+        component = self.config.component(cid)
+        inc.component_ids.append(cid)
+        self.open[cid] = inc
+        inc.title = ", ".join(self.config.component(c).name for c in inc.component_ids
+                              if self._known(c))
+        if inc.vendor is None:
+            inc.vendor = component.vendor
+        start = trouble_started([self.states[p.name] for p in component.probes])
+        if start is not None and start < inc.started_at:
+            inc.started_at = start
+        previous = inc.severity
+        state = self._incident_state(inc)
+        new_state, event = step_incident(state, self._incident_severity(inc, now), now)
+        if event is not None and event.kind != "monitoring":
+            inc.severity = new_state.severity
+            if inc.status == "monitoring":
+                inc.status = self._automatic_status(inc)
+                inc.recovered_at = self.deadlines(inc).recovered = None
+        iid = inc.id
+        change.after.append(lambda: self.log.warning(
+            "incident now also affects a component", incident_id=iid, component=cid))
+        if inc.held_until is not None:  # not yet told: the first notice will name it
+            change.incidents.append(replace(inc))
+            return
+        extra: dict[str, Any] = {"added_components": [component.name]}
+        if previous != inc.severity:
+            extra["previous_severity"] = previous
+        self.publish(inc, "expanded", "incident.updated", now, change, extra=extra)
+
+    def _automatic_status(self, inc: IncidentRow) -> str:
+        """What an automatic change leaves as status: a person's word if they gave one."""
+        if inc.status_by_person and inc.status in ("investigating", "identified"):
+            return inc.status
+        return "identified" if inc.cause else "investigating"
+
+    def _incident_state(self, inc: IncidentRow | None) -> IncidentState:
+        """The pure machine's view of an incident, its times on the monotonic clock."""
+        if inc is None:
+            return IncidentState()
+        phase = "monitoring" if inc.status == "monitoring" else "open"
+        return IncidentState(phase, inc.severity, self.deadlines(inc).recovered)
+
+    def _apply(
+        self,
+        cid: str,
+        inc: IncidentRow | None,
+        state: IncidentState,
+        event: IncidentEvent,
+        now: float,
+        start: float | None,
+        change: Change,
+    ) -> None:
+        if event.kind == "opened":
+            component = self.config.component(cid)
+            inc = IncidentRow(
+                id=f"{cid}-{secrets.token_hex(4)}",
+                component_ids=[cid],
+                title=component.name,
+                status="investigating",
+                severity=event.severity,
+                vendor=component.vendor,
+                started_at=start or now,
+                detected_at=now,
+            )
+            self.open[cid] = inc
+            self.deadlines(inc).opened = self.clock.monotonic()
+            change.after.append(self.metrics.incidents.inc)
+            change.after.append(lambda: self.log.warning(
+                "incident opened", incident_id=inc.id, severity=event.severity))
+            hold = self.config.notify.hold
+            if hold > 0:
+                inc.held_until = now + hold
+                self.deadlines(inc).held_until = self.clock.monotonic() + hold
+                change.incidents.append(replace(inc))
+                self._internal_notice(
+                    "incident.pending", now, change, incident=payloads.incident_json(inc),
+                    publish_at=payloads.iso(inc.held_until),
+                )
+                return
+            self.publish(inc, "opened", "incident.opened", now, change)
+            return
+        assert inc is not None
+        if inc.held_until is not None:  # not yet told: follow along quietly
+            if event.kind == "monitoring":
+                inc.status, inc.resolved_at = "resolved", now
+                change.after.append(lambda: self.log.warning(
+                    "held incident recovered before publication", incident_id=inc.id))
+                for c in inc.component_ids:
+                    if self.open.get(c) is inc:
+                        del self.open[c]
+            else:
+                inc.severity = state.severity
+            change.incidents.append(replace(inc))
+            return
+        if event.kind == "monitoring":
+            inc.status, inc.status_by_person = "monitoring", False
+            inc.recovered_at = now
+            self.deadlines(inc).recovered = self.clock.monotonic()
+            inc.report_by = now + self.config.service.report_within
+        elif event.kind == "recurred":
+            inc.status = self._automatic_status(inc)
+            inc.severity = state.severity
+            inc.recovered_at = None
+            self.deadlines(inc).recovered = None
+        else:  # severity_changed: the status stays what it was (a person's word sticks)
+            inc.severity = state.severity
+            inc.recovered_at = None
+            self.deadlines(inc).recovered = None
+        kind, inc_id, sev = event.kind, inc.id, inc.severity
+        change.after.append(
+            lambda: self.log.warning("incident " + kind, incident_id=inc_id, severity=sev))
+        extra = {"previous_severity": event.previous} if event.previous else {}
+        self.publish(inc, event.kind, "incident.updated", now, change, extra=extra)
+
+    def _tick_in(self, change: Change) -> float:
+        """What is due now; returns the monotonic time the next thing is due."""
+        now, mono = self.clock.now(), self.clock.monotonic()
+        nxt = self._tick_maintenance(now, change, float("inf"))
+        for key, at in list(self.mem.settling.items()):
+            if mono < at:
+                nxt = min(nxt, at)
+                continue
+            del self.mem.settling[key]  # the round is over: say what holds now
+            kind, _, ident = key.partition(":")
+            if kind == "i":
+                inc = next((i for i in self.open_incidents() if i.id == ident), None)
+                if inc is not None:
+                    self._evaluate_incident(inc, now, change, settled=True)
+            elif self._known(ident):
+                self._evaluate(ident, now, change, settled=True)
+        for inc in self.open_incidents():
+            dl = self.deadlines(inc)
+            if inc.held_until is not None:
+                if dl.held_until is None or mono >= dl.held_until:
+                    inc.held_until = dl.held_until = None
+                    self.publish(inc, "opened", "incident.opened", now, change)
+                else:
+                    nxt = min(nxt, dl.held_until)
+                    continue
+            stable_for = self._stable_for(inc)
+            _, event = tick_incident(self._incident_state(inc), mono, stable_for)
+            if event is not None and event.kind == "resolved" and not inc.manual:
+                self._resolve(inc, now, change)
+                continue
+            if dl.next_update is not None:
+                if mono >= dl.next_update:
+                    self.publish(inc, "update", "incident.updated", now, change)
+                if dl.next_update is not None:
+                    nxt = min(nxt, dl.next_update)
+            if inc.status == "monitoring" and dl.recovered is not None:
+                nxt = min(nxt, dl.recovered + stable_for)
+        return nxt
+
+    def _resolve(
+        self, inc: IncidentRow, now: float, change: Change, message: str | None = None
+    ) -> None:
+        inc.status = "resolved"
+        inc.resolved_at = now
+        if inc.report_by is None:
+            inc.report_by = now + self.config.service.report_within
+        change.after.append(lambda: self.log.info("incident resolved", incident_id=inc.id))
+        self.publish(inc, "resolved", "incident.resolved", now, change, message=message)
+        for cid in inc.component_ids:
+            if self.open.get(cid) is inc:
+                del self.open[cid]
+        self.manual.pop(inc.id, None)
+        self.mem.deadlines.pop(inc.id, None)
