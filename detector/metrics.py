@@ -14,8 +14,7 @@ from prometheus_client import (
 )
 
 from detector import __version__
-
-SEVERITY_VALUE = {"operational": 0, "degraded": 1, "partial_outage": 2, "major_outage": 3}
+from detector.domain import Severity
 
 
 class Metrics:
@@ -94,7 +93,7 @@ class Metrics:
         self._results["fail" if not ok else "soft_fail" if soft else "ok"].inc()
 
     def set_component(self, component: str, severity: str) -> None:
-        self.component_status.labels(component).set(SEVERITY_VALUE[severity])
+        self.component_status.labels(component).set(Severity(severity).rank)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from detector.config.models import SEVERITY_RANK, Config
+from detector.config.models import Config
+from detector.domain import Severity
 from detector.store import IncidentRow, NoticeRow, OutboxRow, Store
 
 TO_BE_WRITTEN = "_To be written_"
@@ -241,7 +242,7 @@ def render(config: Config, record: Record, now: float) -> str:
     names = [c.name for c in components] + [c for c in inc.component_ids if c not in known]
     deliveries = {n.id: delivery(record.outbox.get(n.id, [])) for n in notices}
     worst = max([inc.severity, *(n.severity for n in notices)],
-                key=lambda s: SEVERITY_RANK.get(s, 0))
+                key=lambda s: Severity.of(s).rank)
     end = inc.recovered_at or inc.resolved_at
     first = notices[0] if notices else None
     first_sent = deliveries[first.id].first_sent if first else None

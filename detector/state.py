@@ -8,10 +8,11 @@ No I/O, no clock reads. Three layers:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
-from detector.config.models import SEVERITY_RANK
+from detector.domain import Kind, Severity
 
 
 class Level(IntEnum):
@@ -77,11 +78,13 @@ def step_probe(
 # --- component -------------------------------------------------------------------------------
 
 
-def worst(severities: list[str]) -> str:
-    return max(severities, key=SEVERITY_RANK.__getitem__, default="operational")
+def worst(severities: Iterable[str]) -> Severity:
+    return Severity.worst(severities)
 
 
-def component_severity(probes: list[ProbeState], severity_when_down: str | None = None) -> str:
+def component_severity(
+    probes: list[ProbeState], severity_when_down: str | None = None
+) -> Severity:
     """All probes confirmed failing → major; some → partial; only soft trouble → degraded.
 
     A failing probe that carries its own severity (a vendor's status) speaks for itself when every
@@ -90,14 +93,14 @@ def component_severity(probes: list[ProbeState], severity_when_down: str | None 
     failing = [p for p in probes if p.confirmed == Level.FAIL]
     if failing:
         if severity_when_down:
-            return severity_when_down
+            return Severity(severity_when_down)
         hints = [p.severity for p in failing if p.severity]
         if hints and len(hints) == len(failing):
             return worst(hints)
-        return "major_outage" if len(failing) == len(probes) else "partial_outage"
+        return Severity.MAJOR_OUTAGE if len(failing) == len(probes) else Severity.PARTIAL_OUTAGE
     if any(p.confirmed == Level.SOFT for p in probes):
-        return "degraded"
-    return "operational"
+        return Severity.DEGRADED
+    return Severity.OPERATIONAL
 
 
 def trouble_started(probes: list[ProbeState]) -> float | None:
@@ -108,16 +111,24 @@ def trouble_started(probes: list[ProbeState]) -> float | None:
 # --- incident --------------------------------------------------------------------------------
 
 
+class Phase(StrEnum):
+    """Where the incident machine is: nothing, trouble, or watching a recovery."""
+
+    NONE = "none"
+    OPEN = "open"
+    MONITORING = "monitoring"
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentState:
-    phase: str = "none"  # none | open | monitoring
-    severity: str = "operational"
+    phase: Phase = Phase.NONE
+    severity: str = Severity.OPERATIONAL
     recovered_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class IncidentEvent:
-    kind: str  # opened | severity_changed | monitoring | recurred | resolved
+    kind: Kind  # opened | severity_changed | monitoring | recurred | resolved
     severity: str
     previous: str | None = None
 
@@ -126,22 +137,23 @@ def step_incident(
     state: IncidentState, severity: str, now: float
 ) -> tuple[IncidentState, IncidentEvent | None]:
     """React to a change in a component's derived severity."""
-    down = severity != "operational"
-    if state.phase == "none":
+    down = Severity.of(severity).down
+    if state.phase == Phase.NONE:
         if down:
-            return IncidentState("open", severity), IncidentEvent("opened", severity)
+            return IncidentState(Phase.OPEN, severity), IncidentEvent(Kind.OPENED, severity)
         return state, None
-    if state.phase == "open":
+    if state.phase == Phase.OPEN:
         if not down:
-            new = IncidentState("monitoring", state.severity, recovered_at=now)
-            return new, IncidentEvent("monitoring", state.severity)
+            new = IncidentState(Phase.MONITORING, state.severity, recovered_at=now)
+            return new, IncidentEvent(Kind.MONITORING, state.severity)
         if severity != state.severity:
-            new = IncidentState("open", severity)
-            return new, IncidentEvent("severity_changed", severity, state.severity)
+            new = IncidentState(Phase.OPEN, severity)
+            return new, IncidentEvent(Kind.SEVERITY_CHANGED, severity, state.severity)
         return state, None
     # monitoring: a recurrence reopens the same incident, no new one (no flapping storm)
     if down:
-        return IncidentState("open", severity), IncidentEvent("recurred", severity, state.severity)
+        event = IncidentEvent(Kind.RECURRED, severity, state.severity)
+        return IncidentState(Phase.OPEN, severity), event
     return state, None
 
 
@@ -150,9 +162,9 @@ def tick_incident(
 ) -> tuple[IncidentState, IncidentEvent | None]:
     """Time passing: a recovered incident that stayed stable for `stable_for` is resolved."""
     if (
-        state.phase == "monitoring"
+        state.phase == Phase.MONITORING
         and state.recovered_at is not None
         and now >= state.recovered_at + stable_for
     ):
-        return IncidentState(), IncidentEvent("resolved", state.severity)
+        return IncidentState(), IncidentEvent(Kind.RESOLVED, state.severity)
     return state, None

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from detector.clock import FakeClock
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
@@ -20,6 +19,7 @@ from detector.outbox import OutboxWorker
 from detector.postmortem import build_postmortem, cell, duration, md, promises
 from detector.store import NoticeRow, Store
 from probes.base import Result
+from tests.clock import FakeClock
 from tests.fakes import Accepting
 from tests.web.conftest import START, make_config
 

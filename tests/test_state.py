@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 
-from detector.clock import FakeClock
 from detector.state import (
     IncidentState,
     Level,
@@ -17,6 +16,7 @@ from detector.state import (
     tick_incident,
     worst,
 )
+from tests.clock import FakeClock
 
 OK, SOFT, FAIL = Level.OK, Level.SOFT, Level.FAIL
 

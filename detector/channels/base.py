@@ -13,9 +13,6 @@ import structlog
 
 from detector import logs
 
-# operators' events: webhooks and the console only, never a customer's channel
-INTERNAL_EVENTS = frozenset({"incident.pending", "detector.degraded"})
-
 
 @dataclass(frozen=True, slots=True)
 class Message:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Literal, TextIO
 
-from detector.channels.base import INTERNAL_EVENTS, Delivery, Envelope
+from detector.channels.base import Delivery, Envelope
 from detector.config.fields import ChannelBase
+from detector.domain import INTERNAL_EVENTS
 
 
 class ConsoleChannel(ChannelBase):

@@ -39,12 +39,6 @@ from detector.config.fields import (
 )
 
 Severity = Literal["operational", "degraded", "partial_outage", "major_outage"]
-SEVERITY_RANK: dict[str, int] = {
-    "operational": 0,
-    "degraded": 1,
-    "partial_outage": 2,
-    "major_outage": 3,
-}
 Quorum = Annotated[int, Field(ge=1)] | Literal["majority"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
+from detector.domain import Event, Kind, Status
 from detector.incidents.base import EngineBase
 from detector.store import (
     IncidentRow,
@@ -25,13 +26,15 @@ class ActionsMixin(EngineBase):
                 inc.status_by_person = True  # it stays through automatic changes
             if status is not None and status != inc.status:
                 inc.status = status
-                if status == "monitoring" and inc.recovered_at is None:
+                if status == Status.MONITORING and inc.recovered_at is None:
                     inc.recovered_at = now
                     self.deadlines(inc).recovered = self.clock.monotonic()
                     inc.report_by = now + self.config.service.report_within
-                elif status != "monitoring":
+                elif status != Status.MONITORING:
                     inc.recovered_at = self.deadlines(inc).recovered = None
-            return self.publish(inc, "human", "incident.updated", now, change, message=message)
+            return self.publish(
+                inc, Kind.HUMAN, Event.INCIDENT_UPDATED, now, change, message=message
+            )
 
     async def set_cause(
         self, incident_id: str, cause: str, actions: str | None = None, publish: bool = True
@@ -52,9 +55,9 @@ class ActionsMixin(EngineBase):
                 if actions is not None:
                     inc.actions = actions
                 if inc.resolved_at is None and publish:
-                    if inc.status == "investigating":
-                        inc.status, inc.status_by_person = "identified", True
-                    self.publish(inc, "identified", "incident.updated", now, change)
+                    if inc.status == Status.INVESTIGATING:
+                        inc.status, inc.status_by_person = Status.IDENTIFIED, True
+                    self.publish(inc, Kind.IDENTIFIED, Event.INCIDENT_UPDATED, now, change)
                 else:
                     change.incidents.append(replace(inc))
             return inc
@@ -73,14 +76,14 @@ class ActionsMixin(EngineBase):
             now = self.clock.now()
             inc = IncidentRow(
                 id=f"manual-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
-                status="investigating", severity=severity, manual=True,
+                status=Status.INVESTIGATING, severity=severity, manual=True,
                 vendor=next((self.config.component(c).vendor for c in component_ids
                              if self._known(c) and self.config.component(c).vendor), None),
                 started_at=now, detected_at=now,
             )
             self.manual[inc.id] = inc
             change.after.append(self.metrics.incidents.inc)
-            self.publish(inc, "opened", "incident.opened", now, change, message=message)
+            self.publish(inc, Kind.OPENED, Event.INCIDENT_OPENED, now, change, message=message)
         return inc
 
     async def publish_held(self, incident_id: str) -> NoticeRow:
@@ -90,7 +93,7 @@ class ActionsMixin(EngineBase):
             if inc.held_until is None:
                 raise ValueError("this incident's first notice is already published")
             inc.held_until = self.deadlines(inc).held_until = None
-            return self.publish(inc, "opened", "incident.opened", self.clock.now(), change)
+            return self.publish(inc, Kind.OPENED, Event.INCIDENT_OPENED, self.clock.now(), change)
 
     async def veto(self, incident_id: str) -> IncidentRow:
         """An operator says: false alarm, tell nobody. Kept on record, never published."""
@@ -98,7 +101,7 @@ class ActionsMixin(EngineBase):
             inc = self.find_open(incident_id)
             if inc.held_until is None:
                 raise ValueError("too late to veto: customers were already told")
-            inc.vetoed, inc.status, inc.resolved_at = True, "resolved", self.clock.now()
+            inc.vetoed, inc.status, inc.resolved_at = True, Status.RESOLVED, self.clock.now()
             for cid in inc.component_ids:
                 if self.open.get(cid) is inc:
                     del self.open[cid]
@@ -118,4 +121,4 @@ class ActionsMixin(EngineBase):
             async with self._txn() as change:
                 now = self.clock.now()
                 inc.postmortem_published_at = now
-                return self.publish(inc, "postmortem", "postmortem.published", now, change)
+                return self.publish(inc, Kind.POSTMORTEM, Event.POSTMORTEM_PUBLISHED, now, change)

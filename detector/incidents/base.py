@@ -27,6 +27,7 @@ from detector import logs
 from detector.channels.base import Channel
 from detector.clock import Clock, deadline
 from detector.config.models import Component, Config, ProbeConfig, Subscriber
+from detector.domain import Severity
 from detector.health import Health
 from detector.incidents.memory import _WORKING, Deadlines, Decision, Memory
 from detector.metrics import Metrics
@@ -82,6 +83,7 @@ class EngineBase:
         self.evidence: dict[str, deque[tuple[float, bool, str]]] = {}
         self.control_checked_at: dict[str, float] = {}  # monotonic
         self.bad_since: dict[str, float] = {}  # probe → monotonic time of its streak's start
+        self.checked_at: dict[str, float] = {}  # probe → monotonic time of its last result
         self._memory = Memory()
         self.queue: asyncio.Queue[Decision] = asyncio.Queue()
         self.tick_wake = asyncio.Event()
@@ -99,6 +101,13 @@ class EngineBase:
             for p in c.probes:
                 self.component_of[p.name] = c.id
                 self.siblings[p.name] = [q.name for q in c.probes if q.name != p.name]
+        # the longest a change waits for streaks under way to end before it is said: one
+        # streak's worth of re-checks, and one more round
+        self.settle_bound = max(
+            ((max(st.failures_to_confirm, st.successes_to_recover) + 1) * st.recheck_interval
+             for name, st in self.settings.items() if self.component_of.get(name) is not None),
+            default=config.detection.recheck_interval,
+        )
 
     @property
     def mem(self) -> Memory:
@@ -173,7 +182,7 @@ class EngineBase:
         seen.update(self.manual)
         return sorted(seen.values(), key=lambda i: i.started_at)
 
-    def severity(self, component_id: str) -> str:
+    def severity(self, component_id: str) -> Severity:
         c = self.config.component(component_id)
         return component_severity([self.states[p.name] for p in c.probes], c.severity_when_down)
 

@@ -66,6 +66,7 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
             self.states = {n: self.states[n] if n in kept else ProbeState() for n in self.probes}
             self.evidence = {n: ev for n, ev in self.evidence.items() if n in kept}
             self.bad_since = {n: t for n, t in self.bad_since.items() if n in kept}
+            self.checked_at = {n: t for n, t in self.checked_at.items() if n in kept}
             self.control_checked_at = {
                 n: t for n, t in self.control_checked_at.items() if n in kept}
             async with self._txn() as change:  # new settings may change what is due or said
@@ -116,18 +117,27 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
             result.severity,
         )
         self.states[name] = new
-        if (new.bad_streak == 1 and state.bad_streak == 0) or (
-            new.good_streak == 1 and state.good_streak == 0
-        ):
-            siblings = self.siblings.get(name)
-            if siblings:
-                self.request_checks(siblings)
+        self.checked_at[name] = self.clock.monotonic()
+        siblings = self.siblings.get(name)
+        if siblings and new.bad_streak == 1 and state.bad_streak == 0:
+            # the others of the component are checked now, so their streaks run in phase;
+            # only those not already in trouble (one re-checked early would run ahead)
+            self.request_checks([s for s in siblings if self.states[s].confirmed == Level.OK
+                                 and self.states[s].bad_streak == 0])
+        elif siblings and new.good_streak == 1 and state.good_streak == 0:
+            self.request_checks([s for s in siblings if self.states[s].confirmed != Level.OK
+                                 and self.states[s].good_streak == 0])
         if state.bad_streak == 0 and new.bad_streak == 1:
             self.bad_since[name] = self.clock.monotonic()
             if new.confirmed == Level.OK:  # a suspect streak begins: remember its start
                 self.queue.put_nowait(Decision(name, None, at, streak=True))
         elif state.bad_streak > 0 and new.bad_streak == 0 and event is None:
             self.queue.put_nowait(Decision(name, None, at, streak=True))  # a false alarm
+        elif state.good_streak > 0 and new.good_streak == 0 and event is None:
+            self.queue.put_nowait(Decision(name, None, at, streak=True))  # not back after all
+        elif event is None and self.mem.settling and self.component_of[name] is not None:
+            # a change waits to be said until every probe has spoken: this one just did
+            self.queue.put_nowait(Decision(name, None, at, streak=True))
         ev = self.evidence.get(name)
         if ev is None:
             ev = self.evidence[name] = deque(maxlen=EVIDENCE_KEEP)

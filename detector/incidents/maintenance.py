@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
+from detector.domain import Event, Kind, Severity
 from detector.incidents import payload as payloads
 from detector.incidents.base import EngineBase
 from detector.notices.model import NoticeFacts
@@ -85,16 +86,16 @@ class MaintenanceMixin(EngineBase):
 
     def _announce(self, m: MaintenanceRow, stage: int, now: float, change: Change) -> None:
         kind, event = {
-            1: ("maintenance_scheduled", "maintenance.scheduled"),
-            2: ("maintenance_started", "maintenance.started"),
-            3: ("maintenance_ended", "maintenance.ended"),
-            4: ("maintenance_cancelled", "maintenance.ended"),  # called off before it began
+            1: (Kind.MAINTENANCE_SCHEDULED, Event.MAINTENANCE_SCHEDULED),
+            2: (Kind.MAINTENANCE_STARTED, Event.MAINTENANCE_STARTED),
+            3: (Kind.MAINTENANCE_ENDED, Event.MAINTENANCE_ENDED),
+            4: (Kind.MAINTENANCE_CANCELLED, Event.MAINTENANCE_ENDED),  # called off before it began
         }[stage]
         m.announced = min(stage, 3)
         comps = [self.config.component(c) for c in m.component_ids if self._known(c)]
         facts = NoticeFacts(
             event=event, kind=kind, incident_id=m.id, sequence=stage, title=m.title,
-            status="maintenance", severity="operational",
+            status="maintenance", severity=Severity.OPERATIONAL,
             components=[c.name for c in comps], impacts=self._impacts(comps), vendor=None,
             impact_translations=[c.impact_translations() for c in comps],
             started_at=m.starts_at, published_at=now, next_update_at=None, message=m.message,

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from detector.config.models import Component
+from detector.domain import Status
 from detector.incidents import payload as payloads
 from detector.incidents.base import EngineBase
 from detector.notices import fanout
@@ -24,12 +25,12 @@ class PublishingMixin(EngineBase):
     def next_update(self, inc: IncidentRow, now: float) -> float | None:
         """When this incident's next update will come; None once resolved."""
         dl = self.deadlines(inc)
-        if inc.status == "resolved":
+        if inc.status == Status.RESOLVED:
             dl.next_update = None
             return None
         mono = self.clock.monotonic()
         nxt = mono + self.config.cadence.for_severity(inc.severity)
-        if inc.status == "monitoring" and dl.recovered is not None:
+        if inc.status == Status.MONITORING and dl.recovered is not None:
             nxt = min(nxt, dl.recovered + self._stable_for(inc))
         dl.next_update = nxt
         return now + (nxt - mono)
@@ -53,7 +54,7 @@ class PublishingMixin(EngineBase):
             started_at=inc.started_at,
             published_at=now,
             next_update_at=inc.next_update_at,
-            report_by=inc.report_by if inc.status in ("monitoring", "resolved") else None,
+            report_by=inc.report_by if inc.status in (Status.MONITORING, Status.RESOLVED) else None,
             cause=inc.cause,
             **self._service_facts(),
             **extra,

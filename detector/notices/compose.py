@@ -22,44 +22,27 @@ from babel.lists import format_list
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from detector.domain import Kind, Severity
 from detector.notices.model import Message, NoticeFacts
 from detector.notices.sms import fit_sms, plain
 
 LOCALES = ("en", "pl", "fr", "ar", "id")
 DEFAULT_LOCALE = "en"
 
-KINDS = frozenset(
-    {
-        "opened",
-        "update",
-        "severity_changed",
-        "expanded",  # one outage, one story: another component joined the incident
-        "identified",
-        "human",
-        "monitoring",
-        "recurred",
-        "resolved",
-        "postmortem",
-        "maintenance_scheduled",
-        "maintenance_started",
-        "maintenance_ended",
-        "maintenance_cancelled",  # called off before it began
-    }
-)
+KINDS = frozenset(Kind)
 # Kinds that list what customers cannot do; a recovery or a report does not repeat it.
 _SHOWS_IMPACTS = frozenset(
     {
-        "opened",
-        "update",
-        "severity_changed",
-        "expanded",
-        "identified",
-        "recurred",
-        "maintenance_scheduled",
-        "maintenance_started",
+        Kind.OPENED,
+        Kind.UPDATE,
+        Kind.SEVERITY_CHANGED,
+        Kind.EXPANDED,
+        Kind.IDENTIFIED,
+        Kind.RECURRED,
+        Kind.MAINTENANCE_SCHEDULED,
+        Kind.MAINTENANCE_STARTED,
     }
 )
-_SEVERITY_RANK = {"operational": 0, "degraded": 1, "partial_outage": 2, "major_outage": 3}
 _ABBREVIATION = re.compile(r"[A-Z]{2,5}")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 _SPACES = re.compile(r"\s+")  # a subject is one header line, whatever a name contains
@@ -226,9 +209,9 @@ def _epoch(facts: NoticeFacts, key: str) -> float | None:
 def _check(facts: NoticeFacts) -> None:
     if facts.kind not in KINDS:
         raise ValueError(f"unknown notice kind {facts.kind!r}; expected one of {sorted(KINDS)}")
-    if facts.severity not in _SEVERITY_RANK:
+    if facts.severity not in set(Severity):
         raise ValueError(
-            f"unknown severity {facts.severity!r}; expected one of {sorted(_SEVERITY_RANK)}"
+            f"unknown severity {facts.severity!r}; expected one of {sorted(map(str, Severity))}"
         )
     required = {
         "service_name": facts.service_name,
@@ -246,10 +229,10 @@ def _check(facts: NoticeFacts) -> None:
 
 
 def _trend(facts: NoticeFacts) -> str | None:
-    before = _SEVERITY_RANK.get(str(facts.extra.get("previous_severity")))
-    if before is None or before == _SEVERITY_RANK[facts.severity]:
+    previous = facts.extra.get("previous_severity")
+    if previous not in set(Severity) or previous == facts.severity:
         return None
-    return "worse" if _SEVERITY_RANK[facts.severity] > before else "better"
+    return "worse" if Severity(facts.severity) > previous else "better"
 
 
 def _web_url(url: str | None) -> str | None:

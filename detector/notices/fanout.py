@@ -15,8 +15,9 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from detector.channels.base import INTERNAL_EVENTS, Channel
+from detector.channels.base import Channel
 from detector.config.models import Config, Subscriber
+from detector.domain import INTERNAL_EVENTS
 from detector.notices.compose import compose
 from detector.notices.model import Message, NoticeFacts
 from detector.store import OutboxRow

@@ -17,7 +17,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from detector import logs
-from detector.config.models import SEVERITY_RANK
+from detector.domain import Severity
 from detector.incidents.payload import iso
 from detector.notices.compose import compose
 from detector.notices.model import NoticeFacts
@@ -126,7 +126,7 @@ async def public_incidents(
     ]
     notices = await s.store.notices([i.id for i in open_ + past])
     open_ = sorted((i for i in open_ if notices[i.id]),
-                   key=lambda i: (-SEVERITY_RANK.get(i.severity, 0), i.started_at))
+                   key=lambda i: (-Severity.of(i.severity).rank, i.started_at))
     past = sorted((i for i in past if notices[i.id]), key=lambda i: -(i.resolved_at or 0))
     return open_, past, notices
 
@@ -148,7 +148,7 @@ def _names(s: Services, ids: list[str]) -> list[str]:
 
 
 def _label(t: Chrome, value: str) -> str:
-    return t.t(value) if value in STATUSES or value in SEVERITY_RANK else value
+    return t.t(value) if value in STATUSES or value in set(Severity) else value
 
 
 def _incident_view(
@@ -211,8 +211,8 @@ async def status_page(request: web.Request) -> web.Response:
     messages = request.app[MESSAGES]
     open_, past, notices = await public_incidents(s, now)
     components = await _components(request, s, t, now)
-    overall = worst([c["status"] for c in components if c["status"] != "maintenance"])
-    if overall == "operational" and any(c["status"] == "maintenance" for c in components):
+    overall: str = worst([c["status"] for c in components if c["status"] != "maintenance"])
+    if overall == Severity.OPERATIONAL and any(c["status"] == "maintenance" for c in components):
         overall = "maintenance"
     maintenance = [
         {"id": m.id, "title": m.title, "components": _names(s, m.component_ids),
@@ -268,7 +268,7 @@ async def banner(request: web.Request) -> web.Response:
     candidates = [i for i in candidates if notices[i.id]]
     if not candidates:
         return web.json_response({}, headers=BANNER_HEADERS)
-    inc = max(candidates, key=lambda i: (SEVERITY_RANK.get(i.severity, 0), i.started_at))
+    inc = max(candidates, key=lambda i: (Severity.of(i.severity).rank, i.started_at))
     latest = notices[inc.id][-1]
     t = Chrome(lang, s.config.service.timezone)
     text = request.app[MESSAGES].get(latest, lang, s.config.service.timezone)

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from detector.config.models import SEVERITY_RANK, Config
+from detector.config.models import Config
+from detector.domain import Severity
 from detector.store import IncidentRow, NoticeRow, Store
 from detector.store.uptime_queries import checked_buckets, incidents_since
 from detector.web.api import public
@@ -124,7 +125,7 @@ def flatten(stretches: list[Stretch]) -> list[Stretch]:
         over = [sev for s, e, sev in stretches if s <= a and e >= b]
         if not over:
             continue
-        sev = max(over, key=lambda v: SEVERITY_RANK.get(v, 0))
+        sev = max(over, key=lambda v: Severity.of(v).rank)
         if out and out[-1][1] == a and out[-1][2] == sev:
             out[-1] = (out[-1][0], b, sev)
         else:
@@ -245,7 +246,7 @@ class UptimeCache:
                 if seen <= 0:
                     continue
                 down += WEIGHT.get(sev, 0.0) * seen
-                if SEVERITY_RANK.get(sev, 0) > SEVERITY_RANK.get(worst, 0):
+                if Severity.of(sev) > Severity.of(worst):
                     worst = sev
             out.append(Day(day, observed, down, worst))
         return Uptime(out)

@@ -12,9 +12,9 @@ from structlog.testing import capture_logs
 
 from detector.channels.base import Delivery, Envelope, Recipient
 from detector.channels.sendgrid import SendGrid, parse_retry_after
-from detector.clock import FakeClock
 from detector.config.models import SendgridChannel
 from detector.notices.model import Message
+from tests.clock import FakeClock
 from tests.doubles import SendGridDouble, start_sendgrid_double
 from tests.doubles.sendgrid_double import DEFAULT_KEY, validate
 

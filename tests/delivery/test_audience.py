@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from detector.clock import FakeClock
+from tests.clock import FakeClock
 from tests.delivery.doubles import SlowSendGrid, SlowTwilio, start_sendgrid, start_twilio
 from tests.delivery.stack import (
     CONTACT,

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from detector.channels.base import Delivery
-from detector.clock import FakeClock, SystemClock
+from detector.clock import SystemClock
+from tests.clock import FakeClock
 from tests.delivery.kit import (
     FlakyStore,
     Scripted,

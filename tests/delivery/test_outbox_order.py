@@ -13,7 +13,7 @@ from pathlib import Path
 
 from detector.channels.base import Delivery
 from detector.channels.sendgrid import parse_retry_after
-from detector.clock import FakeClock
+from tests.clock import FakeClock
 from tests.delivery.kit import (
     Scripted,
     counted,

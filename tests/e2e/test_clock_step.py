@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from detector.clock import SteppedClock
 from detector.config import parse_config
 from detector.daemon import Daemon
+from tests.clock import SteppedClock
 from tests.e2e.harness import SECRET, Receiver, Target, until, write_config
 
 INTERVAL, RECHECK, CADENCE, STABLE_FOR = 0.2, 0.1, 2.0, 2.0

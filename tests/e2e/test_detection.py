@@ -120,6 +120,8 @@ async def test_partial_and_degraded_reach_customers(parts):
         config, port = write_config(
             tmp, target, receiver, components=components,
             cadence={"major_outage": "1s", "partial_outage": "2s", "degraded": "3s"},
+            # two separate troubles, each on its own cadence: not grouped into one incident
+            detection={"group_within": "0s"},
         )
         daemons.append(await DaemonProcess(config, port, tmp / "daemon.log").start())
         await until(lambda: len(slow.requests) >= 3, 5, "healthy checks")

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from detector.clock import FakeClock
 from detector.config import parse_config
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.store import Store
 from probes.base import Result
+from tests.clock import FakeClock
 from tests.fakes import Accepting
 
 UP = Result(True, 0.01, "HTTP 200 in 10 ms")
@@ -111,12 +111,20 @@ async def test_probes_out_of_phase_give_one_opened_stating_the_full_outage(world
     assert [n.kind for n in await notices(store)] == ["opened", "monitoring", "resolved"]
 
 
-async def test_a_partial_outage_is_said_after_one_round(world) -> None:
+async def test_a_partial_outage_is_said_once_every_probe_has_spoken(world) -> None:
     engine, clock, store, _ = world
     for _ in range(3):
         await step(engine, clock, {"api-a": DOWN}, 0.2)
-    assert await notices(store) == []
-    clock.advance(1.0)
+    assert await notices(store) == []  # api-b has not been checked since: it may fail too
+    await step(engine, clock, {"api-b": UP}, 0.2)  # it answers: a partial outage, said now
+    assert [(n.kind, n.severity) for n in await notices(store)] == [("opened", "partial_outage")]
+
+
+async def test_without_an_answer_the_partial_outage_is_said_after_the_bound(world) -> None:
+    engine, clock, store, _ = world
+    for _ in range(3):
+        await step(engine, clock, {"api-a": DOWN}, 0.2)
+    clock.advance(engine.settle_bound)
     await engine.tick()
     assert [(n.kind, n.severity) for n in await notices(store)] == [("opened", "partial_outage")]
 

@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 
 from detector.channels.base import Channel, Delivery, Envelope
-from detector.clock import FakeClock
 from detector.config import Config, parse_config
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
@@ -25,6 +24,7 @@ from detector.store import IncidentRow, Store
 from detector.web.app import Services, create_app
 from detector.web.openapi import document
 from probes.base import Result
+from tests.clock import FakeClock
 
 TOKEN = "test-admin-token-0123456789"
 START = 1_800_000_000.0  # 2027-01-15, a Friday
