@@ -22,7 +22,7 @@ from babel.lists import format_list
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from detector.domain import Kind, Severity
+from detector.domain import Kind, Severity, Status
 from detector.notices.model import Message, NoticeFacts
 from detector.notices.sms import fit_sms, plain
 
@@ -171,6 +171,7 @@ class _View:
     severity: str
     trend: str | None  # "worse" | "better" | None, for severity_changed
     added: str | None  # for expanded: the components that joined, as one localized list
+    fixed: bool  # a person says it works again (status monitoring or resolved): the headline too
     impacts: list[str]
     show_impacts: bool
     vendor: str | None
@@ -280,6 +281,7 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
         plural=len(names) > 1,
         severity=facts.severity,
         trend=_trend(facts),
+        fixed=facts.status in (Status.MONITORING, Status.RESOLVED),
         added=format_list(list(facts.extra.get("added_components") or []), locale=clock.locale)
         if facts.extra.get("added_components") else None,
         impacts=[i.strip() for i in _impacts(facts, lang) if i.strip()],

@@ -337,3 +337,14 @@ def test_every_language_defines_every_part(locale: str) -> None:
         "sms", "sms_terse",
     ):  # fmt: skip
         assert callable(getattr(module, macro)), macro
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_persons_update_that_says_it_is_fixed_changes_the_headline(locale: str) -> None:
+    """Issue 9: 'we fixed it' from a person must not sit under 'X is unavailable'."""
+    down = compose(facts("human"), locale, "Europe/Warsaw")
+    fixed = compose(facts("human", status="monitoring"), locale, "Europe/Warsaw")
+    assert fixed.subject != down.subject
+    working = compose(facts("monitoring"), locale, "Europe/Warsaw").subject
+    # the same words as the automatic "working again" headline use for the component
+    assert any(word in fixed.subject for word in working.split() if len(word) > 4)
