@@ -29,10 +29,14 @@ from detector.config.models import Config
 SECRET_KEYS = frozenset({"api_key", "auth_token", "secret", "admin_token", "password", "token"})
 SECRET_HEADER_RE = re.compile(r"auth|token|key|secret|cookie|pass", re.IGNORECASE)
 
-# `${NAME}`, `${NAME:-default}`, `$${` for a literal `${`; any other `${` is a mistake.
+# `${NAME}`, `${NAME:-default}`, `${file:PATH}` (a secret mounted as a file), `$${` for a
+# literal `${`; any other `${` is a mistake. `${NAME}` also reads the file named by NAME_FILE,
+# the Docker and Kubernetes convention for secrets.
 _ENV_RE = re.compile(
-    r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bad>\$\{)"
+    r"\$\$\{|\$\{file:(?P<file>[^}]+)\}"
+    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bad>\$\{)"
 )
+LISTEN_ENV = "DETECTOR_LISTEN"  # overrides server.listen: a container listens on all interfaces
 _MAX_DEPTH = 64  # far deeper than any real config; stops pathological nesting early
 _MAX_NODES = 2_000_000  # room for 20,000+ probes; stops "billion laughs" alias bombs
 _MB = 1 << 20
@@ -67,7 +71,11 @@ class ConfigError(Exception):
 
 # libyaml is ~3x faster on a 20,000-probe file; its composer recurses in C (a segfault on very
 # deep nesting), so a cheap event pass checks the depth first.
-_SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if typing.TYPE_CHECKING:
+    # the C loader offers the pure-Python one's interface: checked against that one
+    _SafeBase = yaml.SafeLoader
+else:
+    _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_SafeBase):
@@ -209,8 +217,9 @@ def _read_yaml(text: str) -> Any:
 class _Walk:
     """One pass over the parsed YAML: interpolates strings, and guards against alias tricks."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], base: Path | None = None) -> None:
         self.env = env
+        self.base = base
         self.nodes = 0
         self.errors: list[str] = []
         self.secrets: set[str] = set()
@@ -245,17 +254,36 @@ class _Walk:
                     "${NAME:-default}, or $${ for a literal ${)"
                 )
                 return ""
+            if m.group("file") is not None:
+                return self._read(m.group("file").strip(), loc)
             name = m.group("name")
             if name is None:
                 return "${"
             if name in self.env:
                 return self.env[name]
+            if f"{name}_FILE" in self.env:
+                return self._read(self.env[f"{name}_FILE"], loc)
             if m.group("default") is not None:
                 return m.group("default")
             self.errors.append(f"{_render(loc)}: environment variable {name} is not set")
             return ""
 
         return _ENV_RE.sub(sub, text)
+
+    def _read(self, name: str, loc: tuple[Any, ...]) -> str:
+        """A secret file's content, its trailing newline dropped; relative to the config."""
+        path = Path(name)
+        if not path.is_absolute() and self.base is not None:
+            path = self.base / path
+        try:
+            value = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            why = getattr(e, "strerror", None) or "not readable UTF-8 text"
+            self.errors.append(f"{_render(loc)}: cannot read file {name}: {why}")
+            return ""
+        value = value.removesuffix("\n").removesuffix("\r")
+        self.secrets.add(value)
+        return value
 
     def _note_secrets(self, node: dict[Any, Any], loc: tuple[Any, ...]) -> None:
         in_headers = bool(loc) and loc[-1] == "headers"
@@ -507,18 +535,26 @@ def _redact(lines: list[str], secrets: set[str]) -> list[str]:
     return lines
 
 
-def parse_config(text: str, env: Mapping[str, str] | None = None) -> Config:
-    """Parse and validate config text; raise ConfigError (and nothing else) on any fault."""
+def parse_config(
+    text: str, env: Mapping[str, str] | None = None, base: Path | None = None
+) -> Config:
+    """Parse and validate config text; raise ConfigError (and nothing else) on any fault.
+    `base` is where relative `${file:...}` paths start (the config file's folder)."""
     raw = _read_yaml(text)
     if raw is None:
         raise ConfigError(["(top level): the configuration is empty"])
     if not isinstance(raw, dict):
         raise ConfigError([f"(top level): expected a mapping of settings, got {_describe(raw)}"])
-    walk = _Walk(os.environ if env is None else env)
+    environ = os.environ if env is None else env
+    walk = _Walk(environ, base)
     try:
         data = walk.run(raw, (), frozenset())
     except RecursionError:
         raise ConfigError(["(file): nested too deeply"]) from None
+    if environ.get(LISTEN_ENV):
+        server = data.get("server")
+        data["server"] = {**(server if isinstance(server, dict) else {}),
+                          "listen": environ[LISTEN_ENV]}
     if walk.errors:
         raise ConfigError(_redact(walk.errors, walk.secrets))
     try:
@@ -543,4 +579,4 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError([f"{path}: cannot read: {e.strerror or type(e).__name__}"]) from None
     except ValueError:  # e.g. a NUL byte in the path
         raise ConfigError([f"{path!r}: cannot read: not a valid file name"]) from None
-    return parse_config(text, env)
+    return parse_config(text, env, Path(path).resolve().parent)
