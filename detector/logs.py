@@ -250,7 +250,7 @@ class _Stderr:
         sys.stderr.flush()
 
 
-class _Handler(logging.StreamHandler):
+class _Handler(logging.StreamHandler[Any]):
     """Ours on the root logger: replaced, not stacked, when configure() runs again."""
 
 

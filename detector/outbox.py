@@ -51,7 +51,7 @@ NEVER = float("-inf")
 
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Full-jitter-ish exponential backoff: between half and all of base·2^(n-1), capped."""
-    delay = min(cap, base * (2 ** min(max(0, attempts - 1), 60)))
+    delay: float = min(cap, base * (2 ** min(max(0, attempts - 1), 60)))
     return delay * rng.uniform(0.5, 1.0)
 
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from detector.channels.base import Channel
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
@@ -32,13 +33,16 @@ def at(ts: float) -> str:
     return datetime.fromtimestamp(ts, WARSAW).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+World = tuple[Engine, FakeClock, Store, list[Channel]]
+
+
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeClock, Store, object]]:
+async def world(tmp_path: Path) -> AsyncIterator[World]:
     cfg = make_config(tmp_path)
     store = Store(cfg.storage.url)
     await store.open()
     clock = FakeClock(START)
-    channels = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
+    channels: list[Channel] = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
     subs = [Subscriber(name="Globex", email="ops@globex.example"),
             Subscriber(name="Initech", email="it@initech.example", locale="pl")]
     engine = Engine(cfg, store, channels, subs, Metrics(), clock)
@@ -47,7 +51,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeClock, Store,
     await store.close()
 
 
-async def deliver(store: Store, channels: list, clock: FakeClock, after: float) -> None:
+async def deliver(store: Store, channels: list[Channel], clock: FakeClock, after: float) -> None:
     """Let the channels accept everything pending, `after` seconds from now (fake time)."""
     clock.advance(after)
     worker = OutboxWorker(store, channels, Metrics(), clock, poll=0.01)
@@ -67,7 +71,7 @@ async def feed(engine: Engine, clock: FakeClock, result: Result, n: int) -> None
         clock.advance(1)
 
 
-async def test_draft_of_a_real_incident(world):
+async def test_draft_of_a_real_incident(world: World) -> None:
     engine, clock, store, channels = world
     await feed(engine, clock, DOWN, 3)  # first failed check at START, confirmed at START+2
     inc = engine.open_incidents()[0]
@@ -80,22 +84,25 @@ async def test_draft_of_a_real_incident(world):
     assert "it is not over yet" in draft
 
     n1 = (await store.notices([inc.id]))[inc.id][0]
+    assert n1.next_update_at is not None
     clock.t = n1.next_update_at
     await engine.tick()  # on time
     await deliver(store, channels, clock, after=1)
     n2 = (await store.notices([inc.id]))[inc.id][-1]
+    assert n2.next_update_at is not None
     clock.t = n2.next_update_at + 600
     await engine.tick()  # ten minutes late
     await deliver(store, channels, clock, after=1)
     await engine.set_cause(inc.id, "A full disk on <db-1>.")
     await feed(engine, clock, UP, 2)
     recovered = engine.open_incidents()[0].recovered_at
+    assert recovered is not None
     clock.t = recovered + 300
     await engine.tick()
     await deliver(store, channels, clock, after=1)
 
-    inc = await store.incident(inc.id)
-    assert inc is not None and inc.resolved_at is not None
+    stored = await store.incident(inc.id)
+    assert stored is not None and stored.resolved_at is not None
     notices = (await store.notices([inc.id]))[inc.id]
     assert [n.kind for n in notices] == [
         "opened", "update", "update", "identified", "monitoring", "resolved"]
@@ -111,7 +118,7 @@ async def test_draft_of_a_real_incident(world):
     for n in notices:
         assert f"| {at(n.published_at)} | Notice {n.sequence} published" in draft
     assert f"| {at(recovered)} | Probes recovered; monitoring |" in draft
-    assert f"| {at(inc.resolved_at)} | Resolved |" in draft
+    assert f"| {at(stored.resolved_at)} | Resolved |" in draft
     assert f"From {at(START)} to {at(recovered)}" in draft
     assert "Dashboard was affected by a major outage" in draft
     assert "You cannot sign in to the dashboard." in draft
@@ -126,13 +133,13 @@ async def test_draft_of_a_real_incident(world):
     assert "## Corrective actions\n\n_To be written_" in draft
 
 
-async def test_unknown_incident(world):
+async def test_unknown_incident(world: World) -> None:
     engine, clock, store, _ = world
     with pytest.raises(KeyError):
         await build_postmortem(store, engine.config, "nope", clock.now())
 
 
-async def test_manual_incident_says_who_opened_it(world):
+async def test_manual_incident_says_who_opened_it(world: World) -> None:
     engine, clock, store, _ = world
     inc = await engine.open_manual("Invoices late", ["api"], "degraded", "Invoices are late.")
     await engine.set_cause(inc.id, "A stuck queue.", "Alert on queue age.")
@@ -150,7 +157,7 @@ def _notice(seq: int, published: float, nxt: float | None) -> NoticeRow:
                      facts={})
 
 
-def test_promises_tolerance_is_20_percent_or_60_seconds():
+def test_promises_tolerance_is_20_percent_or_60_seconds() -> None:
     ns = [_notice(1, 0, 900), _notice(2, 900 + 180, 1980), _notice(3, 1980 + 181, 2261 + 100),
           _notice(4, 2361 + 60, 9999)]
     got = promises(ns)
@@ -158,7 +165,7 @@ def test_promises_tolerance_is_20_percent_or_60_seconds():
     assert [p.tolerance for p in got[:3]] == [180, 180, 60]
 
 
-def test_duration_and_markdown_escaping():
+def test_duration_and_markdown_escaping() -> None:
     assert duration(0) == "0 s"
     assert duration(45) == "45 s"
     assert duration(200) == "3 min 20 s"
@@ -212,7 +219,7 @@ def safe(url: str) -> bool:
     "[a [x](javascript:alert(1)) b](https://ok.example/)",
     "[x](https://ok.example/) [y](javascript:alert(1))",
 ])
-def test_only_http_https_and_mailto_links_survive(text):
+def test_only_http_https_and_mailto_links_survive(text: str) -> None:
     out = md(text)
     assert all(safe(u) for u in links(out)), out
     assert all(safe(u) for u in links(cell(text))), cell(text)
@@ -236,11 +243,11 @@ def test_only_http_https_and_mailto_links_survive(text):
     ("[x](/relative)", "x"),
     ("a [note] and [x]: y", "a \\[note\\] and \\[x\\]: y"),
 ])
-def test_safe_links_are_kept_others_become_their_text(text, want):
+def test_safe_links_are_kept_others_become_their_text(text: str, want: str) -> None:
     assert md(text) == want
 
 
-async def test_draft_neutralises_a_persons_unsafe_links(world):
+async def test_draft_neutralises_a_persons_unsafe_links(world: World) -> None:
     engine, clock, store, _ = world
     inc = await engine.open_manual("Invoices [late](javascript:alert(1))", ["api"], "degraded",
                                    "Invoices are late.")
@@ -256,6 +263,6 @@ async def test_draft_neutralises_a_persons_unsafe_links(world):
     assert "javascript" not in draft.lower().replace("\\[r\\]: javascript:alert(1)", "")
 
 
-def test_a_time_no_calendar_can_show_does_not_break_the_draft():
+def test_a_time_no_calendar_can_show_does_not_break_the_draft() -> None:
     assert duration(float("inf")) == "unknown"
     assert duration(float("nan")) == "unknown"

@@ -20,11 +20,17 @@ from tests.clock import FakeClock
 
 OK, SOFT, FAIL = Level.OK, Level.SOFT, Level.FAIL
 
+# (check index, kind, level, first bad at) of each probe event
+ProbeEvents = list[tuple[int, str, Level, float | None]]
+# (time, kind, severity) of each incident event
+IncidentEvents = list[tuple[float, str, str]]
 
-def run_probe(levels: list[Level], n: int = 3, m: int = 3, step: float = 1.0):
+
+def run_probe(levels: list[Level], n: int = 3, m: int = 3,
+              step: float = 1.0) -> tuple[ProbeState, ProbeEvents]:
     clock = FakeClock(1000.0)
     state = ProbeState()
-    events = []
+    events: ProbeEvents = []
     for i, lvl in enumerate(levels):
         state, ev = step_probe(state, lvl, clock.now(), n, m)
         if ev:
@@ -74,7 +80,7 @@ def run_probe(levels: list[Level], n: int = 3, m: int = 3, step: float = 1.0):
         ),
     ],
 )
-def test_probe_scenarios(name, levels, expected):
+def test_probe_scenarios(name: str, levels: list[Level], expected: ProbeEvents) -> None:
     _, events = run_probe(levels)
     assert events == expected, name
 
@@ -106,7 +112,7 @@ def reference(levels: list[Level], n: int, m: int) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize(("n", "m"), [(1, 1), (2, 1), (3, 3), (2, 3)])
-def test_probe_exhaustive_against_reference(n, m):
+def test_probe_exhaustive_against_reference(n: int, m: int) -> None:
     """Every sequence of up to 8 checks over {OK, SOFT, FAIL}."""
     for length in range(1, 9):
         for seq in itertools.product((OK, SOFT, FAIL), repeat=length):
@@ -114,7 +120,7 @@ def test_probe_exhaustive_against_reference(n, m):
             assert [(i, k) for i, k, _, _ in events] == reference(list(seq), n, m), seq
 
 
-def test_bursts_below_threshold_never_confirm():
+def test_bursts_below_threshold_never_confirm() -> None:
     """200 checks failing in bursts of n-1 never confirm; a real outage after still does."""
     n = 3
     levels = ([FAIL] * (n - 1) + [OK]) * 67  # ≈ 200 checks
@@ -126,7 +132,7 @@ def test_bursts_below_threshold_never_confirm():
     assert ev is None and ev2 is None and ev3 is not None and ev3.kind == "confirmed"
 
 
-def test_suspect_drives_fast_rechecks():
+def test_suspect_drives_fast_rechecks() -> None:
     s = ProbeState()
     assert not s.suspect
     s, _ = step_probe(s, FAIL, 0, 3, 3)
@@ -158,11 +164,12 @@ def P(level: Level, severity: str | None = None) -> ProbeState:
         ([P(FAIL)], None, "major_outage"),
     ],
 )
-def test_component_severity(probes, override, expected):
+def test_component_severity(probes: list[ProbeState], override: str | None,
+                            expected: str) -> None:
     assert component_severity(probes, override) == expected
 
 
-def test_component_severity_exhaustive_monotone():
+def test_component_severity_exhaustive_monotone() -> None:
     """More failing probes never make a component look better."""
     rank = {"operational": 0, "degraded": 1, "partial_outage": 2, "major_outage": 3}
     for k in range(1, 5):
@@ -175,10 +182,11 @@ def test_component_severity_exhaustive_monotone():
                     assert rank[component_severity([P(x) for x in worse])] >= rank[base]
 
 
-def run_incident(timeline: list[tuple[float, str | None]], stable_for: float = 10.0):
+def run_incident(timeline: list[tuple[float, str | None]],
+                 stable_for: float = 10.0) -> tuple[IncidentState, IncidentEvents]:
     """timeline: (time, severity) for a severity change, (time, None) for a clock tick."""
     state = IncidentState()
-    events = []
+    events: IncidentEvents = []
     for t, sev in timeline:
         if sev is None:
             state, ev = tick_incident(state, t, stable_for)
@@ -222,12 +230,13 @@ def run_incident(timeline: list[tuple[float, str | None]], stable_for: float = 1
          [(0, "opened", "major_outage")]),
     ],
 )
-def test_incident_scenarios(name, timeline, expected):
+def test_incident_scenarios(name: str, timeline: list[tuple[float, str | None]],
+                            expected: IncidentEvents) -> None:
     _, events = run_incident(timeline)
     assert events == expected, name
 
 
-def test_flapping_storm_is_one_incident():
+def test_flapping_storm_is_one_incident() -> None:
     """A component flapping every few seconds for an hour: one incident, never a second open."""
     timeline: list[tuple[float, str | None]] = []
     for i in range(600):
@@ -238,7 +247,7 @@ def test_flapping_storm_is_one_incident():
     assert not any(k == "resolved" for _, k, _ in events)
 
 
-def test_incident_exhaustive_invariants():
+def test_incident_exhaustive_invariants() -> None:
     """All severity sequences of length ≤ 6: opens and resolves alternate; resolve needs calm."""
     sevs = ["operational", "degraded", "partial_outage", "major_outage"]
     for length in range(1, 7):
@@ -260,6 +269,6 @@ def test_incident_exhaustive_invariants():
                 assert state.phase == "open" and state.severity == seq[-1]
 
 
-def test_worst():
+def test_worst() -> None:
     assert worst(["operational", "degraded", "major_outage", "partial_outage"]) == "major_outage"
     assert worst([]) == "operational"

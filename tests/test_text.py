@@ -14,24 +14,24 @@ C0 = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
 C1 = [chr(c) for c in range(0x80, 0xA0)]
 
 
-def test_nul_and_every_other_control_is_removed():
+def test_nul_and_every_other_control_is_removed() -> None:
     assert clean_operator_text("We are\x00 on it.") == "We are on it."
     for ch in [*C0, "\x7f", *C1]:
         assert clean_operator_text(f"a{ch}b") == "ab", repr(ch)
 
 
-def test_newline_and_tab_are_kept_and_line_breaks_normalised():
+def test_newline_and_tab_are_kept_and_line_breaks_normalised() -> None:
     assert clean_operator_text("one\ntwo\tthree") == "one\ntwo\tthree"
     assert clean_operator_text("one\r\ntwo\r\n") == "one\ntwo\n"
     assert clean_operator_text("one\rtwo") == "one\ntwo"  # an old Mac line break is a break
     assert clean_operator_text("one\r\r\ntwo") == "one\n\ntwo"
 
 
-def test_terminal_escape_loses_its_escape():
+def test_terminal_escape_loses_its_escape() -> None:
     assert clean_operator_text("\x1b[31mred\x1b[0m \x9b2J") == "[31mred[0m 2J"
 
 
-def test_text_that_cannot_be_encoded_or_carried_in_xml_is_removed():
+def test_text_that_cannot_be_encoded_or_carried_in_xml_is_removed() -> None:
     assert clean_operator_text("a\ud800b\udfffc") == "abc"
     assert clean_operator_text("a\ufffeb\uffffc") == "abc"
     clean_operator_text("x\ud83dy").encode("utf-8")  # no lone surrogate survives
@@ -42,18 +42,18 @@ def test_text_that_cannot_be_encoded_or_carried_in_xml_is_removed():
     "支付延迟。", "Emoji 🚒 stay.", "Non\u00a0breaking and zero\u200bwidth stay.",
     "Bidi \u2067isolates\u2069 stay (right-to-left notices need them).",
 ])
-def test_ordinary_text_in_any_language_is_untouched(text):
+def test_ordinary_text_in_any_language_is_untouched(text: str) -> None:
     assert clean_operator_text(text) == text
 
 
-def test_a_title_is_one_line():
+def test_a_title_is_one_line() -> None:
     assert clean_line("  Payments\r\n are\tlate \x00 ") == "Payments are late"
     assert clean_operator_text("a\n b", single_line=True) == "a b"
     assert clean_line("\x00\x01\n") == ""
 
 
 @given(st.text())
-def test_no_control_character_but_newline_and_tab_ever_survives(text):
+def test_no_control_character_but_newline_and_tab_ever_survives(text: str) -> None:
     out = clean_operator_text(text)
     assert "\r" not in out
     for ch in out:
@@ -63,7 +63,7 @@ def test_no_control_character_but_newline_and_tab_ever_survives(text):
 
 
 @given(st.text())
-def test_a_cleaned_line_has_no_line_break(text):
+def test_a_cleaned_line_has_no_line_break(text: str) -> None:
     out = clean_line(text)
     assert "\n" not in out and "\t" not in out and out == out.strip()
     assert clean_line(out) == out

@@ -66,7 +66,7 @@ _SDK_LOG.setLevel(logging.WARNING)
 _RESPONSES: ContextVar[list[Response] | None] = ContextVar("twilio_responses", default=None)
 
 
-class _HttpClient(AsyncTwilioHttpClient):
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the twilio SDK ships no types
     """The SDK's aiohttp client, keeping each response for the send that made it."""
 
     async def request(

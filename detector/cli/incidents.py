@@ -54,7 +54,7 @@ def target_args(p: argparse.ArgumentParser) -> None:
                    help=f"admin token (default: the {TOKEN_ENV} environment variable)")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("incidents", help="list, show, open, update, set the cause of, or "
                                           "resolve incidents")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -39,7 +39,7 @@ ADD_OPTIONS = {"title": "--title", "components": "--component", "starts_at": "--
 PATH = "/api/v1/admin/maintenance"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("maintenance", help="schedule, list or cancel maintenance windows")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="schedule a window and tell subscribers (needs --url)")

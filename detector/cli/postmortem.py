@@ -21,7 +21,7 @@ from detector.cli.incidents import (
 from detector.postmortem import build_postmortem
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("postmortem", help="print an incident's post-mortem draft (Markdown)")
     p.add_argument("id", metavar="ID")
     target_args(p)

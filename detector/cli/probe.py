@@ -20,7 +20,7 @@ from probes.runner import run_once
 HEADER = ("NAME", "KIND", "COMPONENT", "RESULT", "DURATION", "DETAIL")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("probe", help="run each probe once and print a table")
     add_config_arg(p)
     p.add_argument("names", nargs="*", metavar="NAME", help="only these probes (default: all)")

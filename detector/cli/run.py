@@ -13,7 +13,7 @@ from detector.config import ConfigError, load_config
 from detector.daemon import Daemon
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the daemon")
     add_config_arg(p)
     p.add_argument("--log-level", default="info", type=str.lower,

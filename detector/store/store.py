@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import Field, asdict, dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
@@ -35,11 +35,13 @@ def async_url(url: str) -> str:
 class _Row:
     """A dataclass row whose `_json` fields are stored as JSON text and `_bools` as 0/1."""
 
+    # set by @dataclass on each row class; declared so that asdict() accepts every _Row
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
     _json: ClassVar[tuple[str, ...]] = ()
     _bools: ClassVar[tuple[str, ...]] = ()
 
     def to_db(self) -> dict[str, Any]:
-        d = asdict(self)  # type: ignore[call-overload]
+        d = asdict(self)
         for k in self._json:
             d[k] = json.dumps(d[k])
         return d

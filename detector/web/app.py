@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from detector.config.models import Config
 from detector.health import Health
@@ -31,7 +32,7 @@ SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 
 
 @web.middleware
-async def store_trouble(request: web.Request, handler: Any) -> web.StreamResponse:
+async def store_trouble(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A store that cannot be read or written is a 503 that says so, never a 500: people's
     actions are computed, committed and only then applied, so nothing was changed."""
     try:

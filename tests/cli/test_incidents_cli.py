@@ -5,16 +5,19 @@ serving on the test's loop."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 
 from detector.cli import incidents
-from tests.cli.conftest import Live, write_config
+from tests.cli.conftest import Cli, Live, write_config
 from tests.e2e.harness import free_port
-from tests.web.conftest import TOKEN, UP, make_world  # noqa: F401 - the fixture
+from tests.web.conftest import TOKEN, UP, MakeWorld, make_world  # noqa: F401 - the fixture
 
 
-async def test_read_the_store_with_a_config(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+async def test_read_the_store_with_a_config(make_world: MakeWorld, cli: Cli,  # noqa: F811 - the fixture
+                                            tmp_path: Path) -> None:
     w = await make_world()
     inc = await w.outage("web")
     cfg = str(write_config(w, tmp_path))
@@ -40,7 +43,7 @@ async def test_read_the_store_with_a_config(make_world, cli, tmp_path):  # noqa:
     assert code == 1 and "no incident 'nope'" in err
 
 
-async def test_writes_need_the_daemon(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+async def test_writes_need_the_daemon(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     w = await make_world()
     inc = await w.outage("web")
     cfg = str(write_config(w, tmp_path))
@@ -51,7 +54,7 @@ async def test_writes_need_the_daemon(make_world, cli, tmp_path):  # noqa: F811 
     assert len((await w.store.notices([inc.id]))[inc.id]) == 1  # nothing was published
 
 
-async def test_usage_errors_exit_2(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+async def test_usage_errors_exit_2(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     w = await make_world()
     cfg = str(write_config(w, tmp_path))
     code, _, err = await cli("incidents", "list")
@@ -70,7 +73,7 @@ async def test_usage_errors_exit_2(make_world, cli, tmp_path):  # noqa: F811 - t
     assert code == 2 and "DETECTOR_ADMIN_TOKEN" in err  # no token anywhere
 
 
-async def test_missing_store_exit_1(make_world, cli, tmp_path):  # noqa: F811 - the fixture
+async def test_missing_store_exit_1(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     w = await make_world()
     cfg = write_config(w, tmp_path)
     raw = yaml.safe_load(cfg.read_text())
@@ -81,7 +84,8 @@ async def test_missing_store_exit_1(make_world, cli, tmp_path):  # noqa: F811 - 
     assert not (tmp_path / "never.db").exists()  # reading never creates one
 
 
-async def test_on_a_running_daemon(make_world, cli, monkeypatch):  # noqa: F811 - the fixture
+async def test_on_a_running_daemon(make_world: MakeWorld, cli: Cli,  # noqa: F811 - the fixture
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     w = await make_world()
     inc = await w.outage("web")
     code, out, _ = await cli("incidents", "list", "--url", w.url)
@@ -98,7 +102,8 @@ async def test_on_a_running_daemon(make_world, cli, monkeypatch):  # noqa: F811 
     assert code == 0 and "published notice 2" in out
     notices = (await w.store.notices([inc.id]))[inc.id]
     assert notices[-1].kind == "human" and notices[-1].facts["message"] == "We found it."
-    assert (await w.store.incident(inc.id)).status == "identified"
+    stored = await w.store.incident(inc.id)
+    assert stored is not None and stored.status == "identified"
 
     code, _, err = await cli("incidents", "update", "nope", "--url", w.url, "-m", "x")
     assert code == 1 and "HTTP 404" in err
@@ -115,13 +120,14 @@ async def test_on_a_running_daemon(make_world, cli, monkeypatch):  # noqa: F811 
     assert code == 1 and "HTTP 409" in err and "already resolved" in err
 
 
-async def test_unreachable_daemon_exit_1(cli):
+async def test_unreachable_daemon_exit_1(cli: Cli) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, _, err = await cli("incidents", "list", "--url", url)
     assert code == 1 and "cannot reach the daemon" in err
 
 
-async def test_cli_text_loses_control_characters(make_world, cli, monkeypatch):  # noqa: F811
+async def test_cli_text_loses_control_characters(make_world: MakeWorld, cli: Cli,  # noqa: F811
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     w = await make_world()
     inc = await w.outage("web")
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
@@ -146,7 +152,8 @@ async def test_cli_text_loses_control_characters(make_world, cli, monkeypatch): 
     assert notices[-1].facts["message"] == "Fixed."
 
 
-def test_printed_incidents_never_carry_terminal_controls(capsys):
+def test_printed_incidents_never_carry_terminal_controls(
+        capsys: pytest.CaptureFixture[str]) -> None:
     inc = {"id": "web-1\x1b]0;pwned\x07", "title": "Bad\x1b[2J title\r\nsecond line",
            "status": "investigating", "severity": "major_outage", "components": ["web"],
            "started_at": "2027-01-15T08:00:00.000Z", "detected_at": "2027-01-15T08:00:02.000Z",
@@ -167,7 +174,8 @@ def one_line(err: str) -> bool:
     return err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
 
 
-async def test_open_then_cause_reach_every_channel(live: Live, cli, monkeypatch):
+async def test_open_then_cause_reach_every_channel(live: Live, cli: Cli,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     w = live.world
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
     code, out, err = await cli(
@@ -209,8 +217,8 @@ async def test_open_then_cause_reach_every_channel(live: Live, cli, monkeypatch)
     assert code == 0 and "identified" in out and "A stuck queue held invoices back." in out
 
 
-async def test_cause_on_an_automatic_incident_and_after_resolution(make_world, cli,  # noqa: F811
-                                                                    monkeypatch):
+async def test_cause_on_an_automatic_incident_and_after_resolution(
+        make_world: MakeWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     w = await make_world()
     inc = await w.outage("web")
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
@@ -230,8 +238,8 @@ async def test_cause_on_an_automatic_incident_and_after_resolution(make_world, c
     assert stored is not None and stored.cause == "A full disk, filled by logs."
 
 
-async def test_open_and_cause_refusals_are_one_line(make_world, cli, tmp_path,  # noqa: F811
-                                                    monkeypatch):
+async def test_open_and_cause_refusals_are_one_line(make_world: MakeWorld, cli: Cli, tmp_path: Path,  # noqa: F811
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     w = await make_world()
     cfg = str(write_config(w, tmp_path))
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)

@@ -7,11 +7,13 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.cli.conftest import Live, write_config
-from tests.web.conftest import TOKEN, make_world  # noqa: F401 - the fixture
+from tests.cli.conftest import Cli, Live, write_config
+from tests.web.conftest import TOKEN, MakeWorld, make_world  # noqa: F401 - the fixture
 
 WARSAW_WINTER = timezone(timedelta(hours=1))
 
@@ -31,7 +33,8 @@ def window_id(out: str) -> str:
     return found.group(1)
 
 
-async def test_add_list_and_cancel_before_the_start(live: Live, cli, monkeypatch):
+async def test_add_list_and_cancel_before_the_start(live: Live, cli: Cli,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     w = live.world
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
     now = w.clock.now()
@@ -85,7 +88,8 @@ async def test_add_list_and_cancel_before_the_start(live: Live, cli, monkeypatch
     assert f"HTTP 409: maintenance '{mid}' is already over" in err
 
 
-async def test_cancel_under_way_ends_it_now(make_world, cli, monkeypatch):  # noqa: F811
+async def test_cancel_under_way_ends_it_now(make_world: MakeWorld, cli: Cli,  # noqa: F811
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     w = await make_world()
     w.clock.t = time.time()
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
@@ -109,7 +113,8 @@ async def test_cancel_under_way_ends_it_now(make_world, cli, monkeypatch):  # no
     assert out == "no maintenance scheduled\n"
 
 
-async def test_refusals_are_one_line(make_world, cli, tmp_path, monkeypatch):  # noqa: F811
+async def test_refusals_are_one_line(make_world: MakeWorld, cli: Cli, tmp_path: Path,  # noqa: F811
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     w = await make_world()
     w.clock.t = time.time()
     cfg = str(write_config(w, tmp_path))

@@ -12,6 +12,7 @@ from detector.channels.sendgrid import SendgridChannel
 from detector.channels.twilio import TwilioChannel
 from detector.channels.webhook import WebhookChannel
 from detector.config import ConfigError, parse_config
+from probes.http import HttpSpec
 from tests.config._data import MINIMAL, config_models
 
 
@@ -85,8 +86,8 @@ def test_ordinary_headers_pass() -> None:
         "headers: {User-Agent: 'outage-detector/1.0 (+https://acme.example)', "
         "X-Trace_id.v2: '', Accept: '*/*'}, expect: {headers: {content-type: text/plain}}"
     ), {})
-    spec = config.components[0].probes[0].http
-    assert spec is not None
+    spec = config.components[0].probes[0].spec  # the probe's one kind: its http spec
+    assert isinstance(spec, HttpSpec)
     assert spec.headers["X-Trace_id.v2"] == ""
     assert spec.expect.headers == {"content-type": "text/plain"}
 

@@ -155,7 +155,7 @@ async def test_sigterm_finishes_sends_in_flight_and_exits_0(world: World) -> Non
     w.target.healthy = False
     daemon = await w.daemon(config, port)
     # the webhook (no delay) is out first; then e-mail and SMS requests are in flight
-    await until(lambda: w.receiver.hooks and sendgrid.inflight > 0 and twilio.inflight >= 10,
+    await until(lambda: bool(w.receiver.hooks) and sendgrid.inflight > 0 and twilio.inflight >= 10,
                 20, "sends in flight")
     in_flight = (sendgrid.inflight, twilio.inflight)
 

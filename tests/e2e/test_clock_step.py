@@ -56,7 +56,7 @@ async def test_wall_clock_step_changes_no_timing(tmp_path: Path, step: float) ->
 
         # re-checks, then the cadence across another step
         target.healthy = False
-        await until(lambda: receiver.events("incident.opened"), 5, "incident.opened")
+        await until(lambda: bool(receiver.events("incident.opened")), 5, "incident.opened")
         fails = [at for at, ok in target.requests if not ok]
         assert near(statistics.mean(gaps(fails[:3])), RECHECK, 0.25)  # 100 ms ± 25 ms
         clock.step_wall(step)
@@ -69,9 +69,10 @@ async def test_wall_clock_step_changes_no_timing(tmp_path: Path, step: float) ->
 
         # recovery, a step, and stable_for kept
         target.healthy = True
-        await until(lambda: receiver.events("incident.updated", "monitoring"), 5, "monitoring")
+        await until(lambda: bool(receiver.events("incident.updated", "monitoring")), 5,
+                    "monitoring")
         clock.step_wall(step)
-        await until(lambda: receiver.events("incident.resolved"), STABLE_FOR + 3, "resolved")
+        await until(lambda: bool(receiver.events("incident.resolved")), STABLE_FOR + 3, "resolved")
         [monitoring] = receiver.events("incident.updated", "monitoring")
         [resolved] = receiver.events("incident.resolved")
         assert near(resolved.at - monitoring.at, STABLE_FOR), resolved.at - monitoring.at

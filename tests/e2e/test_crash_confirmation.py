@@ -32,7 +32,7 @@ async def test_kill9_during_confirmation_keeps_started_at(tmp_path: Path) -> Non
 
         daemon2 = await DaemonProcess(config, port, log).start()
         daemons.append(daemon2)
-        await until(lambda: receiver.events("incident.opened"), 15, "incident.opened")
+        await until(lambda: bool(receiver.events("incident.opened")), 15, "incident.opened")
         [opened] = receiver.events("incident.opened")
         started = ts(opened.body["incident"]["started_at"])
         # taken when the check returns, a few ms after the target saw it; the API shows ms

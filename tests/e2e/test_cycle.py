@@ -4,12 +4,13 @@ recovery → resolution; bursts that must not open anything; kill -9 mid-inciden
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import DaemonProcess, Receiver, Target, until, write_config
+from tests.e2e.harness import DaemonProcess, Hook, Receiver, Target, until, write_config
 
 CADENCE = 2.0
 STABLE_FOR = 1.5
@@ -19,8 +20,12 @@ def ts(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+# the target, the webhook receiver, the daemons started (stopped after the test), the home
+Parts = tuple[Target, Receiver, list[DaemonProcess], Path]
+
+
 @pytest.fixture
-async def parts(tmp_path: Path):
+async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     target = await Target().start()
     receiver = await Receiver().start()
     daemons: list[DaemonProcess] = []
@@ -31,7 +36,7 @@ async def parts(tmp_path: Path):
     await receiver.stop()
 
 
-def assert_next_update_kept(hooks, cadence: float) -> None:
+def assert_next_update_kept(hooks: list[Hook], cadence: float) -> None:
     """Each notice's next_update_at matches when the next one actually arrived (±20%).
 
     Only where the next one is the scheduled one: a change of status is published at once.
@@ -46,7 +51,7 @@ def assert_next_update_kept(hooks, cadence: float) -> None:
         )
 
 
-async def test_full_cycle(parts):
+async def test_full_cycle(parts: Parts) -> None:
     target, receiver, daemons, tmp = parts
     config, port = write_config(tmp, target, receiver)
     daemon = await DaemonProcess(config, port, tmp / "daemon.log").start()
@@ -55,7 +60,7 @@ async def test_full_cycle(parts):
     assert receiver.hooks == []
 
     target.healthy = False
-    await until(lambda: receiver.events("incident.opened"), 10, "incident.opened")
+    await until(lambda: bool(receiver.events("incident.opened")), 10, "incident.opened")
     opened = receiver.events("incident.opened")
     assert len(opened) == 1
     assert target.failed_count() >= 3  # failures_to_confirm failed checks came first
@@ -75,11 +80,11 @@ async def test_full_cycle(parts):
     await until(lambda: len(receiver.events("incident.updated", "update")) >= 2, 3 * CADENCE + 2,
                 "two scheduled updates")
     target.healthy = True
-    await until(lambda: receiver.events("incident.updated", "monitoring"), 3, "monitoring")
+    await until(lambda: bool(receiver.events("incident.updated", "monitoring")), 3, "monitoring")
     monitoring = receiver.events("incident.updated", "monitoring")[0]
     last_ok_needed = [t for t, ok in target.requests if ok][-1]
     assert monitoring.at - last_ok_needed < 0.5  # said at once
-    await until(lambda: receiver.events("incident.resolved"), STABLE_FOR + 3, "resolved")
+    await until(lambda: bool(receiver.events("incident.resolved")), STABLE_FOR + 3, "resolved")
     resolved = receiver.events("incident.resolved")[0]
     assert abs((resolved.at - monitoring.at) - STABLE_FOR) <= 0.2 * STABLE_FOR + 0.1
     assert resolved.body["notice"]["next_update_at"] is None
@@ -101,7 +106,7 @@ async def test_full_cycle(parts):
     assert await daemon.stop() == 0
 
 
-async def test_bursts_open_nothing_then_real_outage_on_time(parts):
+async def test_bursts_open_nothing_then_real_outage_on_time(parts: Parts) -> None:
     target, receiver, daemons, tmp = parts
     n = 3
     real_from = 200
@@ -119,7 +124,7 @@ async def test_bursts_open_nothing_then_real_outage_on_time(parts):
     daemons.append(await DaemonProcess(config, port, tmp / "daemon.log").start())
     await until(lambda: len(target.requests) >= real_from, 30, "200 bursty checks")
     assert receiver.events("incident.opened") == []
-    await until(lambda: receiver.events("incident.opened"), 5, "the real outage")
+    await until(lambda: bool(receiver.events("incident.opened")), 5, "the real outage")
     outage_start = target.requests[real_from][0]
     delay = receiver.events("incident.opened")[0].at - outage_start
     # detection floor: the failing check itself plus n-1 re-checks, plus delivery
@@ -127,14 +132,14 @@ async def test_bursts_open_nothing_then_real_outage_on_time(parts):
     assert len(receiver.events("incident.opened")) == 1
 
 
-async def test_kill9_mid_incident_resumes(parts):
+async def test_kill9_mid_incident_resumes(parts: Parts) -> None:
     target, receiver, daemons, tmp = parts
     config, port = write_config(tmp, target, receiver)
     log = tmp / "daemon.log"
     daemon = await DaemonProcess(config, port, log).start()
     daemons.append(daemon)
     target.healthy = False
-    await until(lambda: receiver.events("incident.updated", "update"), 10, "first update")
+    await until(lambda: bool(receiver.events("incident.updated", "update")), 10, "first update")
     last = receiver.hooks[-1]
     await daemon.kill9()
 
@@ -153,7 +158,7 @@ async def test_kill9_mid_incident_resumes(parts):
     promised = ts(last.body["notice"]["next_update_at"])
     assert abs(after.at - promised) <= 0.2 * CADENCE + 0.05
     target.healthy = True
-    await until(lambda: receiver.events("incident.resolved"), 6, "resolved after restart")
+    await until(lambda: bool(receiver.events("incident.resolved")), 6, "resolved after restart")
     # no notice lost: every notice the store has was delivered, in order, once
     detail = await daemon2.get_json(f"/api/v1/incidents/{incidents['incidents'][0]['id']}")
     stored = [u["id"] for u in detail["updates"]]

@@ -4,6 +4,7 @@ outages reach customers with the right words and cadence."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,12 @@ class Control:
             self.server = None
 
 
+# the target, the webhook receiver, the control port, the daemons started, the home
+Parts = tuple[Target, Receiver, Control, list[DaemonProcess], Path]
+
+
 @pytest.fixture
-async def parts(tmp_path: Path):
+async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     target = await Target().start()
     receiver = await Receiver().start()
     control = Control()
@@ -55,7 +60,7 @@ async def metric(daemon: DaemonProcess, name: str) -> float:
     return float(line.split()[1])
 
 
-async def test_own_network_loss_declares_nothing(parts):
+async def test_own_network_loss_declares_nothing(parts: Parts) -> None:
     target, receiver, control, daemons, tmp = parts
     config, port = write_config(
         tmp, target, receiver,
@@ -70,7 +75,7 @@ async def test_own_network_loss_declares_nothing(parts):
     # the detector's own network goes: control and target fail together
     await control.down()
     target.healthy = False
-    await until(lambda: receiver.events("detector.degraded"), 10, "detector.degraded")
+    await until(lambda: bool(receiver.events("detector.degraded")), 10, "detector.degraded")
     assert await metric(daemon, "detector_control_ok") == 0
     await asyncio.sleep(1.5)  # several confirmation windows (200 ms interval, 3 failures)
     assert receiver.events("incident.opened") == []
@@ -81,13 +86,13 @@ async def test_own_network_loss_declares_nothing(parts):
 
     # the network is back, the target really is down: now it is an outage
     await control.up()
-    await until(lambda: receiver.events("incident.opened"), 10, "incident.opened")
+    await until(lambda: bool(receiver.events("incident.opened")), 10, "incident.opened")
     assert await metric(daemon, "detector_control_ok") == 1
     assert len(receiver.events("incident.opened")) == 1
     assert [h.body["degraded"] for h in receiver.events("detector.degraded")] == [True, False]
 
 
-async def test_targets_alone_down_is_an_outage(parts):
+async def test_targets_alone_down_is_an_outage(parts: Parts) -> None:
     target, receiver, control, daemons, tmp = parts
     config, port = write_config(
         tmp, target, receiver,
@@ -97,11 +102,11 @@ async def test_targets_alone_down_is_an_outage(parts):
     daemons.append(await DaemonProcess(config, port, tmp / "daemon.log").start())
     await until(lambda: len(target.requests) >= 3, 5, "healthy checks")
     target.healthy = False
-    await until(lambda: receiver.events("incident.opened"), 5, "incident.opened")
+    await until(lambda: bool(receiver.events("incident.opened")), 5, "incident.opened")
     assert receiver.events("detector.degraded") == []
 
 
-async def test_partial_and_degraded_reach_customers(parts):
+async def test_partial_and_degraded_reach_customers(parts: Parts) -> None:
     target, receiver, _control, daemons, tmp = parts
     slow = await Target().start()
     healthy = await Target().start()

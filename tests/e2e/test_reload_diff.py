@@ -46,7 +46,7 @@ async def test_sighup_keeps_streaks_counters_and_incidents(tmp_path: Path) -> No
     daemon = await DaemonProcess(path, port, tmp_path / "daemon.log").start()
     try:
         web.healthy = False
-        await until(lambda: receiver.events("incident.opened"), 10, "web's incident")
+        await until(lambda: bool(receiver.events("incident.opened")), 10, "web's incident")
         [web_opened] = receiver.events("incident.opened")
         counted = await checks_total(daemon)
 

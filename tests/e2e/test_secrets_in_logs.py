@@ -131,9 +131,9 @@ async def test_no_secret_in_any_form_in_the_daemons_output(world: World) -> None
         token = SECRETS["ADMIN_TOKEN"]
         await until(lambda: len(w.target.requests) >= 2, 5, "a few healthy checks")
         w.target.healthy = False
-        await until(lambda: w.receiver.events("incident.opened"), 10, "the webhook notice")
-        await until(lambda: w.sendgrid.requests and w.twilio.requests and w.echo.seen >= 2, 10,
-                    "e-mail and SMS through the doubles, and both echoing providers tried")
+        await until(lambda: bool(w.receiver.events("incident.opened")), 10, "the webhook notice")
+        await until(lambda: bool(w.sendgrid.requests and w.twilio.requests) and w.echo.seen >= 2,
+                    10, "e-mail and SMS through the doubles, and both echoing providers tried")
         # the admin API, with the token: a wrong one refused, the right one heard
         status, _ = await admin(daemon, "GET", "/api/v1/incidents", "wrong-" + token)
         assert status == 200  # public view
@@ -148,7 +148,7 @@ async def test_no_secret_in_any_form_in_the_daemons_output(world: World) -> None
         assert status in (200, 201)
         await until(lambda: len(w.receiver.hooks) >= 2, 10, "the update's webhook")
         w.target.healthy = True
-        await until(lambda: w.receiver.events("incident.resolved"), 10, "the recovery notice")
+        await until(lambda: bool(w.receiver.events("incident.resolved")), 10, "the recovery notice")
         await until(lambda: len(w.twilio.requests) >= 3 and w.echo.seen >= 6, 10,
                     "every notice through every provider")
     finally:

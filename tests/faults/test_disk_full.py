@@ -96,18 +96,18 @@ async def test_disk_full_no_resend_nothing_lost(tmp_path: Path, small_disk: Path
     poller = asyncio.create_task(poll_ready())
     try:
         target.healthy = False
-        await until(lambda: receiver.events("incident.opened"), 10, "incident.opened")
+        await until(lambda: bool(receiver.events("incident.opened")), 10, "incident.opened")
         filler = fill(small_disk)
         full_from = len(ready)
         await asyncio.sleep(3.0)  # updates fall due; the store cannot take them
         full = ready[full_from:]
         assert any(status == 503 and "store" in text for status, text in full), full[-3:]
         filler.unlink()
-        await until(lambda: ready and ready[-1][0] == 200, 10, "ready again")
+        await until(lambda: bool(ready) and ready[-1][0] == 200, 10, "ready again")
         await until(lambda: len(receiver.events("incident.updated", "update")) >= 1, 10,
                     "an update once the disk has room")
         target.healthy = True
-        await until(lambda: receiver.events("incident.resolved"), 15, "resolved")
+        await until(lambda: bool(receiver.events("incident.resolved")), 15, "resolved")
         await asyncio.sleep(0.5)  # room for a resend to show, if one were coming
     finally:
         poller.cancel()

@@ -27,7 +27,7 @@ async def test_store_file_gone_fails_readiness(tmp_path: Path, how: str) -> None
     base = f"http://127.0.0.1:{port}"
     try:
         target.healthy = False
-        await until(lambda: receiver.events("incident.opened"), 10, "incident.opened")
+        await until(lambda: bool(receiver.events("incident.opened")), 10, "incident.opened")
         if how == "deleted":
             db.unlink()
         else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from detector.config import parse_config
+from detector.channels.base import Channel
+from detector.config import Config, parse_config
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
@@ -22,7 +24,7 @@ DOWN = Result(False, 0.01, "HTTP 503 in 10 ms")
 SLOW = Result(True, 1.2, "slow: 1.2 s > 800 ms", soft_fail=True)
 
 
-def config(tmp: Path, **over: Any):
+def config(tmp: Path, **over: Any) -> Config:
     raw: dict[str, Any] = {
         "service": {"name": "Acme Cloud", "timezone": "UTC",
                     "status_page_url": "https://status.acme.example/",
@@ -43,17 +45,22 @@ def config(tmp: Path, **over: Any):
     return parse_config(yaml.safe_dump(raw), env={})
 
 
+# make(subscribers=None, **config_overrides) → (engine, clock, store)
+Make = Callable[..., Awaitable[tuple[Engine, FakeClock, Store]]]
+
+
 @pytest.fixture
-async def make(tmp_path: Path):
+async def make(tmp_path: Path) -> AsyncIterator[Make]:
     stores: list[Store] = []
 
-    async def build(subscribers: list[Subscriber] | None = None, **over: Any):
+    async def build(subscribers: list[Subscriber] | None = None,
+                    **over: Any) -> tuple[Engine, FakeClock, Store]:
         cfg = config(tmp_path, **over)
         store = Store(cfg.storage.url)
         await store.open()
         stores.append(store)
         clock = FakeClock(1_800_000_000.0)
-        channels = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=2)]
+        channels: list[Channel] = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=2)]
         engine = Engine(cfg, store, channels, subscribers or [], Metrics(), clock)
         await engine.load()
         return engine, clock, store
@@ -86,7 +93,7 @@ async def notices(store: Store) -> list[Any]:
     return sorted((n for ns in by.values() for n in ns), key=lambda n: n.published_at)
 
 
-async def test_cadence_every_update_promises_the_next(make):
+async def test_cadence_every_update_promises_the_next(make: Make) -> None:
     engine, clock, store = await make()
     for _ in range(3):
         for p in ("api-a", "api-b"):
@@ -107,7 +114,7 @@ async def test_cadence_every_update_promises_the_next(make):
     assert len(ns) == 4
 
 
-async def test_partial_then_major_publishes_at_once(make):
+async def test_partial_then_major_publishes_at_once(make: Make) -> None:
     engine, clock, store = await make()
     await feed(engine, clock, "api-a", DOWN, 3)
     assert await notices(store) == []  # api-b not checked since: it may follow
@@ -121,7 +128,7 @@ async def test_partial_then_major_publishes_at_once(make):
     assert ns[-1].next_update_at == pytest.approx(ns[-1].published_at + 900)
 
 
-async def test_degraded_component(make):
+async def test_degraded_component(make: Make) -> None:
     engine, clock, store = await make()
     await feed(engine, clock, "web", SLOW, 3)
     await settle(engine, clock)
@@ -130,7 +137,7 @@ async def test_degraded_component(make):
     assert engine.severity("web") == "degraded"
 
 
-async def test_recovery_monitoring_then_resolved_with_report_promise(make):
+async def test_recovery_monitoring_then_resolved_with_report_promise(make: Make) -> None:
     engine, clock, store = await make()
     await feed(engine, clock, "web", DOWN, 3)
     await feed(engine, clock, "web", UP, 2)
@@ -149,7 +156,7 @@ async def test_recovery_monitoring_then_resolved_with_report_promise(make):
     assert engine.open_incidents() == []
 
 
-async def test_recurrence_reopens_same_incident(make):
+async def test_recurrence_reopens_same_incident(make: Make) -> None:
     engine, clock, store = await make()
     await feed(engine, clock, "web", DOWN, 3)
     await feed(engine, clock, "web", UP, 2)
@@ -159,7 +166,7 @@ async def test_recurrence_reopens_same_incident(make):
     assert [n.kind for n in await notices(store)] == ["opened", "monitoring", "recurred"]
 
 
-async def test_restart_resumes_without_second_incident(make, tmp_path):
+async def test_restart_resumes_without_second_incident(make: Make, tmp_path: Path) -> None:
     engine, clock, store = await make()
     await feed(engine, clock, "web", DOWN, 3)
     first = await notices(store)
@@ -172,7 +179,7 @@ async def test_restart_resumes_without_second_incident(make, tmp_path):
     assert [n.kind for n in await notices(store)] == ["opened", "update"]
 
 
-async def test_subscribers_only_of_affected_components(make):
+async def test_subscribers_only_of_affected_components(make: Make) -> None:
     subs = [
         Subscriber(name="A", email="a@x.example", components=["api"]),
         Subscriber(name="B", email="b@x.example", components=["web"]),
@@ -189,7 +196,7 @@ async def test_subscribers_only_of_affected_components(make):
     assert all(len(r.recipients) <= 2 for r in rows)
 
 
-async def test_controls_failing_declare_nothing(make):
+async def test_controls_failing_declare_nothing(make: Make) -> None:
     controls = [{"name": "ctl", "tcp": {"host": "127.0.0.1", "port": 9}}]
     engine, clock, store = await make(controls=controls)
     asked: list[int] = []
@@ -202,7 +209,7 @@ async def test_controls_failing_declare_nothing(make):
         clock.advance(1)
     assert asked  # the first target failure asked for a control re-check
     assert await store.incidents() == []
-    assert engine.metrics.control_ok._value.get() == 0  # type: ignore[attr-defined]
+    assert engine.metrics.control_ok._value.get() == 0
     internal = [r for r in await store.outbox_rows() if r.event == "detector.degraded"]
     assert len(internal) == 1 and internal[0].channel == "hook"
     # network back, the targets really are down: now it is an outage
@@ -212,7 +219,7 @@ async def test_controls_failing_declare_nothing(make):
     assert sorted(inc.component_ids) == ["api", "web"]
 
 
-async def test_targets_wait_for_a_fresh_control_word(make):
+async def test_targets_wait_for_a_fresh_control_word(make: Make) -> None:
     controls = [{"name": "ctl", "tcp": {"host": "127.0.0.1", "port": 9}}]
     engine, clock, store = await make(controls=controls)
     await feed(engine, clock, "ctl", UP)  # an old word
@@ -222,7 +229,7 @@ async def test_targets_wait_for_a_fresh_control_word(make):
     assert len(await store.incidents()) == 1
 
 
-async def test_hold_then_publish_or_veto(make):
+async def test_hold_then_publish_or_veto(make: Make) -> None:
     engine, clock, store = await make(notify={"hold": "2m"})
     await feed(engine, clock, "web", DOWN, 3)
     inc = engine.open_incidents()[0]
@@ -245,7 +252,7 @@ async def test_hold_then_publish_or_veto(make):
         await engine.veto(inc.id)
 
 
-async def test_maintenance_suppresses_and_is_announced(make):
+async def test_maintenance_suppresses_and_is_announced(make: Make) -> None:
     engine, clock, store = await make()
     now = clock.now()
     m = await engine.schedule_maintenance("Database upgrade", ["web"], now + 60, now + 600)
@@ -266,7 +273,7 @@ async def test_maintenance_suppresses_and_is_announced(make):
         await engine.schedule_maintenance("x", ["nope"], now + 1, now + 2)
 
 
-async def test_human_update_cause_resolve_and_postmortem(make):
+async def test_human_update_cause_resolve_and_postmortem(make: Make) -> None:
     engine, clock, store = await make()
     await feed(engine, clock, "web", DOWN, 3)
     inc = engine.open_incidents()[0]

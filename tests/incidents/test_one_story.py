@@ -7,13 +7,15 @@ e-mail rows are read back from the store.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from detector.config import parse_config
+from detector.channels.base import Channel
+from detector.config import Config, parse_config
 from detector.config.models import Subscriber
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
@@ -27,7 +29,7 @@ DOWN = Result(False, 0.01, "HTTP 503 in 10 ms")
 NAMES = {"api": "Public API", "web": "Dashboard", "pay": "Payments"}
 
 
-def config(tmp: Path) -> Any:
+def config(tmp: Path) -> Config:
     raw: dict[str, Any] = {
         "service": {"name": "Acme Cloud", "timezone": "UTC",
                     "status_page_url": "https://status.acme.example/",
@@ -49,15 +51,19 @@ def config(tmp: Path) -> Any:
     return parse_config(yaml.safe_dump(raw), env={})
 
 
+# the engine, its clock, its store, and the re-checks it asked for
+World = tuple[Engine, FakeClock, Store, list[list[str]]]
+
+
 @pytest.fixture
-async def world(tmp_path: Path):
+async def world(tmp_path: Path) -> AsyncIterator[World]:
     cfg = config(tmp_path)
     store = Store(cfg.storage.url)
     await store.open()
     clock = FakeClock(1_800_000_000.0)
     subs = [Subscriber(name="Both", email="both@x.example", components=["api", "web", "pay"]),
             Subscriber(name="Web", email="web@x.example", components=["web"])]
-    channels = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
+    channels: list[Channel] = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
     asked: list[list[str]] = []
     engine = Engine(cfg, store, channels, subs, Metrics(), clock,
                     request_checks=asked.append)
@@ -87,7 +93,7 @@ async def mails(store: Store, email: str) -> list[Any]:
             if r.channel == "mail" and any(p["email"] == email for p in r.recipients)]
 
 
-async def test_probes_out_of_phase_give_one_opened_stating_the_full_outage(world) -> None:
+async def test_probes_out_of_phase_give_one_opened_stating_the_full_outage(world: World) -> None:
     engine, clock, store, asked = world
     # api-a fails first; its sibling is asked to check at once, and fails a moment later
     await step(engine, clock, {"api-a": DOWN}, 0.3)
@@ -111,7 +117,7 @@ async def test_probes_out_of_phase_give_one_opened_stating_the_full_outage(world
     assert [n.kind for n in await notices(store)] == ["opened", "monitoring", "resolved"]
 
 
-async def test_a_partial_outage_is_said_once_every_probe_has_spoken(world) -> None:
+async def test_a_partial_outage_is_said_once_every_probe_has_spoken(world: World) -> None:
     engine, clock, store, _ = world
     for _ in range(3):
         await step(engine, clock, {"api-a": DOWN}, 0.2)
@@ -120,7 +126,7 @@ async def test_a_partial_outage_is_said_once_every_probe_has_spoken(world) -> No
     assert [(n.kind, n.severity) for n in await notices(store)] == [("opened", "partial_outage")]
 
 
-async def test_without_an_answer_the_partial_outage_is_said_after_the_bound(world) -> None:
+async def test_without_an_answer_the_partial_outage_is_said_after_the_bound(world: World) -> None:
     engine, clock, store, _ = world
     for _ in range(3):
         await step(engine, clock, {"api-a": DOWN}, 0.2)
@@ -129,7 +135,7 @@ async def test_without_an_answer_the_partial_outage_is_said_after_the_bound(worl
     assert [(n.kind, n.severity) for n in await notices(store)] == [("opened", "partial_outage")]
 
 
-async def test_components_failing_together_share_one_incident(world) -> None:
+async def test_components_failing_together_share_one_incident(world: World) -> None:
     engine, clock, store, _ = world
     for _ in range(3):
         await step(engine, clock, {"api-a": DOWN, "api-b": DOWN, "web": DOWN}, 1.0)
@@ -165,7 +171,7 @@ async def test_components_failing_together_share_one_incident(world) -> None:
     assert [r.notice_id for r in web] == [n.id for n in ns[named:]]
 
 
-async def test_outside_group_within_is_a_new_incident(world) -> None:
+async def test_outside_group_within_is_a_new_incident(world: World) -> None:
     engine, clock, store, _ = world
     for _ in range(3):
         await step(engine, clock, {"web": DOWN}, 1.0)
@@ -175,7 +181,7 @@ async def test_outside_group_within_is_a_new_incident(world) -> None:
     assert len(await store.incidents()) == 2
 
 
-async def test_a_persons_status_sticks_through_an_automatic_change(world) -> None:
+async def test_a_persons_status_sticks_through_an_automatic_change(world: World) -> None:
     engine, clock, store, _ = world
     for _ in range(3):
         await step(engine, clock, {"api-a": DOWN, "api-b": DOWN}, 1.0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 
@@ -108,7 +109,7 @@ class World:
     store: Store
     engine: Engine
     clock: FakeClock
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     channel: Recording
     raw: dict[str, Any] | None = None
     doc: dict[str, Any] = field(default_factory=document)

@@ -6,10 +6,10 @@ import feedparser
 from aiohttp import web
 
 from tests.web.browser import dump_dom, needs_chromium
-from tests.web.conftest import UP
+from tests.web.conftest import UP, MakeWorld
 
 
-async def test_atom_feed_parses_and_has_the_entries(make_world):
+async def test_atom_feed_parses_and_has_the_entries(make_world: MakeWorld) -> None:
     w = await make_world()
     empty = feedparser.parse((await w.get("/feed.atom")).text)
     assert not empty.bozo and empty.entries == []
@@ -44,7 +44,7 @@ async def test_atom_feed_parses_and_has_the_entries(make_world):
     assert {e.title for e in fr.entries}.isdisjoint(by_title)  # re-composed in French
 
 
-async def test_banner_is_empty_when_all_is_well_and_cors_open(make_world):
+async def test_banner_is_empty_when_all_is_well_and_cors_open(make_world: MakeWorld) -> None:
     w = await make_world()
     r = await w.get("/api/v1/banner", headers={"Origin": "https://app.example"})
     assert r.status == 200 and r.body == {}
@@ -70,7 +70,7 @@ async def test_banner_is_empty_when_all_is_well_and_cors_open(make_world):
     assert (await w.get("/api/v1/banner")).body == {}
 
 
-async def test_banner_script_is_served(make_world):
+async def test_banner_script_is_served(make_world: MakeWorld) -> None:
     w = await make_world()
     r = await w.get("/banner.js")
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/javascript")
@@ -79,7 +79,7 @@ async def test_banner_script_is_served(make_world):
 
 
 @needs_chromium
-async def test_banner_script_shows_the_incident_in_another_site(make_world):
+async def test_banner_script_shows_the_incident_in_another_site(make_world: MakeWorld) -> None:
     w = await make_world()
     host = web.Application()
 

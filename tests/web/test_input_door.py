@@ -15,7 +15,7 @@ import pytest
 from detector.store import MaintenanceRow
 from detector.web import feed
 from detector.web.admin import MAX_BODY, MAX_DEPTH, too_deep
-from tests.web.conftest import World
+from tests.web.conftest import MakeWorld, World
 
 DAY = 86400.0
 BASE = "/api/v1/admin/"
@@ -142,13 +142,14 @@ DEEP_OBJECT = '{"a":' * 12_000
     ("incidents/{id}/updates", json.dumps({"message": "m" * 300_000}),
      f"body: must be at most {MAX_BODY} bytes"),
 ])
-async def test_a_malformed_body_is_a_400_that_names_the_field(make_world, path, body, message):
+async def test_a_malformed_body_is_a_400_that_names_the_field(
+        make_world: MakeWorld, path: str, body: str | dict[str, Any], message: str) -> None:
     w = await make_world()
     inc = await w.outage("web")
     await refused(w, path.format(id=inc.id), body, message)
 
 
-async def test_brackets_inside_strings_are_not_nesting(make_world):
+async def test_brackets_inside_strings_are_not_nesting(make_world: MakeWorld) -> None:
     w = await make_world()
     title = 'Queue "[[[[[[[[[[[[" \\" [[[[[[[[[[[[[[[ {{{{{{{{{{{{'
     r = await w.post(BASE + "incidents", {**OPEN, "title": title})
@@ -156,7 +157,7 @@ async def test_brackets_inside_strings_are_not_nesting(make_world):
     assert r.body["incident"]["title"] == title
 
 
-def test_too_deep_counts_only_structure():
+def test_too_deep_counts_only_structure() -> None:
     assert not too_deep('{"a": [[1, 2], {"b": []}]}', 4)
     assert too_deep('{"a": [[1, 2], {"b": []}]}', 3)
     assert not too_deep('{"a": "[[[[[[[[[[\\"[[[[[[[["}', 2)
@@ -179,7 +180,8 @@ def test_too_deep_counts_only_structure():
     (3600, 3600, "ends_at: must be after starts_at"),
     (-3 * 3600, -3600, "ends_at: must be in the future"),
 ])
-async def test_maintenance_outside_a_sane_window_is_refused(make_world, start, end, message):
+async def test_maintenance_outside_a_sane_window_is_refused(make_world: MakeWorld, start: int,
+                                                            end: int, message: str) -> None:
     w = await make_world()
     await refused(w, "maintenance", window(w, start, end), message)
 
@@ -205,14 +207,14 @@ async def test_maintenance_outside_a_sane_window_is_refused(make_world, start, e
     ("2027-01-15T10:00:00Z", None,
      "ends_at: must be an ISO 8601 date and time, e.g. 2026-11-23T22:00:00Z"),
 ])
-async def test_maintenance_dates_must_be_iso_8601_and_in_range(make_world, starts_at, ends_at,
-                                                               message):
+async def test_maintenance_dates_must_be_iso_8601_and_in_range(
+        make_world: MakeWorld, starts_at: object, ends_at: object, message: str) -> None:
     w = await make_world()  # now: 2027-01-15T08:00:00Z
     body = {"title": "t", "components": ["web"], "starts_at": starts_at, "ends_at": ends_at}
     await refused(w, "maintenance", body, message)
 
 
-async def test_maintenance_at_the_edges_of_the_window_is_accepted(make_world):
+async def test_maintenance_at_the_edges_of_the_window_is_accepted(make_world: MakeWorld) -> None:
     w = await make_world()
     for start, end in [(-DAY, 3600), (335 * DAY, 365 * DAY), (DAY, 31 * DAY)]:
         r = await w.post(BASE + "maintenance", window(w, start, end))
@@ -222,7 +224,7 @@ async def test_maintenance_at_the_edges_of_the_window_is_accepted(make_world):
     assert page.status == 200 and page.text.count('class="card maintenance"') == 3
 
 
-async def test_an_odd_stored_date_costs_one_line_not_the_page(make_world):
+async def test_an_odd_stored_date_costs_one_line_not_the_page(make_world: MakeWorld) -> None:
     """A window stored before this check (or written by hand) ending in year 9999: the page,
     the feed and the banner still answer, and show the window."""
     w = await make_world()
@@ -243,7 +245,7 @@ async def test_an_odd_stored_date_costs_one_line_not_the_page(make_world):
         assert (await w.get(path)).status == 200, path
 
 
-def test_feed_survives_a_time_no_calendar_can_write():
+def test_feed_survives_a_time_no_calendar_can_write() -> None:
     entries = [feed.Entry("n.1", "i", "Title", "Text", 1e20, "investigating"),
                feed.Entry("n.2", "i", "Title", "Text", float("nan"), "investigating"),
                feed.Entry("n.3", "i", "Title", "Text", 1_800_000_000.0, "resolved")]
@@ -258,7 +260,7 @@ def test_feed_survives_a_time_no_calendar_can_write():
 # --- operator text loses its control characters ---------------------------------------------
 
 
-async def test_control_characters_never_reach_a_notice(make_world):
+async def test_control_characters_never_reach_a_notice(make_world: MakeWorld) -> None:
     w = await make_world()
     r = await w.post(BASE + "incidents", {
         **OPEN, "title": "Invoices\x00 are\r\nlate\x1b[0m",
@@ -273,6 +275,7 @@ async def test_control_characters_never_reach_a_notice(make_world):
     assert r.status == 200
 
     inc = await w.store.incident(iid)
+    assert inc is not None
     assert (inc.title, inc.cause, inc.actions) == (
         "Invoices are late[0m", "A full disk.", "Alert on disk use.")
     notices = (await w.store.notices([iid]))[iid]
@@ -287,7 +290,7 @@ async def test_control_characters_never_reach_a_notice(make_world):
     assert "We are on it." in page.text
 
 
-async def test_maintenance_text_is_cleaned(make_world):
+async def test_maintenance_text_is_cleaned(make_world: MakeWorld) -> None:
     w = await make_world()
     r = await w.post(BASE + "maintenance", window(w, 3600, 7200, title="Disk\x00\nswap",
                                                   message="Brief\x00 pauses.\r\nSorry."))

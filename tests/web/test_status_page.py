@@ -9,7 +9,7 @@ import re
 
 from detector.web.i18n import Chrome
 from tests.web.browser import dump_dom, needs_chromium, screenshot
-from tests.web.conftest import DOWN, OUTPUT, START, TOKEN, UP
+from tests.web.conftest import DOWN, OUTPUT, START, TOKEN, UP, MakeWorld
 
 XSS = "<script>document.title='pwned'</script>Fix is rolling out <img src=x onerror=alert(1)>"
 TITLE = "<title>Acme Cloud status</title>"
@@ -39,11 +39,12 @@ def section(page: str, heading_id: str) -> str:
 
 
 @needs_chromium
-async def test_in_a_browser_during_and_after_an_incident(make_world):
+async def test_in_a_browser_during_and_after_an_incident(make_world: MakeWorld) -> None:
     w = await make_world()
     await w.store.add_history(quarter_of_history())
     inc = await w.outage("web")
     first = (await w.store.notices([inc.id]))[inc.id][0]
+    assert first.next_update_at is not None
     w.clock.t = first.next_update_at
     await w.engine.tick()  # the scheduled "still working on it" update
     r = await w.post(f"/api/v1/admin/incidents/{inc.id}/updates",
@@ -59,7 +60,9 @@ async def test_in_a_browser_during_and_after_an_incident(make_world):
         screenshot(w.url + "?lang=ar", OUTPUT / "status-page-open-ar-mobile.png", (390, 844)),
     )
     assert TITLE in dom  # the injected script never ran
-    assert "pwned" not in re.search(r"<title>.*?</title>", dom).group(0)
+    title = re.search(r"<title>.*?</title>", dom)
+    assert title is not None
+    assert "pwned" not in title.group(0)
     current = section(dom, "h-current")
     assert f'id="incident-{inc.id}"' in current
     assert visible(current, "Dashboard")
@@ -67,7 +70,9 @@ async def test_in_a_browser_during_and_after_an_incident(make_world):
         assert f'id="update-{n.id}"' in current
         assert visible(current, n.subject)
         assert visible(current, en.when(n.published_at))
-    assert visible(current, "Next update by " + en.when(notices[-1].next_update_at))
+    next_update_at = notices[-1].next_update_at
+    assert next_update_at is not None
+    assert visible(current, "Next update by " + en.when(next_update_at))
     assert visible(current, "<script>document.title='pwned'</script>")  # shown as text
     assert "<script" not in dom and "<img" not in dom  # and nothing became an element
     assert "Major outage" in section(dom, "overall")
@@ -84,7 +89,7 @@ async def test_in_a_browser_during_and_after_an_incident(make_world):
     assert "All systems operational" in dom
 
 
-async def test_languages_and_direction(make_world):
+async def test_languages_and_direction(make_world: MakeWorld) -> None:
     w = await make_world()
     await w.outage("web")
     page = (await w.get("/?lang=pl")).text
@@ -101,7 +106,7 @@ async def test_languages_and_direction(make_world):
         assert f'lang="{lang}"' in page
 
 
-async def test_landmarks_and_security_headers(make_world):
+async def test_landmarks_and_security_headers(make_world: MakeWorld) -> None:
     w = await make_world()
     r = await w.get("/")
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
@@ -116,7 +121,7 @@ async def test_landmarks_and_security_headers(make_world):
     assert css.status == 200 and "inset-inline" in css.text
 
 
-async def test_user_strings_are_escaped(make_world):
+async def test_user_strings_are_escaped(make_world: MakeWorld) -> None:
     w = await make_world()
     r = await w.post("/api/v1/admin/incidents", {
         "title": "<b>Billing</b> & <i>invoices</i>", "components": ["api"],
@@ -127,7 +132,7 @@ async def test_user_strings_are_escaped(make_world):
     assert "<b>" not in page and "<em>" not in page
 
 
-async def test_held_and_vetoed_incidents_are_not_public(make_world):
+async def test_held_and_vetoed_incidents_are_not_public(make_world: MakeWorld) -> None:
     w = await make_world(hold="5m")
     inc = await w.outage("web")
     assert inc.held_until is not None
@@ -145,7 +150,7 @@ async def test_held_and_vetoed_incidents_are_not_public(make_world):
     assert other.id not in page
 
 
-async def test_uptime_bar_from_check_history(make_world):
+async def test_uptime_bar_from_check_history(make_world: MakeWorld) -> None:
     """Checks say which days were watched; failed or slow checks alone are no outage (nobody
     was told of one). The rule itself: tests/web/test_uptime.py."""
     w = await make_world()
@@ -174,7 +179,7 @@ async def test_uptime_bar_from_check_history(make_world):
     assert re.findall(r'class="day day-(\w+)"', api)[-1] == "operational"
 
 
-async def test_maintenance_and_postmortem_link(make_world):
+async def test_maintenance_and_postmortem_link(make_world: MakeWorld) -> None:
     w = await make_world()
     starts = w.clock.now() + 3600
     r = await w.post("/api/v1/admin/maintenance", {
@@ -201,7 +206,7 @@ async def test_maintenance_and_postmortem_link(make_world):
     assert md.status == 200 and md.headers["Content-Type"].startswith("text/markdown")
 
 
-async def test_unpublished_postmortem_needs_the_token(make_world):
+async def test_unpublished_postmortem_needs_the_token(make_world: MakeWorld) -> None:
     w = await make_world()
     inc = await w.outage("web")
     assert (await w.get(f"/api/v1/incidents/{inc.id}/postmortem")).status == 404
@@ -211,7 +216,7 @@ async def test_unpublished_postmortem_needs_the_token(make_world):
     assert (await w.get("/api/v1/incidents/nope/postmortem", token=TOKEN)).status == 404
 
 
-async def test_outage_during_a_probe_blip_shows_nothing(make_world):
+async def test_outage_during_a_probe_blip_shows_nothing(make_world: MakeWorld) -> None:
     w = await make_world()
     await w.feed("web", DOWN, 2)  # not confirmed: a blip is not an outage
     page = (await w.get("/")).text
