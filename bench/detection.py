@@ -75,11 +75,24 @@ async def main(args: argparse.Namespace) -> None:
             "service": {"name": "bench", "contact": {"name": "Bench", "email": "b@x.example"}},
             "server": {"listen": f"127.0.0.1:{free_port()}"},
             "storage": {"url": f"sqlite:///{tmp}/bench.db"},
-            "detection": {"interval": f"{args.interval}s", "recheck_interval": f"{args.recheck}s",
-                          "failures_to_confirm": n, "successes_to_recover": 1,
-                          "stable_for": "100ms", "timeout": "1s"},
-            "components": [{"id": "api", "name": "API", "impact": "x", "probes": [
-                {"name": "api", "http": {"url": f"http://127.0.0.1:{tport}/healthz"}}]}],
+            "detection": {
+                "interval": f"{args.interval}s",
+                "recheck_interval": f"{args.recheck}s",
+                "failures_to_confirm": n,
+                "successes_to_recover": 1,
+                "stable_for": "100ms",
+                "timeout": "1s",
+            },
+            "components": [
+                {
+                    "id": "api",
+                    "name": "API",
+                    "impact": "x",
+                    "probes": [
+                        {"name": "api", "http": {"url": f"http://127.0.0.1:{tport}/healthz"}}
+                    ],
+                }
+            ],
             "channels": [{"type": "webhook", "url": f"http://127.0.0.1:{hport}/hook"}],
         }
         daemon = Daemon(parse_config(yaml.safe_dump(raw), env={}), Path(tmp))
@@ -108,14 +121,22 @@ async def main(args: argparse.Namespace) -> None:
             for r in runners:
                 await r.cleanup()
     floor_mean = statistics.mean(waits) + (n - 1) * args.recheck
-    print(f"settings:                     interval {args.interval:g} s, re-check "
-          f"{args.recheck:g} s, failures_to_confirm {n}, {args.trials} outages")
-    print(f"outage → first notice:        mean {statistics.mean(delays):.3f} s, "
-          f"max {max(delays):.3f} s")
-    print(f"detection floor:              mean {floor_mean:.3f} s "
-          f"(next check {statistics.mean(waits):.3f} s + {n - 1} re-checks)")
-    print(f"overhead above the floor:     mean {statistics.mean(overheads) * 1000:.1f} ms, "
-          f"max {max(overheads) * 1000:.1f} ms")
+    print(
+        f"settings:                     interval {args.interval:g} s, re-check "
+        f"{args.recheck:g} s, failures_to_confirm {n}, {args.trials} outages"
+    )
+    print(
+        f"outage → first notice:        mean {statistics.mean(delays):.3f} s, "
+        f"max {max(delays):.3f} s"
+    )
+    print(
+        f"detection floor:              mean {floor_mean:.3f} s "
+        f"(next check {statistics.mean(waits):.3f} s + {n - 1} re-checks)"
+    )
+    print(
+        f"overhead above the floor:     mean {statistics.mean(overheads) * 1000:.1f} ms, "
+        f"max {max(overheads) * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

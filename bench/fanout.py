@@ -46,6 +46,7 @@ DOWN = Result(False, 0.05, "HTTP 503 in 50 ms")
 
 # --- the providers, in their own process ------------------------------------------------------
 
+
 def serve_doubles(conn: Connection) -> None:
     asyncio.run(_doubles(conn))
 
@@ -57,13 +58,20 @@ async def _doubles(conn: Connection) -> None:
     conn.send((sendgrid.url, twilio.url))
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
     recipients = sum(len(r.body["personalizations"]) for r in sendgrid.requests)
-    conn.send({"sendgrid_requests": sendgrid.seen, "sendgrid_recipients": recipients,
-               "twilio_requests": twilio.seen, "twilio_messages": len(twilio.requests)})
+    conn.send(
+        {
+            "sendgrid_requests": sendgrid.seen,
+            "sendgrid_recipients": recipients,
+            "twilio_requests": twilio.seen,
+            "twilio_messages": len(twilio.requests),
+        }
+    )
     await sendgrid.stop()
     await twilio.stop()
 
 
 # --- the detector ---------------------------------------------------------------------------
+
 
 def write_subscribers(path: Path, emails: int, sms: int) -> None:
     pairs = [(loc, tz) for loc in LOCALES for tz in ZONES]
@@ -72,28 +80,53 @@ def write_subscribers(path: Path, emails: int, sms: int) -> None:
         w.writerow(["name", "email", "phone", "locale", "timezone", "components"])
         for i in range(max(emails, sms)):
             loc, tz = pairs[i % len(pairs)]
-            w.writerow([f"Customer {i}", f"c{i}@customers.example" if i < emails else "",
-                        f"+4822{i:07d}" if i < sms else "", loc, tz, ""])
+            w.writerow(
+                [
+                    f"Customer {i}",
+                    f"c{i}@customers.example" if i < emails else "",
+                    f"+4822{i:07d}" if i < sms else "",
+                    loc,
+                    tz,
+                    "",
+                ]
+            )
 
 
 def config_text(tmp: Path, sendgrid: str, twilio: str) -> str:
     raw: dict[str, Any] = {
-        "service": {"name": "Acme Cloud", "status_page_url": "https://status.acme.example/",
-                    "timezone": "Europe/Warsaw",
-                    "contact": {"name": "Jane Doe, Head of Operations",
-                                "email": "ops@acme.example"}},
+        "service": {
+            "name": "Acme Cloud",
+            "status_page_url": "https://status.acme.example/",
+            "timezone": "Europe/Warsaw",
+            "contact": {"name": "Jane Doe, Head of Operations", "email": "ops@acme.example"},
+        },
         "storage": {"url": f"sqlite:///{tmp / 'fanout.db'}"},
         "detection": {"failures_to_confirm": 3},
-        "components": [{"id": "api", "name": "Public API",
-                        "impact": "You cannot reach the API.",
-                        "probes": [{"name": "api-health",
-                                    "http": {"url": "https://api.acme.example/healthz"}}]}],
+        "components": [
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {"name": "api-health", "http": {"url": "https://api.acme.example/healthz"}}
+                ],
+            }
+        ],
         "subscribers": [{"file": "subscribers.csv"}],
         "channels": [
-            {"type": "sendgrid", "api_key": "${SENDGRID_API_KEY}", "from": "status@acme.example",
-             "api_base": sendgrid},
-            {"type": "twilio", "account_sid": "${TWILIO_ACCOUNT_SID}",
-             "auth_token": "${TWILIO_AUTH_TOKEN}", "from": "+15550100", "api_base": twilio},
+            {
+                "type": "sendgrid",
+                "api_key": "${SENDGRID_API_KEY}",
+                "from": "status@acme.example",
+                "api_base": sendgrid,
+            },
+            {
+                "type": "twilio",
+                "account_sid": "${TWILIO_ACCOUNT_SID}",
+                "auth_token": "${TWILIO_AUTH_TOKEN}",
+                "from": "+15550100",
+                "api_base": twilio,
+            },
         ],
     }
     return yaml.safe_dump(raw)
@@ -112,8 +145,11 @@ async def bench(args: argparse.Namespace, tmp: Path, sendgrid: str, twilio: str)
     from tests.doubles.sendgrid_double import DEFAULT_KEY
     from tests.doubles.twilio_double import DEFAULT_SID, DEFAULT_TOKEN
 
-    env = {"SENDGRID_API_KEY": DEFAULT_KEY, "TWILIO_ACCOUNT_SID": DEFAULT_SID,
-           "TWILIO_AUTH_TOKEN": DEFAULT_TOKEN}
+    env = {
+        "SENDGRID_API_KEY": DEFAULT_KEY,
+        "TWILIO_ACCOUNT_SID": DEFAULT_SID,
+        "TWILIO_AUTH_TOKEN": DEFAULT_TOKEN,
+    }
     write_subscribers(tmp / "subscribers.csv", args.emails, args.sms)
     config = parse_config(config_text(tmp, sendgrid, twilio), env=env)
     subscribers = load_subscribers(config, tmp)
@@ -149,13 +185,19 @@ async def bench(args: argparse.Namespace, tmp: Path, sendgrid: str, twilio: str)
         for ch in chans:
             await ch.close()
         await store.close()
-    out: dict[str, Any] = {"decided": decided, "wall": wall, "cpu": used,
-                           "rss": rss_mb(), "rss_before": rss_before}
+    out: dict[str, Any] = {
+        "decided": decided,
+        "wall": wall,
+        "cpu": used,
+        "rss": rss_mb(),
+        "rss_before": rss_before,
+    }
     for ch in chans:
         mine = [r for r in rows if r.channel == ch.name]
         sent = [r for r in mine if r.state == "sent" and r.sent_at is not None]
         out[ch.kind] = {
-            "rows": len(mine), "sent": len(sent),
+            "rows": len(mine),
+            "sent": len(sent),
             "recipients": sum(len(r.recipients) for r in sent),
             "seconds": max((r.sent_at or 0) - t0 for r in sent) if sent else float("nan"),
         }
@@ -186,22 +228,36 @@ def main() -> int:
             proc.terminate()
 
     mail, sms = r["sendgrid"], r["twilio"]
-    print(f"fan-out of one incident: {args.emails} e-mail and {args.sms} SMS subscribers "
-          f"({len(LOCALES)} locales × {len(ZONES)} zones)")
-    print(f"  decision (compose + plan + commit {mail['rows'] + sms['rows']} rows): "
-          f"{r['decided']:.2f} s")
-    print(f"  {'channel':<9}{'rows':>7}{'sent':>7}{'requests':>10}{'recipients':>12}"
-          f"{'seconds':>9}{'per s':>9}")
-    for name, c, req in (("sendgrid", mail, seen["sendgrid_requests"]),
-                         ("twilio", sms, seen["twilio_requests"])):
+    print(
+        f"fan-out of one incident: {args.emails} e-mail and {args.sms} SMS subscribers "
+        f"({len(LOCALES)} locales × {len(ZONES)} zones)"
+    )
+    print(
+        f"  decision (compose + plan + commit {mail['rows'] + sms['rows']} rows): "
+        f"{r['decided']:.2f} s"
+    )
+    print(
+        f"  {'channel':<9}{'rows':>7}{'sent':>7}{'requests':>10}{'recipients':>12}"
+        f"{'seconds':>9}{'per s':>9}"
+    )
+    for name, c, req in (
+        ("sendgrid", mail, seen["sendgrid_requests"]),
+        ("twilio", sms, seen["twilio_requests"]),
+    ):
         rate = c["recipients"] / c["seconds"] if c["seconds"] > 0 else float("nan")
-        print(f"  {name:<9}{c['rows']:>7}{c['sent']:>7}{req:>10}{c['recipients']:>12}"
-              f"{c['seconds']:>9.2f}{rate:>9.0f}")
-    print(f"  e-mails/s: {mail['recipients'] / mail['seconds']:.0f}   "
-          f"SMS/s: {sms['recipients'] / sms['seconds']:.0f}   "
-          f"(decision → last row sent, per channel)")
-    print(f"  all rows sent after {r['wall']:.2f} s; detector CPU {r['cpu']:.2f} s; "
-          f"peak RSS {r['rss']:.0f} MB ({r['rss_before']:.0f} MB before the incident)")
+        print(
+            f"  {name:<9}{c['rows']:>7}{c['sent']:>7}{req:>10}{c['recipients']:>12}"
+            f"{c['seconds']:>9.2f}{rate:>9.0f}"
+        )
+    print(
+        f"  e-mails/s: {mail['recipients'] / mail['seconds']:.0f}   "
+        f"SMS/s: {sms['recipients'] / sms['seconds']:.0f}   "
+        f"(decision → last row sent, per channel)"
+    )
+    print(
+        f"  all rows sent after {r['wall']:.2f} s; detector CPU {r['cpu']:.2f} s; "
+        f"peak RSS {r['rss']:.0f} MB ({r['rss_before']:.0f} MB before the incident)"
+    )
     complete = mail["sent"] == mail["rows"] and sms["sent"] == sms["rows"]
     if not complete:
         print(f"  INCOMPLETE within --timeout {args.timeout:g} s")

@@ -93,8 +93,12 @@ async def bare(url: str, rate: float, seconds: float) -> float:
 
 def lag_buckets(daemon: Daemon) -> dict[float, float]:
     h = daemon.metrics.scheduler_lag
-    return {float(smp.labels["le"]): smp.value for m in h.collect() for smp in m.samples
-            if smp.name.endswith("_bucket")}
+    return {
+        float(smp.labels["le"]): smp.value
+        for m in h.collect()
+        for smp in m.samples
+        if smp.name.endswith("_bucket")
+    }
 
 
 def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> list[float]:
@@ -103,8 +107,9 @@ def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> list
     total = diff[float("inf")]
     out = []
     for q in (0.5, 0.99):
-        out.append(next((le for le in sorted(diff) if total and diff[le] / total >= q),
-                        float("inf")))
+        out.append(
+            next((le for le in sorted(diff) if total and diff[le] / total >= q), float("inf"))
+        )
     out.append(total)
     return out
 
@@ -123,9 +128,15 @@ async def main(args: argparse.Namespace) -> None:
                 "storage": {"url": f"sqlite:///{tmp}/bench.db"},
                 "detection": {"interval": f"{args.interval}s", "timeout": "5s"},
                 "components": [
-                    {"id": f"c{i}", "name": f"C{i}", "impact": "x",
-                     "probes": [{"name": f"p{i}-{j}", "http": {"url": url}}
-                                for j in range(args.per_component)]}
+                    {
+                        "id": f"c{i}",
+                        "name": f"C{i}",
+                        "impact": "x",
+                        "probes": [
+                            {"name": f"p{i}-{j}", "http": {"url": url}}
+                            for j in range(args.per_component)
+                        ],
+                    }
                     for i in range(args.probes // args.per_component)
                 ],
             }
@@ -136,12 +147,16 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.interval)  # first round staggers in
             c0, w0 = cpu(), time.perf_counter()
             lag0 = lag_buckets(daemon)
-            checks0 = sum(daemon.metrics.probe_checks.labels(r)._value.get()
-                          for r in ("ok", "fail", "soft_fail"))
+            checks0 = sum(
+                daemon.metrics.probe_checks.labels(r)._value.get()
+                for r in ("ok", "fail", "soft_fail")
+            )
             await asyncio.sleep(args.seconds)
             c1, w1 = cpu(), time.perf_counter()
-            checks1 = sum(daemon.metrics.probe_checks.labels(r)._value.get()
-                          for r in ("ok", "fail", "soft_fail"))
+            checks1 = sum(
+                daemon.metrics.probe_checks.labels(r)._value.get()
+                for r in ("ok", "fail", "soft_fail")
+            )
             p50, p99, nlag = lag_quantiles(lag0, lag_buckets(daemon))
             fails = daemon.metrics.probe_checks.labels("fail")._value.get()
             rss = rss_mb()
@@ -151,22 +166,42 @@ async def main(args: argparse.Namespace) -> None:
         # the baseline in a fresh process with the daemon's GC settings: this one's heap
         # (20,000 probes' worth) would make the bare request look dearer than it is
         out = subprocess.run(  # noqa: ASYNC221 (the daemon is stopped; nothing else runs)
-            [sys.executable, __file__, "--bare-only", url, "--probes", str(args.probes),
-             "--interval", str(args.interval), "--seconds", str(min(args.seconds, 15))],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--bare-only",
+                url,
+                "--probes",
+                str(args.probes),
+                "--interval",
+                str(args.interval),
+                "--seconds",
+                str(min(args.seconds, 15)),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         bare_cost = float(out.stdout.strip())
         print(f"probes:                  {args.probes} at {args.interval:g} s interval")
         print(f"config load:             {load_s:.2f} s")
-        print(f"checks in {w1 - w0:.0f} s:          {checks:.0f} ({checks / (w1 - w0):.0f}/s; "
-              f"expected {args.probes / args.interval:.0f}/s)")
+        print(
+            f"checks in {w1 - w0:.0f} s:          {checks:.0f} ({checks / (w1 - w0):.0f}/s; "
+            f"expected {args.probes / args.interval:.0f}/s)"
+        )
         print(f"failed checks:           {fails:.0f}")
-        print(f"CPU per check:           {per_check * 1e6:.0f} µs "
-              f"(CPU {100 * (c1 - c0) / (w1 - w0):.0f}% of one core)")
-        print(f"CPU per bare request:    {bare_cost * 1e6:.0f} µs "
-              f"→ a check costs {per_check / bare_cost:.2f}× its bare request")
-        print(f"scheduler lag:           p50 ≤ {p50 * 1000:.0f} ms, p99 ≤ {p99 * 1000:.0f} ms "
-              f"({nlag:.0f} starts)")
+        print(
+            f"CPU per check:           {per_check * 1e6:.0f} µs "
+            f"(CPU {100 * (c1 - c0) / (w1 - w0):.0f}% of one core)"
+        )
+        print(
+            f"CPU per bare request:    {bare_cost * 1e6:.0f} µs "
+            f"→ a check costs {per_check / bare_cost:.2f}× its bare request"
+        )
+        print(
+            f"scheduler lag:           p50 ≤ {p50 * 1000:.0f} ms, p99 ≤ {p99 * 1000:.0f} ms "
+            f"({nlag:.0f} starts)"
+        )
         print(f"peak RSS (detector):     {rss:.0f} MB")
     finally:
         target.terminate()

@@ -51,8 +51,11 @@ def secrets_of(config: Config) -> list[str]:
     from detector.config.models import TwilioChannel
     from detector.config.secrets import secret_values
 
-    pairs = [logs.basic_auth(ch.account_sid, ch.auth_token.get_secret_value())
-             for ch in config.channels if isinstance(ch, TwilioChannel)]
+    pairs = [
+        logs.basic_auth(ch.account_sid, ch.auth_token.get_secret_value())
+        for ch in config.channels
+        if isinstance(ch, TwilioChannel)
+    ]
     return [*secret_values(config), *pairs]
 
 
@@ -91,15 +94,27 @@ class Daemon:
             config.service.timezone,
         )
         self.outbox = OutboxWorker(
-            self.store, self.channels, self.metrics, self.clock,
-            base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,
-            give_up_after=config.notify.give_up_after, health=self.health,
+            self.store,
+            self.channels,
+            self.metrics,
+            self.clock,
+            base_backoff=self.outbox_base_backoff,
+            on_accepted=self._accepted,
+            give_up_after=config.notify.give_up_after,
+            health=self.health,
         )
         self.engine = Engine(
-            config, self.store, self.channels, subscribers, self.metrics, self.clock,
-            wake_outbox=self.outbox.wake, request_controls=self._recheck_controls,
+            config,
+            self.store,
+            self.channels,
+            subscribers,
+            self.metrics,
+            self.clock,
+            wake_outbox=self.outbox.wake,
+            request_controls=self._recheck_controls,
             request_checks=lambda names: self.scheduler.check_now(names),
-            health=self.health, enqueue=self.outbox.enqueue,
+            health=self.health,
+            enqueue=self.outbox.enqueue,
         )
         await self.engine.load()
         self.session = make_session()
@@ -137,12 +152,20 @@ class Daemon:
         # would cost far more at 20,000 probes, and checks must wait on the monotonic clock)
         self.calendar = AsyncIOScheduler(timezone="UTC")
         self.calendar.add_job(
-            self._rollup, "cron", minute=7, id="rollup", coalesce=True, max_instances=1,
-            misfire_grace_time=3600, next_run_time=datetime.now(UTC),
+            self._rollup,
+            "cron",
+            minute=7,
+            id="rollup",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+            next_run_time=datetime.now(UTC),
         )
         self.calendar.start()
         self.log.info(
-            "detector started", listen=config.server.listen, probes=len(config.all_probes()),
+            "detector started",
+            listen=config.server.listen,
+            probes=len(config.all_probes()),
             open_incidents=len(self.engine.open_incidents()),
         )
 
@@ -163,9 +186,14 @@ class Daemon:
                     await ch.close()
             channels = self.channels = channel_kinds.build(config)
             self.outbox = OutboxWorker(
-                self.store, channels, self.metrics, self.clock,
-                base_backoff=self.outbox_base_backoff, on_accepted=self._accepted,
-                give_up_after=config.notify.give_up_after, health=self.health,
+                self.store,
+                channels,
+                self.metrics,
+                self.clock,
+                base_backoff=self.outbox_base_backoff,
+                on_accepted=self._accepted,
+                give_up_after=config.notify.give_up_after,
+                health=self.health,
             )
             self.engine.wake_outbox, self.engine.enqueue = self.outbox.wake, self.outbox.enqueue
             self.outbox.start()
@@ -209,8 +237,11 @@ class Daemon:
         inc = await self.store.incident(incident_id)
         if inc is not None:
             self.metrics.time_to_notice.observe(max(0.0, now - inc.started_at))
-            self.log.info("first notice accepted", incident_id=incident_id,
-                          time_to_notice=round(now - inc.started_at, 3))
+            self.log.info(
+                "first notice accepted",
+                incident_id=incident_id,
+                time_to_notice=round(now - inc.started_at, 3),
+            )
 
     async def _housekeeping(self) -> None:
         """History, roll-ups and a look at the store file, on the monotonic clock. A failing

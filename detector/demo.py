@@ -61,25 +61,40 @@ def demo_config(service_port: int, web_port: int, db: Path) -> dict[str, object]
             "name": "Acme Cloud (demo)",
             "status_page_url": f"http://127.0.0.1:{web_port}/",
             "timezone": "Europe/Warsaw",
-            "contact": {"name": "Jane Doe, Head of Operations", "email": "ops@acme.example",
-                        "phone": "+48 22 555 0100"},
+            "contact": {
+                "name": "Jane Doe, Head of Operations",
+                "email": "ops@acme.example",
+                "phone": "+48 22 555 0100",
+            },
             "report_within": "5d",
         },
         "server": {"listen": f"127.0.0.1:{web_port}"},
         "storage": {"url": f"sqlite:///{db}"},
         "detection": {
-            "interval": "1s", "timeout": "500ms", "failures_to_confirm": 3,
-            "recheck_interval": "300ms", "successes_to_recover": 2, "stable_for": "5s",
+            "interval": "1s",
+            "timeout": "500ms",
+            "failures_to_confirm": 3,
+            "recheck_interval": "300ms",
+            "successes_to_recover": 2,
+            "stable_for": "5s",
         },
         "cadence": {"major_outage": "6s", "partial_outage": "8s", "degraded": "10s"},
-        "components": [{
-            "id": "api",
-            "name": "Public API",
-            "impact": "You cannot reach the API, and integrations stop syncing.",
-            "probes": [{"name": "api-health", "http": {
-                "url": f"http://127.0.0.1:{service_port}/healthz",
-                "expect": {"status": [200], "body_contains": "ok"}}}],
-        }],
+        "components": [
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API, and integrations stop syncing.",
+                "probes": [
+                    {
+                        "name": "api-health",
+                        "http": {
+                            "url": f"http://127.0.0.1:{service_port}/healthz",
+                            "expect": {"status": [200], "body_contains": "ok"},
+                        },
+                    }
+                ],
+            }
+        ],
         "channels": [{"type": "console"}],
     }
 
@@ -109,8 +124,10 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         await daemon.start()
         status_url = f"http://127.0.0.1:{web_port}"
         try:
-            say(f"A local service is up; the detector checks it every second. "
-                f"Status page: {status_url}/")
+            say(
+                f"A local service is up; the detector checks it every second. "
+                f"Status page: {status_url}/"
+            )
             await asyncio.sleep(2.5)
             say("Breaking the service (it now answers 503)…")
             service.healthy = False
@@ -126,8 +143,10 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             async with ClientSession() as http:
                 async with http.get(f"{status_url}/api/v1/status") as resp:
                     status = await resp.json()
-            say(f"Status API now says: {status['status']} "
-                f"({', '.join(c['name'] + ': ' + c['status'] for c in status['components'])})")
+            say(
+                f"Status API now says: {status['status']} "
+                f"({', '.join(c['name'] + ': ' + c['status'] for c in status['components'])})"
+            )
             say("The outage goes on; updates follow on the cadence (every 6 s in this demo)…")
             await _wait_for(lambda: has("incident.updated", 2), 20)
             say("Restoring the service…")

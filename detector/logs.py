@@ -28,7 +28,13 @@ import structlog
 PLACEHOLDER = "[redacted]"
 MIN_SECRET = 4  # shorter values would redact ordinary words
 SECRET_KEYS = {
-    "api_key", "auth_token", "secret", "admin_token", "token", "password", "authorization",
+    "api_key",
+    "auth_token",
+    "secret",
+    "admin_token",
+    "token",
+    "password",
+    "authorization",
     "proxy-authorization",
 }
 # keys structlog and ProcessorFormatter use for their own objects: never rewritten

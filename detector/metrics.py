@@ -22,12 +22,16 @@ class Metrics:
         r = self.registry = CollectorRegistry()
         p = "detector_"
         self.probe_duration = Histogram(
-            p + "probe_duration_seconds", "Time a probe check took.",
-            ["probe", "component", "kind"], registry=r,
+            p + "probe_duration_seconds",
+            "Time a probe check took.",
+            ["probe", "component", "kind"],
+            registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.probe_success = Gauge(
-            p + "probe_success", "1 if the last check passed.", ["probe", "component", "kind"],
+            p + "probe_success",
+            "1 if the last check passed.",
+            ["probe", "component", "kind"],
             registry=r,
         )
         self.probe_checks = Counter(
@@ -35,31 +39,38 @@ class Metrics:
         )
         self.component_status = Gauge(
             p + "component_status",
-            "0 operational, 1 degraded, 2 partial outage, 3 major outage.", ["component"],
+            "0 operational, 1 degraded, 2 partial outage, 3 major outage.",
+            ["component"],
             registry=r,
         )
         self.incidents_open = Gauge(p + "incidents_open", "Incidents not yet resolved.", registry=r)
         self.incidents = Counter(p + "incidents", "Incidents opened.", registry=r)
         self.notices = Counter(
-            p + "notices", "Notice deliveries by outcome.", ["channel", "event", "outcome"],
+            p + "notices",
+            "Notice deliveries by outcome.",
+            ["channel", "event", "outcome"],
             registry=r,
         )
         self.time_to_notice = Histogram(
             p + "time_to_notice_seconds",
-            "First failed check to the first notice accepted by a channel.", registry=r,
+            "First failed check to the first notice accepted by a channel.",
+            registry=r,
             buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
         )
         self.notices_superseded = Counter(
             p + "notices_superseded",
             "Notices not sent because a newer notice of the same incident replaced them.",
-            ["channel"], registry=r,
+            ["channel"],
+            registry=r,
         )
         self.store_errors = Counter(
             p + "store_errors", "Store calls that failed, by operation.", ["op"], registry=r
         )
         self.outbox_pending = Gauge(p + "outbox_pending", "Notices waiting to be sent.", registry=r)
         self.scheduler_lag = Histogram(
-            p + "scheduler_lag_seconds", "How late checks start.", registry=r,
+            p + "scheduler_lag_seconds",
+            "How late checks start.",
+            registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.control_ok = Gauge(
@@ -86,7 +97,8 @@ class Metrics:
         if children is None:
             labels = (probe, component, kind)
             children = self._children[probe] = (
-                self.probe_duration.labels(*labels), self.probe_success.labels(*labels)
+                self.probe_duration.labels(*labels),
+                self.probe_success.labels(*labels),
             )
         children[0].observe(duration)
         children[1].set(1 if ok else 0)

@@ -185,8 +185,7 @@ class OutboxWorker:
             lane.wake.set()
 
     def start(self) -> None:
-        self._loops = [asyncio.create_task(self._supervise(lane))
-                       for lane in self._lanes.values()]
+        self._loops = [asyncio.create_task(self._supervise(lane)) for lane in self._lanes.values()]
 
     async def stop(self, drain: float = 10.0) -> None:
         """Stop taking rows; give sends in flight up to `drain` seconds to finish; then write
@@ -208,9 +207,13 @@ class OutboxWorker:
             try:
                 await self.store.write_outbox(results, [], None)
             except Exception as e:
-                self.log.error("delivery results not recorded at stop; those rows may be sent "
-                               "again at the next start", channel=lane.ch.name,
-                               rows=len(results), reason=_reason(e))
+                self.log.error(
+                    "delivery results not recorded at stop; those rows may be sent "
+                    "again at the next start",
+                    channel=lane.ch.name,
+                    rows=len(results),
+                    reason=_reason(e),
+                )
                 continue
             for r in results:
                 if lane.results.get(r.id) is r:
@@ -231,14 +234,14 @@ class OutboxWorker:
                 self.crashes[lane.ch.name] += 1
                 reason = _reason(e)
                 if lane.down != reason:
-                    self.log.exception("delivery loop failed; restarting it",
-                                       channel=lane.ch.name, reason=reason)
+                    self.log.exception(
+                        "delivery loop failed; restarting it", channel=lane.ch.name, reason=reason
+                    )
                     lane.down = reason
                 self.health.failed(key, reason)
                 lane.dirty.update(dict.fromkeys(lane.streams))  # whatever it was looking at
                 cap = min(self.max_backoff, 30.0)
-                await asyncio.sleep(backoff(lane.loop_failures, self.base_backoff, cap,
-                                            self._rng))
+                await asyncio.sleep(backoff(lane.loop_failures, self.base_backoff, cap, self._rng))
 
     async def _run(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
@@ -300,7 +303,8 @@ class OutboxWorker:
         ids = [it.row.id for _, it in heads]
         try:
             claimed = await self.store.write_outbox(
-                results, ids, self.clock.now() + self.lease if ids else None)
+                results, ids, self.clock.now() + self.lease if ids else None
+            )
         except Exception as e:  # nothing claimed, nothing recorded: all kept for the next try
             self._unclaim(lane, heads)
             self._store_failed(lane, "write", e)
@@ -326,7 +330,8 @@ class OutboxWorker:
         """Back off this kind of store call (monotonic) and say so, once, on /readyz."""
         failures = (lane.read_failures if op == "read" else lane.write_failures) + 1
         after = self.clock.monotonic() + backoff(
-            failures, self.base_backoff, min(self.max_backoff, 30.0), self._rng)
+            failures, self.base_backoff, min(self.max_backoff, 30.0), self._rng
+        )
         if op == "read":
             lane.read_failures, lane.read_after = failures, after
         else:
@@ -380,9 +385,13 @@ class OutboxWorker:
             if st is not None:
                 self._evaluate(lane, st, mono, self.clock.now(), gone)
         if gone:
-            self.log.info("notices superseded by newer ones", channel=lane.ch.name,
-                          rows=len(gone), notices=sorted({old for old, _ in gone})[:10],
-                          by=sorted({new for _, new in gone})[:10])
+            self.log.info(
+                "notices superseded by newer ones",
+                channel=lane.ch.name,
+                rows=len(gone),
+                notices=sorted({old for old, _ in gone})[:10],
+                by=sorted({new for _, new in gone})[:10],
+            )
 
     def _evaluate(
         self, lane: _Lane, st: _Stream, mono: float, wall: float, gone: list[tuple[str, str]]
@@ -459,8 +468,9 @@ class OutboxWorker:
         self.metrics.notices_superseded.labels(lane.ch.name).inc()
         gone.append((row.notice_id, by))
 
-    def _die(self, lane: _Lane, st: _Stream, it: _Item, detail: str,
-             permanent: bool = False) -> None:
+    def _die(
+        self, lane: _Lane, st: _Stream, it: _Item, detail: str, permanent: bool = False
+    ) -> None:
         row = it.row
         st.items.pop(row.id, None)
         lane.rows.pop(row.id, None)
@@ -468,14 +478,26 @@ class OutboxWorker:
         row.last_error = detail
         self._record(lane, row, "dead")
         self.metrics.notices.labels(lane.ch.name, row.event, "dead").inc()
-        self.log.error("notice dead", notice_id=row.notice_id, channel=lane.ch.name,
-                       attempt=row.attempts, detail=detail, permanent=permanent)
+        self.log.error(
+            "notice dead",
+            notice_id=row.notice_id,
+            channel=lane.ch.name,
+            attempt=row.attempts,
+            detail=detail,
+            permanent=permanent,
+        )
 
-    def _record(self, lane: _Lane, row: OutboxRow, state: str, sent_at: float | None = None
-                ) -> None:
+    def _record(
+        self, lane: _Lane, row: OutboxRow, state: str, sent_at: float | None = None
+    ) -> None:
         lane.results[row.id] = OutboxResult(
-            row.id, state, row.attempts, row.next_attempt_at, sent_at,
-            None if state == "sent" else row.last_error)
+            row.id,
+            state,
+            row.attempts,
+            row.next_attempt_at,
+            sent_at,
+            None if state == "sent" else row.last_error,
+        )
 
     # --- one send -------------------------------------------------------------------------------
 
@@ -502,8 +524,7 @@ class OutboxWorker:
             except Exception:
                 self.log.exception("on_accepted failed", notice_id=row.notice_id)
 
-    def _settle(self, lane: _Lane, st: _Stream, it: _Item, result: Delivery, wall: float
-                ) -> bool:
+    def _settle(self, lane: _Lane, st: _Stream, it: _Item, result: Delivery, wall: float) -> bool:
         """The send's outcome, in memory: recorded later with the next batch. True if sent."""
         mono = self.clock.monotonic()
         row, name = it.row, lane.ch.name

@@ -92,8 +92,13 @@ def link_target(url: str) -> str | None:
 
 def _escape(text: str) -> str:
     """Plain text in Markdown: no raw HTML, autolink or link can start from it."""
-    return (text.replace("\\", "\\\\").replace("<", "\\<").replace(">", "\\>")
-            .replace("[", "\\[").replace("]", "\\]"))
+    return (
+        text.replace("\\", "\\\\")
+        .replace("<", "\\<")
+        .replace(">", "\\>")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
+    )
 
 
 def md(value: object) -> str:
@@ -109,10 +114,11 @@ def md(value: object) -> str:
     out: list[str] = []
     last = 0
     for m in _LINK.finditer(text):
-        out.append(_escape(text[last:m.start()]))
+        out.append(_escape(text[last : m.start()]))
         label = _escape(m.group("text"))
-        target = link_target(m.group("angled") if m.group("angled") is not None
-                             else m.group("bare"))
+        target = link_target(
+            m.group("angled") if m.group("angled") is not None else m.group("bare")
+        )
         if target is not None:
             out.append(f"[{label if label.strip() else _escape(target)}]({target})")
         else:
@@ -214,8 +220,11 @@ def duration(seconds: float) -> str:
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "",
-             f"{minutes} min" if minutes else ""]
+    parts = [
+        f"{days} d" if days else "",
+        f"{hours} h" if hours else "",
+        f"{minutes} min" if minutes else "",
+    ]
     if not days and not hours:
         parts.append(f"{secs} s" if secs or not minutes else "")
     return " ".join(p for p in parts if p) or "0 s"
@@ -241,14 +250,15 @@ def render(config: Config, record: Record, now: float) -> str:
     components = [known[c] for c in inc.component_ids if c in known]
     names = [c.name for c in components] + [c for c in inc.component_ids if c not in known]
     deliveries = {n.id: delivery(record.outbox.get(n.id, [])) for n in notices}
-    worst = max([inc.severity, *(n.severity for n in notices)],
-                key=lambda s: Severity.of(s).rank)
+    worst = max([inc.severity, *(n.severity for n in notices)], key=lambda s: Severity.of(s).rank)
     end = inc.recovered_at or inc.resolved_at
     first = notices[0] if notices else None
     first_sent = deliveries[first.id].first_sent if first else None
     people = {
         (r.get("name"), r.get("email"), r.get("phone"))
-        for rows in record.outbox.values() for row in rows if row.state == "sent"
+        for rows in record.outbox.values()
+        for row in rows
+        if row.state == "sent"
         for r in row.recipients
     }
     kept = promises(notices)
@@ -291,15 +301,25 @@ def _timeline(
         events.append((inc.detected_at, 1, "Outage confirmed by the probes"))
     for n in notices:
         d = deliveries[n.id]
-        told = (f"; accepted by {d.channels_ok} of {d.channels} channel deliveries, "
-                f"{d.recipients} recipients" if d.channels else "; no channel configured")
-        events.append((n.published_at, 2, f"Notice {n.sequence} published ({n.event}, "
-                       f"{n.kind}): {cell(n.subject)}{told}"))
+        told = (
+            f"; accepted by {d.channels_ok} of {d.channels} channel deliveries, "
+            f"{d.recipients} recipients"
+            if d.channels
+            else "; no channel configured"
+        )
+        events.append(
+            (
+                n.published_at,
+                2,
+                f"Notice {n.sequence} published ({n.event}, {n.kind}): {cell(n.subject)}{told}",
+            )
+        )
     if inc.recovered_at is not None:
         events.append((inc.recovered_at, 3, "Probes recovered; monitoring"))
     if inc.resolved_at is not None:
-        events.append((inc.resolved_at, 4, "Vetoed before publication" if inc.vetoed
-                       else "Resolved"))
+        events.append(
+            (inc.resolved_at, 4, "Vetoed before publication" if inc.vetoed else "Resolved")
+        )
     if inc.postmortem_published_at is not None:
         events.append((inc.postmortem_published_at, 5, "Post-mortem published"))
     return [(t, text) for t, _, text in sorted(events)]

@@ -72,8 +72,11 @@ class Scheduler:
                 self.due.pop(name, None)  # its heap entry no longer matches: skipped
                 self.again.discard(name)
         fresh = sorted(n for n in new if n not in self.probes)
-        changed = [n for n in new if n in self.probes
-                   and (new[n] != self.probes[n] or settings[n] != self.settings[n])]
+        changed = [
+            n
+            for n in new
+            if n in self.probes and (new[n] != self.probes[n] or settings[n] != self.settings[n])
+        ]
         self.probes, self.settings = new, settings
         for name in changed:
             if self.due.get(name) is not None:

@@ -82,9 +82,7 @@ def worst(severities: Iterable[str]) -> Severity:
     return Severity.worst(severities)
 
 
-def component_severity(
-    probes: list[ProbeState], severity_when_down: str | None = None
-) -> Severity:
+def component_severity(probes: list[ProbeState], severity_when_down: str | None = None) -> Severity:
     """All probes confirmed failing → major; some → partial; only soft trouble → degraded.
 
     A failing probe that carries its own severity (a vendor's status) speaks for itself when every

@@ -117,7 +117,9 @@ async def check(spec: DnsSpec, ctx: ProbeContext) -> Result:
     start = time.perf_counter()
     try:
         answer = await res.resolve(
-            spec.name, spec.type, search=False,
+            spec.name,
+            spec.type,
+            search=False,
             lifetime=ctx.timeout + 1.0,  # the runner's timeout ends it; this is a backstop
         )
     except dns.resolver.NXDOMAIN:
@@ -134,7 +136,8 @@ async def check(spec: DnsSpec, ctx: ProbeContext) -> Result:
     missing = [v for v in spec.expect or [] if not _found(spec.type, v, answers)]
     if missing:
         return Result(
-            ok=False, duration=0.0,
+            ok=False,
+            duration=0.0,
             detail=f"{spec.type} {spec.name} lacks {', '.join(missing)} (got {_quote(answers)})",
         )
     took = fmt_duration(time.perf_counter() - start)

@@ -90,7 +90,8 @@ def evaluate(doc: Any, wanted: list[str] | None, fallback_name: str) -> Result:
     missing = [w for w in wanted if w.strip().casefold() not in by_name]
     if missing:
         return Result(
-            ok=False, duration=0.0,
+            ok=False,
+            duration=0.0,
             detail=f"{vendor} status page has no component named {_list(missing)}",
         )
     ranked = [
@@ -102,7 +103,10 @@ def evaluate(doc: Any, wanted: list[str] | None, fallback_name: str) -> Result:
         return Result(ok=True, duration=0.0, detail=f"{vendor} reports {_list(wanted)} operational")
     affected = list(dict.fromkeys(w for info, w in ranked if info[0] > 0))
     return Result(
-        ok=ok, duration=0.0, soft_fail=soft, severity=severity,
+        ok=ok,
+        duration=0.0,
+        soft_fail=soft,
+        severity=severity,
         detail=f"{vendor} reports {words}: {_list(affected)}",
     )
 

@@ -93,10 +93,13 @@ async def check(spec: TlsSpec, ctx: ProbeContext) -> Result:
     days_left = int(seconds_left // 86400)
     if days_left < spec.min_days_left:
         return Result(
-            ok=True, duration=0.0, soft_fail=True,
+            ok=True,
+            duration=0.0,
+            soft_fail=True,
             detail=f"certificate expires in {_days(days_left)}",
         )
     return Result(
-        ok=True, duration=0.0,
+        ok=True,
+        duration=0.0,
         detail=f"handshake in {fmt_duration(handshake)}, certificate expires in {_days(days_left)}",
     )

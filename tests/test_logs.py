@@ -34,7 +34,7 @@ from tests.delivery.stack import ENV, build_config, channel_configs
 from tests.doubles.twilio_double import DEFAULT_SID
 
 # Characters that URL-encoding, JSON and base64 all change, so every form differs from the raw.
-SECRET = "s3cr+et/Val=ue&x y\"q"
+SECRET = 's3cr+et/Val=ue&x y"q'
 SID = "AC" + "9f" * 16
 PAIR_TOKEN = "pair+T0ken/zz=9"
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +51,9 @@ def forms(secret: str) -> dict[str, str]:
         "quote": quote(secret, safe=""),
         "quote-default": quote(secret),
         "quote_plus": quote_plus(secret),
-        "quote-lowercase-hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(),
-                                      quote(secret, safe="")),
+        "quote-lowercase-hex": re.sub(
+            r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")
+        ),
         "base64": b64(secret),
         "base64-unpadded": b64(secret).rstrip("="),
         "base64-urlsafe": base64.urlsafe_b64encode(secret.encode()).decode(),
@@ -116,28 +117,40 @@ def test_secret_inside_any_base64_run_is_scrubbed() -> None:
         rest = out.split()[1].replace("[redacted]", " ")
         for piece in rest.split():
             decoded = base64.b64decode(piece + "=" * (-len(piece) % 4), validate=False)
-            assert not any(SECRET[i:i + 4].encode() in decoded for i in range(len(SECRET) - 3))
+            assert not any(SECRET[i : i + 4].encode() in decoded for i in range(len(SECRET) - 3))
 
 
 def test_authorization_values_are_scrubbed_even_if_never_registered() -> None:
     unknown = "zZ9-unregistered.Tok3n"
-    for text in (f"Authorization: Bearer {unknown}", f"authorization=Basic {b64('u:' + unknown)}",
-                 f"{{'Authorization': 'Bearer {unknown}', 'Accept': '*/*'}}",
-                 f'"authorization": "{unknown}"', f"curl -H 'Authorization: {unknown}'",
-                 f"retrying with bearer {unknown} now"):
+    for text in (
+        f"Authorization: Bearer {unknown}",
+        f"authorization=Basic {b64('u:' + unknown)}",
+        f"{{'Authorization': 'Bearer {unknown}', 'Accept': '*/*'}}",
+        f'"authorization": "{unknown}"',
+        f"curl -H 'Authorization: {unknown}'",
+        f"retrying with bearer {unknown} now",
+    ):
         out = logs.scrub(text)
         assert unknown not in out and b64("u:" + unknown) not in out, out
         assert "[redacted]" in out
     # words are not credentials
-    for prose in ("Basic authentication is off", "authorization: a valid bearer token is required",
-                  "Bearer token missing"):
+    for prose in (
+        "Basic authentication is off",
+        "authorization: a valid bearer token is required",
+        "Bearer token missing",
+    ):
         assert logs.scrub(prose) == prose
 
 
 def test_secret_named_keys_and_nested_values_are_hidden(stream: io.StringIO) -> None:
     log = logs.get("detector.test")
-    log.info("sending", token="anything", headers={"Authorization": "x", "Accept": "json"},
-             tried=[f"url?key={quote_plus(SECRET)}", {"password": "p"}], attempt=2)
+    log.info(
+        "sending",
+        token="anything",
+        headers={"Authorization": "x", "Accept": "json"},
+        tried=[f"url?key={quote_plus(SECRET)}", {"password": "p"}],
+        attempt=2,
+    )
     [line] = lines(stream)
     assert line["token"] == "[redacted]" and line["headers"]["Authorization"] == "[redacted]"
     assert line["headers"]["Accept"] == "json" and line["attempt"] == 2
@@ -147,8 +160,10 @@ def test_secret_named_keys_and_nested_values_are_hidden(stream: io.StringIO) -> 
 def test_an_objects_repr_is_scrubbed_on_the_rendered_line(stream: io.StringIO) -> None:
     class Response:
         def __repr__(self) -> str:
-            return f"<Response headers={{'Authorization': 'Basic {b64(SID + ':' + PAIR_TOKEN)}'}}" \
-                   f" body={SECRET!r}>"
+            return (
+                f"<Response headers={{'Authorization': 'Basic {b64(SID + ':' + PAIR_TOKEN)}'}}"
+                f" body={SECRET!r}>"
+            )
 
     logs.get("detector.test").warning("odd response", response=Response())
     text = stream.getvalue()
@@ -194,8 +209,14 @@ def test_module_logger_made_at_import_redacts_in_a_fresh_process() -> None:
         f"runner.log.warning('probe crashed', probe='api-health', detail='token=' + {SECRET!r})\n"
         "sys.stdout.write(buf.getvalue())\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
     [line] = [json.loads(x) for x in done.stdout.splitlines()]
     assert line["logger"] == "probes" and line["probe"] == "api-health"
     assert line["detail"] == "token=[redacted]"
@@ -204,16 +225,26 @@ def test_module_logger_made_at_import_redacts_in_a_fresh_process() -> None:
 
 def test_stdlib_logger_is_redacted_json(stream: io.StringIO) -> None:
     logging.getLogger("aiohttp.client").warning(
-        "request to %s failed; sent Authorization: Basic %s", f"https://x/?k={quote(SECRET)}",
-        b64(f"{SID}:{PAIR_TOKEN}"))
+        "request to %s failed; sent Authorization: Basic %s",
+        f"https://x/?k={quote(SECRET)}",
+        b64(f"{SID}:{PAIR_TOKEN}"),
+    )
     [line] = lines(stream)
     assert line["logger"] == "aiohttp.client" and line["level"] == "warning"
     assert "timestamp" in line and "[redacted]" in line["event"]
     assert not leaks(stream.getvalue(), SECRET, PAIR_TOKEN, pairs=((SID, PAIR_TOKEN),))
 
 
-@pytest.mark.parametrize("name", ["asyncio", "aiosqlite", "sqlalchemy.engine", "twilio.http_client",
-                                  "detector.channels.twilio.sdk"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "asyncio",
+        "aiosqlite",
+        "sqlalchemy.engine",
+        "twilio.http_client",
+        "detector.channels.twilio.sdk",
+    ],
+)
 def test_library_loggers_go_through_the_same_chain(stream: io.StringIO, name: str) -> None:
     logger = logging.getLogger(name)
     was = logger.level
@@ -256,7 +287,9 @@ def test_level_applies_to_both_kinds_and_configure_again_does_not_stack() -> Non
         logs.reset()
         root.setLevel(level)
     assert [(x["logger"], x["event"]) for x in lines(buf)] == [
-        ("detector.test", "loud"), ("aiohttp.web", "loud")]
+        ("detector.test", "loud"),
+        ("aiohttp.web", "loud"),
+    ]
 
 
 # --- cutting a detail ----------------------------------------------------------------------
@@ -265,12 +298,14 @@ CUT_SECRET = "Q7#K9!ZW4$MP"  # no character of the filler or of "[redacted]"
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["filler ", CUT_SECRET, "x", " " * 40]), max_size=400),
-       st.integers(min_value=1, max_value=400))
+@given(
+    st.lists(st.sampled_from(["filler ", CUT_SECRET, "x", " " * 40]), max_size=400),
+    st.integers(min_value=1, max_value=400),
+)
 def test_a_cut_never_leaves_part_of_a_secret(parts: list[str], limit: int) -> None:
     out = logs.scrub("".join(parts), limit, also=[CUT_SECRET])
     assert len(out) <= limit
-    assert not any(CUT_SECRET[i:i + 4] in out for i in range(len(CUT_SECRET) - 3)), out
+    assert not any(CUT_SECRET[i : i + 4] in out for i in range(len(CUT_SECRET) - 3)), out
 
 
 def test_redact_covers_every_form_and_cuts_to_one_short_line() -> None:
@@ -291,12 +326,18 @@ def test_redact_covers_every_form_and_cuts_to_one_short_line() -> None:
 
 def test_secrets_of_walks_the_config(tmp_path: Path) -> None:
     admin = "admin-T0ken/with+chars"
-    channels = channel_configs(sendgrid="http://127.0.0.1:9/", twilio="http://127.0.0.1:9/",
-                               webhook="http://127.0.0.1:9/hook")
+    channels = channel_configs(
+        sendgrid="http://127.0.0.1:9/",
+        twilio="http://127.0.0.1:9/",
+        webhook="http://127.0.0.1:9/hook",
+    )
     config = build_config(tmp_path, channels, [], server={"admin_token": admin})
     found = secrets_of(config)
     assert set(found) >= {
-        admin, ENV["WEBHOOK_SECRET"], ENV["SENDGRID_API_KEY"], ENV["TWILIO_AUTH_TOKEN"],
+        admin,
+        ENV["WEBHOOK_SECRET"],
+        ENV["SENDGRID_API_KEY"],
+        ENV["TWILIO_AUTH_TOKEN"],
         logs.basic_auth(DEFAULT_SID, ENV["TWILIO_AUTH_TOKEN"]),
     }
     assert DEFAULT_SID not in found  # an identifier, not a secret
@@ -311,9 +352,11 @@ def echo_text(authorization: str) -> str:
     secret = credential
     if scheme == "Basic":
         secret = base64.b64decode(credential).decode().partition(":")[2]
-    return (f"denied for {authorization!r}; key {secret} url {quote(secret, safe='')} "
-            f"form {quote_plus(secret)} b64 {b64(secret)} headers {{'Authorization': "
-            f"'{authorization}'}}")
+    return (
+        f"denied for {authorization!r}; key {secret} url {quote(secret, safe='')} "
+        f"form {quote_plus(secret)} b64 {b64(secret)} headers {{'Authorization': "
+        f"'{authorization}'}}"
+    )
 
 
 class EchoProvider:
@@ -332,9 +375,15 @@ class EchoProvider:
     async def _twilio(self, request: web.Request) -> web.Response:
         self.seen += 1
         text = echo_text(request.headers.get("Authorization", ""))
-        return web.json_response({"code": 20003, "message": text, "status": 401,
-                                  "more_info": "https://www.twilio.com/docs/errors/20003"},
-                                 status=401)
+        return web.json_response(
+            {
+                "code": 20003,
+                "message": text,
+                "status": 401,
+                "more_info": "https://www.twilio.com/docs/errors/20003",
+            },
+            status=401,
+        )
 
     async def start(self) -> EchoProvider:
         app = web.Application()
@@ -360,9 +409,14 @@ async def echo() -> AsyncIterator[EchoProvider]:
 
 def envelope() -> Envelope:
     message = Message(locale="en", subject="s", text="t", html="<p>t</p>", sms="down")
-    return Envelope(id="row-1", notice_id="inc-1.1", event="incident.opened", message=message,
-                    payload={}, recipients=[Recipient("Globex", "ops@globex.example",
-                                                      "+48225550100")])
+    return Envelope(
+        id="row-1",
+        notice_id="inc-1.1",
+        event="incident.opened",
+        message=message,
+        payload={},
+        recipients=[Recipient("Globex", "ops@globex.example", "+48225550100")],
+    )
 
 
 async def _send(make: Callable[[str], Twilio | SendGrid], url: str) -> Delivery:
@@ -379,9 +433,15 @@ async def test_twilio_detail_and_log_never_hold_the_echoed_credential(
     token = "tw+Detail/T0ken=9&q"
 
     def make(url: str) -> Twilio:
-        cfg = TwilioChannel.model_validate({"type": "twilio", "account_sid": SID,
-                                            "auth_token": token, "from": "+15550100",
-                                            "api_base": url})
+        cfg = TwilioChannel.model_validate(
+            {
+                "type": "twilio",
+                "account_sid": SID,
+                "auth_token": token,
+                "from": "+15550100",
+                "api_base": url,
+            }
+        )
         return Twilio(cfg, "twilio-0", timeout=5)
 
     d = await _send(make, echo.url)
@@ -389,8 +449,9 @@ async def test_twilio_detail_and_log_never_hold_the_echoed_credential(
     assert "Twilio HTTP 401" in d.detail and "[redacted]" in d.detail
     assert not leaks(d.detail, token, pairs=((SID, token),)), d.detail
     assert not leaks(stream.getvalue(), token, pairs=((SID, token),))
-    assert any(x["logger"] == "detector.channels.twilio" and x["level"] == "warning"
-               for x in lines(stream))
+    assert any(
+        x["logger"] == "detector.channels.twilio" and x["level"] == "warning" for x in lines(stream)
+    )
 
 
 async def test_sendgrid_detail_and_log_never_hold_the_echoed_key(
@@ -399,8 +460,9 @@ async def test_sendgrid_detail_and_log_never_hold_the_echoed_key(
     key = "SG.detail+Key/0123456789=abc&d"
 
     def make(url: str) -> SendGrid:
-        cfg = SendgridChannel.model_validate({"type": "sendgrid", "api_key": key,
-                                              "from": "status@acme.example", "api_base": url})
+        cfg = SendgridChannel.model_validate(
+            {"type": "sendgrid", "api_key": key, "from": "status@acme.example", "api_base": url}
+        )
         return SendGrid(cfg, "sendgrid-0", timeout=5)
 
     d = await _send(make, echo.url)

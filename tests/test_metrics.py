@@ -10,10 +10,18 @@ import pytest
 from detector.metrics import Metrics
 
 CONTRACT_NAMES = [
-    "detector_probe_duration_seconds", "detector_probe_success", "detector_probe_checks_total",
-    "detector_component_status", "detector_incidents_open", "detector_incidents_total",
-    "detector_notices_total", "detector_time_to_notice_seconds", "detector_outbox_pending",
-    "detector_scheduler_lag_seconds", "detector_control_ok", "detector_leader",
+    "detector_probe_duration_seconds",
+    "detector_probe_success",
+    "detector_probe_checks_total",
+    "detector_component_status",
+    "detector_incidents_open",
+    "detector_incidents_total",
+    "detector_notices_total",
+    "detector_time_to_notice_seconds",
+    "detector_outbox_pending",
+    "detector_scheduler_lag_seconds",
+    "detector_control_ok",
+    "detector_leader",
     "detector_build_info",
 ]
 
@@ -40,8 +48,10 @@ def test_every_contract_metric_is_exposed() -> None:
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_promtool_check_metrics_passes() -> None:
     out = subprocess.run(
-        ["promtool", "check", "metrics"], input=populated().exposition(),
-        capture_output=True, timeout=30,
+        ["promtool", "check", "metrics"],
+        input=populated().exposition(),
+        capture_output=True,
+        timeout=30,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == b"" and out.stderr.strip() == b"", out.stdout + out.stderr

@@ -43,8 +43,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await store.open()
     clock = FakeClock(START)
     channels: list[Channel] = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
-    subs = [Subscriber(name="Globex", email="ops@globex.example"),
-            Subscriber(name="Initech", email="it@initech.example", locale="pl")]
+    subs = [
+        Subscriber(name="Globex", email="ops@globex.example"),
+        Subscriber(name="Initech", email="it@initech.example", locale="pl"),
+    ]
     engine = Engine(cfg, store, channels, subs, Metrics(), clock)
     await engine.load()
     yield engine, clock, store, channels
@@ -105,12 +107,24 @@ async def test_draft_of_a_real_incident(world: World) -> None:
     assert stored is not None and stored.resolved_at is not None
     notices = (await store.notices([inc.id]))[inc.id]
     assert [n.kind for n in notices] == [
-        "opened", "update", "update", "identified", "monitoring", "resolved"]
+        "opened",
+        "update",
+        "update",
+        "identified",
+        "monitoring",
+        "resolved",
+    ]
     draft = await build_postmortem(store, engine.config, inc.id, clock.now())
 
-    for heading in ("# Post-mortem: Dashboard", "## Executive summary", "## Customer impact",
-                    "## Timeline", "## Cause", "## Corrective actions",
-                    "## Detection and communication"):
+    for heading in (
+        "# Post-mortem: Dashboard",
+        "## Executive summary",
+        "## Customer impact",
+        "## Timeline",
+        "## Cause",
+        "## Corrective actions",
+        "## Detection and communication",
+    ):
         assert heading in draft, heading
     assert "Times are in Europe/Warsaw" in draft
     assert f"| {at(START)} | First failed check |" in draft
@@ -151,15 +165,29 @@ async def test_manual_incident_says_who_opened_it(world: World) -> None:
 
 
 def _notice(seq: int, published: float, nxt: float | None) -> NoticeRow:
-    return NoticeRow(id=f"i.{seq}", incident_id="i", sequence=seq, event="incident.updated",
-                     kind="update", status="investigating", severity="major_outage",
-                     published_at=published, next_update_at=nxt, subject="s", text="t",
-                     facts={})
+    return NoticeRow(
+        id=f"i.{seq}",
+        incident_id="i",
+        sequence=seq,
+        event="incident.updated",
+        kind="update",
+        status="investigating",
+        severity="major_outage",
+        published_at=published,
+        next_update_at=nxt,
+        subject="s",
+        text="t",
+        facts={},
+    )
 
 
 def test_promises_tolerance_is_20_percent_or_60_seconds() -> None:
-    ns = [_notice(1, 0, 900), _notice(2, 900 + 180, 1980), _notice(3, 1980 + 181, 2261 + 100),
-          _notice(4, 2361 + 60, 9999)]
+    ns = [
+        _notice(1, 0, 900),
+        _notice(2, 900 + 180, 1980),
+        _notice(3, 1980 + 181, 2261 + 100),
+        _notice(4, 2361 + 60, 9999),
+    ]
     got = promises(ns)
     assert [p.on_time for p in got] == [True, False, True, None]
     assert [p.tolerance for p in got[:3]] == [180, 180, 60]
@@ -192,33 +220,36 @@ def safe(url: str) -> bool:
     return re.match(r"(https?|mailto):", url) is not None
 
 
-@pytest.mark.parametrize("text", [
-    "[x](javascript:alert(1))",
-    "[x](JaVaScRiPt:alert(1))",
-    "[x]( javascript:alert(1) )",
-    "[x](<java script:alert(1)>)",
-    "[x](java\tscript:alert(1))",
-    "[x](java\u200bscript:alert(1))",
-    "[x](&#106;avascript:alert(1))",
-    "[x](&#x6A;&#x61;vascript:alert(1))",
-    "[x](javascript&colon;alert(1))",
-    "[x](javascript&#58;alert(1))",
-    "[x](javascript\\:alert(1))",
-    '[x](javascript:alert(1) "title")',
-    "[x](vbscript:msgbox(1))",
-    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
-    "[x](file:///etc/passwd)",
-    "[x](/relative/path)",
-    "[x](//evil.example/)",
-    "![x](javascript:alert(1))",
-    "[x][r]\n\n[r]: javascript:alert(1)",
-    "[x]\n\n[x]: javascript:alert(1)",
-    "<javascript:alert(1)>",
-    "<a href='javascript:alert(1)'>x</a>",
-    "<img src=x onerror=alert(1)>",
-    "[a [x](javascript:alert(1)) b](https://ok.example/)",
-    "[x](https://ok.example/) [y](javascript:alert(1))",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[x](javascript:alert(1))",
+        "[x](JaVaScRiPt:alert(1))",
+        "[x]( javascript:alert(1) )",
+        "[x](<java script:alert(1)>)",
+        "[x](java\tscript:alert(1))",
+        "[x](java\u200bscript:alert(1))",
+        "[x](&#106;avascript:alert(1))",
+        "[x](&#x6A;&#x61;vascript:alert(1))",
+        "[x](javascript&colon;alert(1))",
+        "[x](javascript&#58;alert(1))",
+        "[x](javascript\\:alert(1))",
+        '[x](javascript:alert(1) "title")',
+        "[x](vbscript:msgbox(1))",
+        "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+        "[x](file:///etc/passwd)",
+        "[x](/relative/path)",
+        "[x](//evil.example/)",
+        "![x](javascript:alert(1))",
+        "[x][r]\n\n[r]: javascript:alert(1)",
+        "[x]\n\n[x]: javascript:alert(1)",
+        "<javascript:alert(1)>",
+        "<a href='javascript:alert(1)'>x</a>",
+        "<img src=x onerror=alert(1)>",
+        "[a [x](javascript:alert(1)) b](https://ok.example/)",
+        "[x](https://ok.example/) [y](javascript:alert(1))",
+    ],
+)
 def test_only_http_https_and_mailto_links_survive(text: str) -> None:
     out = md(text)
     assert all(safe(u) for u in links(out)), out
@@ -226,35 +257,47 @@ def test_only_http_https_and_mailto_links_survive(text: str) -> None:
     assert "javascript:alert" not in "".join(links(out)).lower()
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("See [the runbook](https://wiki.acme.example/runbook).",
-     "See [the runbook](https://wiki.acme.example/runbook)."),
-    ("[Status](HTTP://status.acme.example/?a=1&b=2)",
-     "[Status](HTTP://status.acme.example/?a=1&b=2)"),
-    ("[Write to us](mailto:ops@acme.example)", "[Write to us](mailto:ops@acme.example)"),
-    ("[w](https://en.wikipedia.org/wiki/Disk_(computing))",
-     "[w](https://en.wikipedia.org/wiki/Disk_%28computing%29)"),
-    ("[spaced](<https://acme.example/a b>)", "[spaced](https://acme.example/a%20b)"),
-    ('[titled](https://acme.example/ "a title")', "[titled](https://acme.example/)"),
-    ("![graph](https://acme.example/g.png)", "[graph](https://acme.example/g.png)"),
-    ("[](https://acme.example/)", "[https://acme.example/](https://acme.example/)"),
-    ("[x](javascript:alert(1))", "x"),
-    ("[*the* queue](data:,x)", "*the* queue"),
-    ("[x](/relative)", "x"),
-    ("a [note] and [x]: y", "a \\[note\\] and \\[x\\]: y"),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "See [the runbook](https://wiki.acme.example/runbook).",
+            "See [the runbook](https://wiki.acme.example/runbook).",
+        ),
+        (
+            "[Status](HTTP://status.acme.example/?a=1&b=2)",
+            "[Status](HTTP://status.acme.example/?a=1&b=2)",
+        ),
+        ("[Write to us](mailto:ops@acme.example)", "[Write to us](mailto:ops@acme.example)"),
+        (
+            "[w](https://en.wikipedia.org/wiki/Disk_(computing))",
+            "[w](https://en.wikipedia.org/wiki/Disk_%28computing%29)",
+        ),
+        ("[spaced](<https://acme.example/a b>)", "[spaced](https://acme.example/a%20b)"),
+        ('[titled](https://acme.example/ "a title")', "[titled](https://acme.example/)"),
+        ("![graph](https://acme.example/g.png)", "[graph](https://acme.example/g.png)"),
+        ("[](https://acme.example/)", "[https://acme.example/](https://acme.example/)"),
+        ("[x](javascript:alert(1))", "x"),
+        ("[*the* queue](data:,x)", "*the* queue"),
+        ("[x](/relative)", "x"),
+        ("a [note] and [x]: y", "a \\[note\\] and \\[x\\]: y"),
+    ],
+)
 def test_safe_links_are_kept_others_become_their_text(text: str, want: str) -> None:
     assert md(text) == want
 
 
 async def test_draft_neutralises_a_persons_unsafe_links(world: World) -> None:
     engine, clock, store, _ = world
-    inc = await engine.open_manual("Invoices [late](javascript:alert(1))", ["api"], "degraded",
-                                   "Invoices are late.")
+    inc = await engine.open_manual(
+        "Invoices [late](javascript:alert(1))", ["api"], "degraded", "Invoices are late."
+    )
     await engine.set_cause(
-        inc.id, "A stuck queue; see [the graph](https://grafana.acme.example/d/q) and "
+        inc.id,
+        "A stuck queue; see [the graph](https://grafana.acme.example/d/q) and "
         "[this](JaVaScRiPt:alert(document.cookie)).",
-        "[Alert](javascript&#58;x) on queue age.\n\n[r]: javascript:alert(1)\n[ref][r]")
+        "[Alert](javascript&#58;x) on queue age.\n\n[r]: javascript:alert(1)\n[ref][r]",
+    )
     draft = await build_postmortem(store, engine.config, inc.id, clock.now() + 60)
     assert links(draft) == ["https://grafana.acme.example/d/q"] * 2  # summary, and Cause
     assert "# Post-mortem: Invoices late\n" in draft

@@ -26,8 +26,9 @@ ProbeEvents = list[tuple[int, str, Level, float | None]]
 IncidentEvents = list[tuple[float, str, str]]
 
 
-def run_probe(levels: list[Level], n: int = 3, m: int = 3,
-              step: float = 1.0) -> tuple[ProbeState, ProbeEvents]:
+def run_probe(
+    levels: list[Level], n: int = 3, m: int = 3, step: float = 1.0
+) -> tuple[ProbeState, ProbeEvents]:
     clock = FakeClock(1000.0)
     state = ProbeState()
     events: ProbeEvents = []
@@ -164,8 +165,7 @@ def P(level: Level, severity: str | None = None) -> ProbeState:
         ([P(FAIL)], None, "major_outage"),
     ],
 )
-def test_component_severity(probes: list[ProbeState], override: str | None,
-                            expected: str) -> None:
+def test_component_severity(probes: list[ProbeState], override: str | None, expected: str) -> None:
     assert component_severity(probes, override) == expected
 
 
@@ -182,8 +182,9 @@ def test_component_severity_exhaustive_monotone() -> None:
                     assert rank[component_severity([P(x) for x in worse])] >= rank[base]
 
 
-def run_incident(timeline: list[tuple[float, str | None]],
-                 stable_for: float = 10.0) -> tuple[IncidentState, IncidentEvents]:
+def run_incident(
+    timeline: list[tuple[float, str | None]], stable_for: float = 10.0
+) -> tuple[IncidentState, IncidentEvents]:
     """timeline: (time, severity) for a severity change, (time, None) for a clock tick."""
     state = IncidentState()
     events: IncidentEvents = []
@@ -204,8 +205,11 @@ def run_incident(timeline: list[tuple[float, str | None]],
         (
             "open, recover, resolve after stable_for",
             [(0, "major_outage"), (5, "operational"), (10, None), (15, None)],
-            [(0, "opened", "major_outage"), (5, "monitoring", "major_outage"),
-             (15, "resolved", "major_outage")],
+            [
+                (0, "opened", "major_outage"),
+                (5, "monitoring", "major_outage"),
+                (15, "resolved", "major_outage"),
+            ],
         ),
         (
             "severity change while open",
@@ -214,24 +218,42 @@ def run_incident(timeline: list[tuple[float, str | None]],
         ),
         (
             "recurrence during stable_for reopens the same incident",
-            [(0, "major_outage"), (5, "operational"), (8, "major_outage"), (9, "operational"),
-             (18, None), (19, None)],
-            [(0, "opened", "major_outage"), (5, "monitoring", "major_outage"),
-             (8, "recurred", "major_outage"), (9, "monitoring", "major_outage"),
-             (19, "resolved", "major_outage")],
+            [
+                (0, "major_outage"),
+                (5, "operational"),
+                (8, "major_outage"),
+                (9, "operational"),
+                (18, None),
+                (19, None),
+            ],
+            [
+                (0, "opened", "major_outage"),
+                (5, "monitoring", "major_outage"),
+                (8, "recurred", "major_outage"),
+                (9, "monitoring", "major_outage"),
+                (19, "resolved", "major_outage"),
+            ],
         ),
         (
             "after resolution a new outage is a new incident",
             [(0, "degraded"), (1, "operational"), (11, None), (12, "degraded")],
-            [(0, "opened", "degraded"), (1, "monitoring", "degraded"),
-             (11, "resolved", "degraded"), (12, "opened", "degraded")],
+            [
+                (0, "opened", "degraded"),
+                (1, "monitoring", "degraded"),
+                (11, "resolved", "degraded"),
+                (12, "opened", "degraded"),
+            ],
         ),
-        ("ticks do nothing while open", [(0, "major_outage"), (100, None)],
-         [(0, "opened", "major_outage")]),
+        (
+            "ticks do nothing while open",
+            [(0, "major_outage"), (100, None)],
+            [(0, "opened", "major_outage")],
+        ),
     ],
 )
-def test_incident_scenarios(name: str, timeline: list[tuple[float, str | None]],
-                            expected: IncidentEvents) -> None:
+def test_incident_scenarios(
+    name: str, timeline: list[tuple[float, str | None]], expected: IncidentEvents
+) -> None:
     _, events = run_incident(timeline)
     assert events == expected, name
 
@@ -259,9 +281,7 @@ def test_incident_exhaustive_invariants() -> None:
             state, events = run_incident(timeline, stable_for=5.0)
             kinds = [k for _, k, _ in events]
             opened_or_resolved = [k for k in kinds if k in ("opened", "resolved")]
-            assert all(
-                a != b for a, b in itertools.pairwise(opened_or_resolved)
-            ), (seq, kinds)
+            assert all(a != b for a, b in itertools.pairwise(opened_or_resolved)), (seq, kinds)
             if opened_or_resolved:
                 assert opened_or_resolved[0] == "opened"
             # the final phase agrees with the last severity

@@ -37,11 +37,18 @@ def test_text_that_cannot_be_encoded_or_carried_in_xml_is_removed() -> None:
     clean_operator_text("x\ud83dy").encode("utf-8")  # no lone surrogate survives
 
 
-@pytest.mark.parametrize("text", [
-    "Zahlungen sind verzögert.", "Płatności są opóźnione.", "المدفوعات متأخرة.",
-    "支付延迟。", "Emoji 🚒 stay.", "Non\u00a0breaking and zero\u200bwidth stay.",
-    "Bidi \u2067isolates\u2069 stay (right-to-left notices need them).",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Zahlungen sind verzögert.",
+        "Płatności są opóźnione.",
+        "المدفوعات متأخرة.",
+        "支付延迟。",
+        "Emoji 🚒 stay.",
+        "Non\u00a0breaking and zero\u200bwidth stay.",
+        "Bidi \u2067isolates\u2069 stay (right-to-left notices need them).",
+    ],
+)
 def test_ordinary_text_in_any_language_is_untouched(text: str) -> None:
     assert clean_operator_text(text) == text
 

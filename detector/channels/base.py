@@ -88,14 +88,25 @@ def redacted(delivery: Delivery, *secrets: str) -> Delivery:
 
 
 def logged(
-    log: structlog.stdlib.BoundLogger, provider: str, envelope: Envelope, delivery: Delivery,
+    log: structlog.stdlib.BoundLogger,
+    provider: str,
+    envelope: Envelope,
+    delivery: Delivery,
 ) -> Delivery:
     """Every channel logs the outcome of a send the same way, bound to its notice."""
-    log = log.bind(notice_id=envelope.notice_id, outbox_id=envelope.id,
-                   recipients=len(envelope.recipients), rejected=len(delivery.rejected))
+    log = log.bind(
+        notice_id=envelope.notice_id,
+        outbox_id=envelope.id,
+        recipients=len(envelope.recipients),
+        rejected=len(delivery.rejected),
+    )
     if delivery.ok:
         log.debug(f"{provider} accepted", detail=delivery.detail)
     else:
-        log.warning(f"{provider} send failed", detail=delivery.detail,
-                    permanent=delivery.permanent, retry_after=delivery.retry_after)
+        log.warning(
+            f"{provider} send failed",
+            detail=delivery.detail,
+            permanent=delivery.permanent,
+            retry_after=delivery.retry_after,
+        )
     return delivery

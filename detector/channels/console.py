@@ -42,8 +42,7 @@ class Console:
         if notice.get("next_update_at"):
             when += f" · next update due {_clock(notice['next_update_at'])}"
         self.out.write(
-            f"\n{bar}\n[{envelope.event}]  {m.subject}\n({when}){chr(10)}{bar}\n"
-            f"{m.text.strip()}\n"
+            f"\n{bar}\n[{envelope.event}]  {m.subject}\n({when}){chr(10)}{bar}\n{m.text.strip()}\n"
         )
         self.out.flush()
         return Delivery(True, "printed")

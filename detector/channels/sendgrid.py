@@ -151,27 +151,42 @@ class SendGrid:
         for r in envelope.recipients:
             (good if r.email and _EMAIL_RE.fullmatch(r.email) else rejected).append(r)
         if len(good) > self.max_batch:
-            return Delivery(False, f"{len(good)} recipients in one envelope; SendGrid takes at "
-                                   f"most {self.max_batch}", permanent=True)
+            return Delivery(
+                False,
+                f"{len(good)} recipients in one envelope; SendGrid takes at most {self.max_batch}",
+                permanent=True,
+            )
         # A refused address fails the whole request, so nobody got it: send again without it.
         for _ in range(3):
             if not good:
-                return self._done(envelope, Delivery(
-                    True, "no recipient with a valid e-mail address", rejected=rejected))
+                return self._done(
+                    envelope,
+                    Delivery(True, "no recipient with a valid e-mail address", rejected=rejected),
+                )
             try:
                 body = self.build(envelope, good)
             except SendGridException as e:  # e.g. the SDK found an API key in the content
-                return self._done(envelope, Delivery(
-                    False, f"cannot build the e-mail: {type(e).__name__}", permanent=True))
+                return self._done(
+                    envelope,
+                    Delivery(False, f"cannot build the e-mail: {type(e).__name__}", permanent=True),
+                )
             delivery, refused = await self._post(body, good)
             if not refused:
-                return self._done(envelope, Delivery(
-                    delivery.ok, delivery.detail, delivery.retry_after, delivery.permanent,
-                    rejected))
+                return self._done(
+                    envelope,
+                    Delivery(
+                        delivery.ok,
+                        delivery.detail,
+                        delivery.retry_after,
+                        delivery.permanent,
+                        rejected,
+                    ),
+                )
             rejected += refused
             good = [r for r in good if r not in refused]
-        return self._done(envelope, Delivery(False, delivery.detail, permanent=True,
-                                             rejected=rejected))
+        return self._done(
+            envelope, Delivery(False, delivery.detail, permanent=True, rejected=rejected)
+        )
 
     async def _post(
         self, body: dict[str, Any], recipients: list[Recipient]
@@ -195,12 +210,16 @@ class SendGrid:
             return Delivery(False, f"SendGrid unreachable: {type(e).__name__}"), []
         if 200 <= status < 300:
             msg_id = rh.get("X-Message-Id")
-            return Delivery(True, f"accepted by SendGrid for {len(recipients)} recipient(s)"
-                            + (f", message id {msg_id}" if msg_id else "")), []
+            return Delivery(
+                True,
+                f"accepted by SendGrid for {len(recipients)} recipient(s)"
+                + (f", message id {msg_id}" if msg_id else ""),
+            ), []
         errors = self._errors(text)
         # redacted whole, then cut (in _done): a cut first could leave half a key in the text
         detail = f"SendGrid HTTP {status}: " + (
-            "; ".join(f"{f}: {m}" if f else m for m, f in errors) or "no error message")
+            "; ".join(f"{f}: {m}" if f else m for m, f in errors) or "no error message"
+        )
         if status == 429:
             wait = parse_retry_after(rh.get("Retry-After"), self._clock.now())
             if wait is None and rh.get("X-RateLimit-Reset", "").isdigit():
@@ -220,8 +239,7 @@ class SendGrid:
     def _errors(text: str) -> list[tuple[str, str | None]]:
         try:
             raw = json.loads(text).get("errors") or []
-            return [(str(e.get("message", "")), e.get("field")) for e in raw
-                    if isinstance(e, dict)]
+            return [(str(e.get("message", "")), e.get("field")) for e in raw if isinstance(e, dict)]
         except (ValueError, AttributeError):
             return [(text.strip(), None)] if text.strip() else []
 

@@ -36,8 +36,9 @@ def _twilio_sender(v: str) -> str:
     alphanumeric sender ID. Anything else fails every SMS, so it is refused here."""
     if v.lstrip().startswith("+"):
         return e164(v)
-    if any(r.fullmatch(v) for r in
-           (_MESSAGING_SERVICE_RE, _SHORT_CODE_RE, _ALPHANUMERIC_SENDER_RE)):
+    if any(
+        r.fullmatch(v) for r in (_MESSAGING_SERVICE_RE, _SHORT_CODE_RE, _ALPHANUMERIC_SENDER_RE)
+    ):
         return v
     raise ValueError(
         f"not a Twilio sender: {v!r} (use an E.164 number such as +15550100, a messaging service "
@@ -84,8 +85,15 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the twilio SD
             creds = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers = {**(headers or {}), "Authorization": f"Basic {creds}"}
         response: Response = await super().request(
-            method, url, params=params, data=data, headers=headers, auth=None,
-            timeout=timeout, allow_redirects=allow_redirects)
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=None,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
         sink = _RESPONSES.get()
         if sink is not None:
             sink.append(response)
@@ -123,8 +131,9 @@ class Twilio:
         """Built lazily: the SDK's aiohttp session must be created inside the running loop."""
         if self._client is None:
             self._http = _HttpClient(logger=_SDK_LOG)
-            client = Client(self.cfg.account_sid, self.cfg.auth_token.get_secret_value(),
-                            http_client=self._http)
+            client = Client(
+                self.cfg.account_sid, self.cfg.auth_token.get_secret_value(), http_client=self._http
+            )
             if self.cfg.api_base is not None:
                 client.api.base_url = str(self.cfg.api_base)
                 # An explicit api_base wins: TWILIO_EDGE / TWILIO_REGION would rewrite its host.
@@ -137,20 +146,27 @@ class Twilio:
         if not envelope.recipients:
             return Delivery(True, "no recipients")
         if len(envelope.recipients) > self.max_batch:
-            return self._done(envelope, Delivery(
-                False, f"Twilio takes one recipient per envelope, got {len(envelope.recipients)}",
-                permanent=True))
+            return self._done(
+                envelope,
+                Delivery(
+                    False,
+                    f"Twilio takes one recipient per envelope, got {len(envelope.recipients)}",
+                    permanent=True,
+                ),
+            )
         recipient = envelope.recipients[0]
         if not recipient.phone:
-            return self._done(envelope, Delivery(True, "recipient has no phone number",
-                                                 rejected=[recipient]))
+            return self._done(
+                envelope, Delivery(True, "recipient has no phone number", rejected=[recipient])
+            )
         client = self._sdk()
         responses: list[Response] = []
         token = _RESPONSES.set(responses)
         try:
             async with asyncio.timeout(self.timeout):
                 msg = await client.messages.create_async(
-                    to=recipient.phone, from_=self.cfg.from_, body=envelope.message.sms)
+                    to=recipient.phone, from_=self.cfg.from_, body=envelope.message.sms
+                )
         except TwilioRestException as e:
             delivery = self._refused(e.status, e.code, str(e.msg), responses, envelope)
         except TwilioServiceException as e:
@@ -163,22 +179,28 @@ class Twilio:
         except json.JSONDecodeError:  # a 2xx whose body is not JSON: it was still accepted
             delivery = Delivery(True, "accepted by Twilio (unreadable response)")
         else:
-            delivery = Delivery(True, f"accepted by Twilio: {msg.sid} "
-                                      f"({msg.num_segments} segment(s))")
+            delivery = Delivery(
+                True, f"accepted by Twilio: {msg.sid} ({msg.num_segments} segment(s))"
+            )
         finally:
             _RESPONSES.reset(token)
         return self._done(envelope, delivery)
 
     def _refused(
-        self, status: int, code: int | None, text: str, responses: list[Response],
+        self,
+        status: int,
+        code: int | None,
+        text: str,
+        responses: list[Response],
         envelope: Envelope,
     ) -> Delivery:
         detail = f"Twilio HTTP {status}" + (f" (error {code})" if code else "") + f": {text}"
         if status == 429:
             header = responses[-1].headers.get("Retry-After") if responses else None
             wait = parse_retry_after(header, self._clock.now())
-            return Delivery(False, detail, retry_after=DEFAULT_RETRY_AFTER if wait is None
-                            else wait)
+            return Delivery(
+                False, detail, retry_after=DEFAULT_RETRY_AFTER if wait is None else wait
+            )
         if status >= 500 or status == 408:
             return Delivery(False, detail)
         if status == 400 and code in REJECTED_CODES:

@@ -33,8 +33,12 @@ MAX_TITLE = 200  # as the admin API allows
 SEVERITIES = ("major_outage", "partial_outage", "degraded")
 WRITES = ("open", "update", "cause", "resolve")
 # the admin API's field names → this command's options, so a refusal names what was typed
-OPEN_OPTIONS = {"title": "--title", "components": "--component", "severity": "--severity",
-                "message": "--message"}
+OPEN_OPTIONS = {
+    "title": "--title",
+    "components": "--component",
+    "severity": "--severity",
+    "message": "--message",
+}
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
@@ -50,13 +54,17 @@ def target_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where (one of)")
     g.add_argument("-c", "--config", metavar="FILE", help="read the store named in this config")
     g.add_argument("--url", metavar="URL", help="a running daemon, e.g. http://127.0.0.1:9478")
-    g.add_argument("--token", metavar="TOKEN",
-                   help=f"admin token (default: the {TOKEN_ENV} environment variable)")
+    g.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"admin token (default: the {TOKEN_ENV} environment variable)",
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("incidents", help="list, show, open, update, set the cause of, or "
-                                          "resolve incidents")
+    p = sub.add_parser(
+        "incidents", help="list, show, open, update, set the cause of, or resolve incidents"
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="recent incidents, newest first")
     target_args(ls)
@@ -66,12 +74,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     show.add_argument("id", metavar="ID")
     target_args(show)
     show.add_argument("--json", action="store_true", help="print the API's JSON")
-    op = actions.add_parser("open", help="open an incident the probes cannot see, and tell "
-                                         "customers (needs --url)")
+    op = actions.add_parser(
+        "open", help="open an incident the probes cannot see, and tell customers (needs --url)"
+    )
     target_args(op)
     op.add_argument("--title", required=True, help="a short title, for customers")
-    op.add_argument("--component", dest="components", action="append", required=True,
-                    metavar="ID", help="an affected component's id (repeat for several)")
+    op.add_argument(
+        "--component",
+        dest="components",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="an affected component's id (repeat for several)",
+    )
     op.add_argument("--severity", required=True, choices=SEVERITIES)
     op.add_argument("-m", "--message", help="what to tell customers")
     up = actions.add_parser("update", help="publish a human update (needs --url)")
@@ -79,14 +94,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     target_args(up)
     up.add_argument("-m", "--message", required=True, help="what to tell customers")
     up.add_argument("-s", "--status", choices=["investigating", "identified", "monitoring"])
-    cause = actions.add_parser("cause", help="name the cause: published to customers at once "
-                                             "as 'identified' (needs --url)")
+    cause = actions.add_parser(
+        "cause", help="name the cause: published to customers at once as 'identified' (needs --url)"
+    )
     cause.add_argument("id", metavar="ID")
     target_args(cause)
-    cause.add_argument("-m", "--message", required=True, metavar="TEXT",
-                       help="the cause, in words customers understand")
-    cause.add_argument("--actions", metavar="TEXT",
-                       help="corrective actions, for the post-mortem report")
+    cause.add_argument(
+        "-m",
+        "--message",
+        required=True,
+        metavar="TEXT",
+        help="the cause, in words customers understand",
+    )
+    cause.add_argument(
+        "--actions", metavar="TEXT", help="corrective actions, for the post-mortem report"
+    )
     res = actions.add_parser("resolve", help="resolve an incident (needs --url)")
     res.add_argument("id", metavar="ID")
     target_args(res)
@@ -134,13 +156,15 @@ async def _write(args: argparse.Namespace, token: str) -> int:
     if args.action == "open":
         body: dict[str, Any] = {
             "title": title_text("--title", args.title),
-            "components": component_ids(args.components), "severity": args.severity,
+            "components": component_ids(args.components),
+            "severity": args.severity,
         }
         message = operator_text("--message", args.message)
         if message is not None:
             body["message"] = message
-        result = await request(args.url, "POST", "/api/v1/admin/incidents", token, body,
-                               options=OPEN_OPTIONS)
+        result = await request(
+            args.url, "POST", "/api/v1/admin/incidents", token, body, options=OPEN_OPTIONS
+        )
         iid = str(result["incident"]["id"])
         print(f"{one_line(iid)}: opened; {published(result.get('notice'))}")
         return 0
@@ -171,15 +195,17 @@ def published(notice: dict[str, Any] | None) -> str:
     """What an action told customers, for the person who took it."""
     if not notice:
         return "recorded; no notice published (the incident is resolved)"
-    return (f"published notice {notice.get('sequence', '?')} "
-            f"({one_line(notice.get('subject', ''))})")
+    return f"published notice {notice.get('sequence', '?')} ({one_line(notice.get('subject', ''))})"
 
 
 def daemon_token(args: argparse.Namespace, where: str) -> str:
     """The admin token for a write, which only the running daemon may make."""
     if where == "store":
-        raise Failure(f"'{args.action}' needs the running daemon, which publishes the notice: "
-                      f"use --url URL (and --token or {TOKEN_ENV}) instead of -c", 2)
+        raise Failure(
+            f"'{args.action}' needs the running daemon, which publishes the notice: "
+            f"use --url URL (and --token or {TOKEN_ENV}) instead of -c",
+            2,
+        )
     token = admin_token(args, required=False)
     if token is None:
         raise Failure(f"the admin API needs a token: --token TOKEN or {TOKEN_ENV}", 2)
@@ -255,24 +281,33 @@ async def open_store(config: Config) -> Store:
 
 
 async def request(
-    url: str, method: str, path: str, token: str | None, body: dict[str, Any] | None = None,
-    *, text: bool = False, options: dict[str, str] | None = None,
+    url: str,
+    method: str,
+    path: str,
+    token: str | None,
+    body: dict[str, Any] | None = None,
+    *,
+    text: bool = False,
+    options: dict[str, str] | None = None,
 ) -> Any:
     """The daemon's answer; a refusal becomes a Failure (a 400 is bad usage: exit 2).
     `options` maps the API's field names to this command's options for the message."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.request(
-            method, url.rstrip("/") + path, json=body, headers=headers
-        ) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.request(method, url.rstrip("/") + path, json=body, headers=headers) as resp,
+        ):
             raw = await resp.text()
             if resp.status >= 400:
-                raise Failure(_server_error(resp.status, raw, options or {}),
-                              2 if resp.status == 400 else 1)
+                raise Failure(
+                    _server_error(resp.status, raw, options or {}), 2 if resp.status == 400 else 1
+                )
             return raw if text else json.loads(raw)
     except (aiohttp.ClientError, TimeoutError, OSError) as e:
-        raise Failure(f"cannot reach the daemon at {url}: {type(e).__name__} "
-                      f"{str(e)[:200]}".rstrip()) from None
+        raise Failure(
+            f"cannot reach the daemon at {url}: {type(e).__name__} {str(e)[:200]}".rstrip()
+        ) from None
     except ValueError:
         raise Failure(f"the daemon at {url} did not answer with JSON") from None
 
@@ -288,7 +323,7 @@ def _server_error(status: int, raw: str, options: dict[str, str]) -> str:
     message = one_line(message)[:500]
     field = _FIELD.match(message)
     if status == 400 and field and field.group(1) in options:
-        rest = message[field.end():]
+        rest = message[field.end() :]
         for name, option in options.items():
             if "_" in name:  # "... after starts_at": the option typed, not the API field
                 rest = rest.replace(name, option)
@@ -314,7 +349,8 @@ async def _list(args: argparse.Namespace, where: str) -> list[dict[str, Any]]:
 async def _show(args: argparse.Namespace, where: str) -> dict[str, Any]:
     if where == "url":
         data: dict[str, Any] = await request(
-            args.url, "GET", f"/api/v1/incidents/{quote(args.id, safe='')}", None)
+            args.url, "GET", f"/api/v1/incidents/{quote(args.id, safe='')}", None
+        )
         return data
     from detector.incidents.payload import incident_json
     from detector.web.api import notice_json
@@ -335,15 +371,25 @@ def print_list(incs: list[dict[str, Any]]) -> None:
         print("no incidents")
         return
     rows = [("ID", "STATUS", "SEVERITY", "STARTED (UTC)", "TITLE")] + [
-        tuple(one_line(v) for v in (
-            i["id"], i["status"] + (" (held)" if i.get("held_until") else ""), i["severity"],
-            i["started_at"] or "-", i["title"]))
+        tuple(
+            one_line(v)
+            for v in (
+                i["id"],
+                i["status"] + (" (held)" if i.get("held_until") else ""),
+                i["severity"],
+                i["started_at"] or "-",
+                i["title"],
+            )
+        )
         for i in incs
     ]
     widths = [max(len(str(r[k])) for r in rows) for k in range(4)]
     for r in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(r[:4], widths, strict=True)) + "  "
-              + one_line(r[4]))
+        print(
+            "  ".join(str(v).ljust(w) for v, w in zip(r[:4], widths, strict=True))
+            + "  "
+            + one_line(r[4])
+        )
 
 
 def one_line(text: object) -> str:
@@ -354,12 +400,18 @@ def one_line(text: object) -> str:
 def print_incident(inc: dict[str, Any]) -> None:
     print(f"{one_line(inc['id'])}: {one_line(inc['title'])}")
     fields = [
-        ("status", inc["status"]), ("severity", inc["severity"]),
-        ("components", ", ".join(inc["components"])), ("vendor", inc.get("vendor")),
-        ("started", inc["started_at"]), ("detected", inc["detected_at"]),
-        ("recovered", inc.get("recovered_at")), ("resolved", inc.get("resolved_at")),
-        ("next update", inc.get("next_update_at")), ("held until", inc.get("held_until")),
-        ("cause", inc.get("cause")), ("report by", inc.get("report_by")),
+        ("status", inc["status"]),
+        ("severity", inc["severity"]),
+        ("components", ", ".join(inc["components"])),
+        ("vendor", inc.get("vendor")),
+        ("started", inc["started_at"]),
+        ("detected", inc["detected_at"]),
+        ("recovered", inc.get("recovered_at")),
+        ("resolved", inc.get("resolved_at")),
+        ("next update", inc.get("next_update_at")),
+        ("held until", inc.get("held_until")),
+        ("cause", inc.get("cause")),
+        ("report by", inc.get("report_by")),
         ("post-mortem published", inc.get("postmortem_published_at")),
     ]
     for name, value in fields:
@@ -368,7 +420,9 @@ def print_incident(inc: dict[str, Any]) -> None:
     updates = inc.get("updates", [])
     print(f"updates ({len(updates)}):")
     for n in updates:
-        print(f"  #{n['sequence']} {n['published_at']} {n['event']} ({n['kind']}): "
-              f"{one_line(n['subject'])}")
+        print(
+            f"  #{n['sequence']} {n['published_at']} {n['event']} ({n['kind']}): "
+            f"{one_line(n['subject'])}"
+        )
         if n.get("next_update_at"):
             print(f"     next update by {n['next_update_at']}")

@@ -34,8 +34,13 @@ from detector.cli.incidents import (
 )
 
 ISO_EXAMPLE = "e.g. 2026-11-23T22:00:00Z or 2026-11-23T23:00:00+01:00"
-ADD_OPTIONS = {"title": "--title", "components": "--component", "starts_at": "--starts",
-               "ends_at": "--ends", "message": "--message"}
+ADD_OPTIONS = {
+    "title": "--title",
+    "components": "--component",
+    "starts_at": "--starts",
+    "ends_at": "--ends",
+    "message": "--message",
+}
 PATH = "/api/v1/admin/maintenance"
 
 
@@ -45,16 +50,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add = actions.add_parser("add", help="schedule a window and tell subscribers (needs --url)")
     target_args(add)
     add.add_argument("--title", required=True, help="a short title, for customers")
-    add.add_argument("--component", dest="components", action="append", required=True,
-                     metavar="ID", help="an affected component's id (repeat for several)")
+    add.add_argument(
+        "--component",
+        dest="components",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="an affected component's id (repeat for several)",
+    )
     add.add_argument("--starts", required=True, metavar="ISO", help=f"start, {ISO_EXAMPLE}")
     add.add_argument("--ends", required=True, metavar="ISO", help="end, ISO 8601 with a zone")
     add.add_argument("-m", "--message", help="what to tell customers about the work")
     ls = actions.add_parser("list", help="upcoming and current windows, soonest first")
     target_args(ls)
     ls.add_argument("--json", action="store_true", help="print the API's JSON")
-    cancel = actions.add_parser("cancel", help="call a window off (before its start: tell "
-                                               "subscribers; under way: end it now; needs --url)")
+    cancel = actions.add_parser(
+        "cancel",
+        help="call a window off (before its start: tell "
+        "subscribers; under way: end it now; needs --url)",
+    )
     cancel.add_argument("id", metavar="ID")
     target_args(cancel)
 
@@ -75,13 +89,13 @@ async def _maintenance(args: argparse.Namespace) -> int:
     token = daemon_token(args, where)
     if args.action == "add":
         return await _add(args, token)
-    result = await request(args.url, "POST", f"{PATH}/{quote(args.id, safe='')}/cancel", token,
-                           {})
+    result = await request(args.url, "POST", f"{PATH}/{quote(args.id, safe='')}/cancel", token, {})
     m, notice = result["maintenance"], result.get("notice") or {}
-    done = ("cancelled before it began" if m["state"] == "cancelled"
-            else "it had begun: ended now")
-    print(f"{one_line(m['id'])}: {done}; published notice {notice.get('sequence', '?')} "
-          f"({one_line(notice.get('subject', ''))})")
+    done = "cancelled before it began" if m["state"] == "cancelled" else "it had begun: ended now"
+    print(
+        f"{one_line(m['id'])}: {done}; published notice {notice.get('sequence', '?')} "
+        f"({one_line(notice.get('subject', ''))})"
+    )
     return 0
 
 
@@ -92,15 +106,18 @@ async def _add(args: argparse.Namespace, token: str) -> int:
     body: dict[str, Any] = {
         "title": title_text("--title", args.title),
         "components": component_ids(args.components),
-        "starts_at": starts.isoformat(), "ends_at": ends.isoformat(),
+        "starts_at": starts.isoformat(),
+        "ends_at": ends.isoformat(),
     }
     message = operator_text("--message", args.message)
     if message is not None:
         body["message"] = message
     result = await request(args.url, "POST", PATH, token, body, options=ADD_OPTIONS)
     m = result["maintenance"]
-    print(f"{one_line(m['id'])}: scheduled from {m['starts_at']} to {m['ends_at']} (UTC); "
-          f"subscribers are told now, at the start and at the end")
+    print(
+        f"{one_line(m['id'])}: scheduled from {m['starts_at']} to {m['ends_at']} (UTC); "
+        f"subscribers are told now, at the start and at the end"
+    )
     return 0
 
 
@@ -137,9 +154,17 @@ def print_list(windows: list[dict[str, Any]]) -> None:
         print("no maintenance scheduled")
         return
     rows = [("ID", "STATE", "STARTS (UTC)", "ENDS (UTC)", "COMPONENTS", "TITLE")] + [
-        tuple(one_line(v) for v in (
-            m["id"], m["state"], m["starts_at"], m["ends_at"], ", ".join(m["components"]),
-            m["title"]))
+        tuple(
+            one_line(v)
+            for v in (
+                m["id"],
+                m["state"],
+                m["starts_at"],
+                m["ends_at"],
+                ", ".join(m["components"]),
+                m["title"],
+            )
+        )
         for m in windows
     ]
     widths = [max(len(r[k]) for r in rows) for k in range(5)]

@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
 async def _postmortem(args: argparse.Namespace) -> int:
     if check_target(args) == "url":
         text = await request(
-            args.url, "GET", f"/api/v1/incidents/{quote(args.id, safe='')}/postmortem",
-            admin_token(args, required=False), text=True,
+            args.url,
+            "GET",
+            f"/api/v1/incidents/{quote(args.id, safe='')}/postmortem",
+            admin_token(args, required=False),
+            text=True,
         )
     else:
         config = load_config(args)

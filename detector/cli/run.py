@@ -16,9 +16,13 @@ from detector.daemon import Daemon
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the daemon")
     add_config_arg(p)
-    p.add_argument("--log-level", default="info", type=str.lower,
-                   choices=("debug", "info", "warning", "error", "critical"),
-                   help="every logger's threshold, ours and the libraries' (default: info)")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="every logger's threshold, ours and the libraries' (default: info)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -101,9 +101,7 @@ _TOKEN_RE = re.compile(_TOKEN)
 
 def _header_name(v: str) -> str:
     if not _TOKEN_RE.fullmatch(v):
-        raise ValueError(
-            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
-        )
+        raise ValueError("not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)")
     return v
 
 
@@ -117,11 +115,13 @@ HeaderName = Annotated[str, AfterValidator(_header_name)]
 HeaderValue = Annotated[str, AfterValidator(_header_value)]
 Headers = Annotated[
     dict[HeaderName, HeaderValue],
-    WithJsonSchema({
-        "type": "object",
-        "propertyNames": {"pattern": f"^{_TOKEN}$"},
-        "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
-    }),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": f"^{_TOKEN}$"},
+            "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
+        }
+    ),
 ]
 
 

@@ -50,11 +50,18 @@ _PATTERNS = {
 }
 # Errors that say "wrong kind of value"; in a union they merge into one "expected X or Y".
 _TYPE_NOUNS = {
-    "int_type": "a whole number", "int_parsing": "a whole number",
-    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
-    "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text",
     "list_type": "a list",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
 }
 
 
@@ -92,8 +99,9 @@ class _Loader(_SafeBase):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node,
-                                                                         yaml.ScalarNode):
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
                 continue
             key = self.construct_object(key_node)
             if key in seen:
@@ -112,8 +120,9 @@ def _walk_depth(events: Iterator[yaml.Event]) -> None:
             depth += 1
             if depth > _MAX_DEPTH:
                 line = event.start_mark.line + 1 if event.start_mark else "?"
-                raise ConfigError([f"line {line}: not valid YAML: nested more than "
-                                   f"{_MAX_DEPTH} levels deep"])
+                raise ConfigError(
+                    [f"line {line}: not valid YAML: nested more than {_MAX_DEPTH} levels deep"]
+                )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -171,8 +180,10 @@ def _check_expanded_size(root: yaml.Node) -> None:
             aliased = True
         elif isinstance(node, yaml.ScalarNode):
             text = str(node.value)
-            memo[key] = (1, len(text) if text.isascii()
-                         else len(text.encode("utf-8", "surrogatepass")))
+            memo[key] = (
+                1,
+                len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")),
+            )
         else:
             children = _children(node)
             active.add(key)
@@ -181,11 +192,13 @@ def _check_expanded_size(root: yaml.Node) -> None:
     values, size = memo[id(root)]
     if size > _MAX_EXPANDED_BYTES:
         what = "once aliases are expanded " if aliased else ""
-        raise ConfigError([f"(file): too large {what}({_megabytes(size)} > "
-                           f"{_MAX_EXPANDED_BYTES // _MB} MB)"])
+        raise ConfigError(
+            [f"(file): too large {what}({_megabytes(size)} > {_MAX_EXPANDED_BYTES // _MB} MB)"]
+        )
     if values > _MAX_NODES:
-        raise ConfigError([f"(file): too large (more than {_MAX_NODES:,} values once YAML "
-                           "aliases are expanded)"])
+        raise ConfigError(
+            [f"(file): too large (more than {_MAX_NODES:,} values once YAML aliases are expanded)"]
+        )
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -288,8 +301,10 @@ class _Walk:
     def _note_secrets(self, node: dict[Any, Any], loc: tuple[Any, ...]) -> None:
         in_headers = bool(loc) and loc[-1] == "headers"
         for k, v in node.items():
-            if isinstance(v, str) and isinstance(k, str) and (
-                k in SECRET_KEYS or (in_headers and SECRET_HEADER_RE.search(k))
+            if (
+                isinstance(v, str)
+                and isinstance(k, str)
+                and (k in SECRET_KEYS or (in_headers and SECRET_HEADER_RE.search(k)))
             ):
                 self.secrets.add(v)
         url = node.get("url") if loc == ("storage",) else None
@@ -438,8 +453,9 @@ def _fault(err: ErrorDetails, root: type[BaseModel]) -> _Fault:
         close = difflib.get_close_matches(str(path[-1]), known, n=1) if path else []
         if close:
             return _Fault(path, f"unknown key (did you mean {close[0]}?)")
-        return _Fault(path, f"unknown key (known keys: {', '.join(known)})" if known
-                      else "unknown key")
+        return _Fault(
+            path, f"unknown key (known keys: {', '.join(known)})" if known else "unknown key"
+        )
     if kind == "invalid_key" or (err["loc"][-1:] == ("[key]",) and kind in _TYPE_NOUNS):
         return _Fault(path, "keys must be text")
     if kind.startswith("url_"):
@@ -470,8 +486,12 @@ def _fault(err: ErrorDetails, root: type[BaseModel]) -> _Fault:
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
         return _Fault(path, _PATTERNS.get(pattern, f"must match the pattern {pattern}"))
-    bounds = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
-              "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
+    bounds = {
+        "greater_than": ("greater than", "gt"),
+        "greater_than_equal": ("at least", "ge"),
+        "less_than": ("less than", "lt"),
+        "less_than_equal": ("at most", "le"),
+    }
     if kind in bounds:
         words, key = bounds[kind]
         return _Fault(path, f"must be {words} {ctx.get(key)}")
@@ -553,8 +573,10 @@ def parse_config(
         raise ConfigError(["(file): nested too deeply"]) from None
     if environ.get(LISTEN_ENV):
         server = data.get("server")
-        data["server"] = {**(server if isinstance(server, dict) else {}),
-                          "listen": environ[LISTEN_ENV]}
+        data["server"] = {
+            **(server if isinstance(server, dict) else {}),
+            "listen": environ[LISTEN_ENV],
+        }
     if walk.errors:
         raise ConfigError(_redact(walk.errors, walk.secrets))
     try:

@@ -65,7 +65,6 @@ class Contact(Model):
     email: Email | None = None
     phone: str | None = None
 
-
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
         if not self.email and not self.phone:
@@ -195,8 +194,11 @@ class ProbeBase(DetectionOverrides):
 
     def detection(self, defaults: Detection) -> Detection:
         """The effective detection settings: this probe's overrides over the defaults."""
-        own = {k: v for k, v in self.model_dump(include=set(Detection.model_fields)).items()
-               if v is not None}
+        own = {
+            k: v
+            for k, v in self.model_dump(include=set(Detection.model_fields)).items()
+            if v is not None
+        }
         return defaults.model_copy(update=own) if own else defaults
 
 
@@ -252,7 +254,6 @@ class Subscriber(Model):
     locale: str | None = None
     timezone: str | None = None
     components: list[str] | None = None  # None: all
-
 
     @field_validator("phone")
     @classmethod

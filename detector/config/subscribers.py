@@ -52,7 +52,8 @@ def load_subscribers(config: Config, base_dir: Path) -> list[Subscriber]:
     if duplicates:
         logs.get("detector.config").warning(
             "duplicate subscribers merged, each is told once",
-            count=len(duplicates), duplicates=duplicate_lines(duplicates),
+            count=len(duplicates),
+            duplicates=duplicate_lines(duplicates),
         )
     return people
 
@@ -139,8 +140,7 @@ def _with_components(person: Subscriber, more: list[str] | None) -> Subscriber:
     if more is None:
         return person.model_copy(update={"components": None})
     union = list(dict.fromkeys([*person.components, *more]))
-    return person if union == person.components else person.model_copy(
-        update={"components": union})
+    return person if union == person.components else person.model_copy(update={"components": union})
 
 
 def _read_file(
@@ -160,17 +160,17 @@ def _read_file(
         return [], [f"{name}: not valid CSV: {e}"]
 
 
-def _parse(
-    config: Config, name: str, text: str
-) -> tuple[list[tuple[str, Subscriber]], list[str]]:
+def _parse(config: Config, name: str, text: str) -> tuple[list[tuple[str, Subscriber]], list[str]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next((row for row in reader if any(cell.strip() for cell in row)), None)
     if header is None:
         return [], [f"{name}: empty; the first line names the columns: {','.join(COLUMNS)}"]
     columns = [cell.strip().lower() for cell in header]
     errors = [_column_error(name, reader.line_num, c) for c in columns if c not in COLUMNS]
-    errors += [f"{name} row {reader.line_num}: column {c!r} appears twice"
-               for c in dict.fromkeys(c for c in columns if columns.count(c) > 1)]
+    errors += [
+        f"{name} row {reader.line_num}: column {c!r} appears twice"
+        for c in dict.fromkeys(c for c in columns if columns.count(c) > 1)
+    ]
     if "name" not in columns:
         errors.append(f"{name} row {reader.line_num}: the header has no 'name' column")
     if errors:

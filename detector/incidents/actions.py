@@ -75,11 +75,22 @@ class ActionsMixin(EngineBase):
         async with self.lock, self._txn() as change:
             now = self.clock.now()
             inc = IncidentRow(
-                id=f"manual-{secrets.token_hex(4)}", component_ids=component_ids, title=title,
-                status=Status.INVESTIGATING, severity=severity, manual=True,
-                vendor=next((self.config.component(c).vendor for c in component_ids
-                             if self._known(c) and self.config.component(c).vendor), None),
-                started_at=now, detected_at=now,
+                id=f"manual-{secrets.token_hex(4)}",
+                component_ids=component_ids,
+                title=title,
+                status=Status.INVESTIGATING,
+                severity=severity,
+                manual=True,
+                vendor=next(
+                    (
+                        self.config.component(c).vendor
+                        for c in component_ids
+                        if self._known(c) and self.config.component(c).vendor
+                    ),
+                    None,
+                ),
+                started_at=now,
+                detected_at=now,
             )
             self.manual[inc.id] = inc
             change.after.append(self.metrics.incidents.inc)
@@ -108,7 +119,8 @@ class ActionsMixin(EngineBase):
             self.mem.deadlines.pop(inc.id, None)
             change.incidents.append(replace(inc))
             change.after.append(
-                lambda: self.log.warning("held incident vetoed", incident_id=inc.id))
+                lambda: self.log.warning("held incident vetoed", incident_id=inc.id)
+            )
         return inc
 
     async def publish_postmortem(self, incident_id: str) -> NoticeRow:

@@ -104,8 +104,11 @@ class EngineBase:
         # the longest a change waits for streaks under way to end before it is said: one
         # streak's worth of re-checks, and one more round
         self.settle_bound = max(
-            ((max(st.failures_to_confirm, st.successes_to_recover) + 1) * st.recheck_interval
-             for name, st in self.settings.items() if self.component_of.get(name) is not None),
+            (
+                (max(st.failures_to_confirm, st.successes_to_recover) + 1) * st.recheck_interval
+                for name, st in self.settings.items()
+                if self.component_of.get(name) is not None
+            ),
             default=config.detection.recheck_interval,
         )
 
@@ -206,8 +209,14 @@ class EngineBase:
     # --- implemented by the mixins (lifecycle, maintenance, publishing) ----------------
 
     def publish(
-        self, inc: IncidentRow, kind: str, event: str, now: float, change: Change,
-        message: str | None = None, extra: dict[str, Any] | None = None,
+        self,
+        inc: IncidentRow,
+        kind: str,
+        event: str,
+        now: float,
+        change: Change,
+        message: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> NoticeRow:
         raise NotImplementedError  # in its mixin
 

@@ -68,11 +68,13 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
             self.bad_since = {n: t for n, t in self.bad_since.items() if n in kept}
             self.checked_at = {n: t for n, t in self.checked_at.items() if n in kept}
             self.control_checked_at = {
-                n: t for n, t in self.control_checked_at.items() if n in kept}
+                n: t for n, t in self.control_checked_at.items() if n in kept
+            }
             async with self._txn() as change:  # new settings may change what is due or said
                 now = self.clock.now()
-                for cid in sorted({c for i in self.open_incidents() for c in i.component_ids
-                                   if self._known(c)}):
+                for cid in sorted(
+                    {c for i in self.open_incidents() for c in i.component_ids if self._known(c)}
+                ):
                     self._evaluate(cid, now, change)
 
     async def load(self) -> None:
@@ -113,7 +115,11 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         level = level_of(result)
         settings = self.settings[name]
         new, event = step_probe(
-            state, level, at, settings.failures_to_confirm, settings.successes_to_recover,
+            state,
+            level,
+            at,
+            settings.failures_to_confirm,
+            settings.successes_to_recover,
             result.severity,
         )
         self.states[name] = new
@@ -122,11 +128,21 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         if siblings and new.bad_streak == 1 and state.bad_streak == 0:
             # the others of the component are checked now, so their streaks run in phase;
             # only those not already in trouble (one re-checked early would run ahead)
-            self.request_checks([s for s in siblings if self.states[s].confirmed == Level.OK
-                                 and self.states[s].bad_streak == 0])
+            self.request_checks(
+                [
+                    s
+                    for s in siblings
+                    if self.states[s].confirmed == Level.OK and self.states[s].bad_streak == 0
+                ]
+            )
         elif siblings and new.good_streak == 1 and state.good_streak == 0:
-            self.request_checks([s for s in siblings if self.states[s].confirmed != Level.OK
-                                 and self.states[s].good_streak == 0])
+            self.request_checks(
+                [
+                    s
+                    for s in siblings
+                    if self.states[s].confirmed != Level.OK and self.states[s].good_streak == 0
+                ]
+            )
         if state.bad_streak == 0 and new.bad_streak == 1:
             self.bad_since[name] = self.clock.monotonic()
             if new.confirmed == Level.OK:  # a suspect streak begins: remember its start

@@ -40,8 +40,9 @@ class LifecycleMixin(EngineBase):
         if d.event is not None:
             st = self.states[d.probe]
             change.probe_states[d.probe] = (int(st.confirmed), st.first_bad_at, st.severity)
-            self.log.info("probe verdict", probe=d.probe, verdict=d.event.kind,
-                          level=d.event.level.name)
+            self.log.info(
+                "probe verdict", probe=d.probe, verdict=d.event.kind, level=d.event.level.name
+            )
         component = self.component_of[d.probe]
         if component is None:  # a control
             self._controls_changed(now, change)
@@ -73,12 +74,16 @@ class LifecycleMixin(EngineBase):
         self.controls_down = down
         change.after.append(lambda: self.metrics.control_ok.set(0 if down else 1))
         if down:
-            change.after.append(lambda: self.log.error(
-                "controls failing: the detector's own network is suspect; "
-                "no customer outage will be declared until they pass"))
+            change.after.append(
+                lambda: self.log.error(
+                    "controls failing: the detector's own network is suspect; "
+                    "no customer outage will be declared until they pass"
+                )
+            )
         else:
             change.after.append(
-                lambda: self.log.warning("controls pass again; evaluating components"))
+                lambda: self.log.warning("controls pass again; evaluating components")
+            )
             self.deferred.update(c.id for c in self.config.components)
         self._internal_notice(Event.DETECTOR_DEGRADED, now, change, degraded=down)
 
@@ -110,9 +115,13 @@ class LifecycleMixin(EngineBase):
             self._open(group, now, change)
 
     def _newly_down(self, now: float) -> list[str]:
-        return [c.id for c in self.config.components
-                if c.id not in self.open and self.severity(c.id).down
-                and not self.in_maintenance(c.id, now)]
+        return [
+            c.id
+            for c in self.config.components
+            if c.id not in self.open
+            and self.severity(c.id).down
+            and not self.in_maintenance(c.id, now)
+        ]
 
     def _evaluate_incident(
         self, inc: IncidentRow, now: float, change: Change, settled: bool = False
@@ -126,8 +135,11 @@ class LifecycleMixin(EngineBase):
         if event is None:
             self.mem.settling.pop(f"i:{inc.id}", None)
             return
-        if (not settled and inc.held_until is None
-                and not self._settled(inc.component_ids, opening=False)):
+        if (
+            not settled
+            and inc.held_until is None
+            and not self._settled(inc.component_ids, opening=False)
+        ):
             self._settle(f"i:{inc.id}", change)
             return
         self.mem.settling.pop(f"i:{inc.id}", None)
@@ -136,16 +148,23 @@ class LifecycleMixin(EngineBase):
     def _incident_severity(self, inc: IncidentRow, now: float) -> str:
         """The worst of its components' severities; a component under planned work counts
         as working (its trouble is announced as maintenance, not as this outage)."""
-        return worst([
-            self.severity(cid) for cid in inc.component_ids
-            if self._known(cid) and not self.in_maintenance(cid, now)
-        ])
+        return worst(
+            [
+                self.severity(cid)
+                for cid in inc.component_ids
+                if self._known(cid) and not self.in_maintenance(cid, now)
+            ]
+        )
 
     def _doubt(self, component_ids: list[str]) -> bool:
         """Trouble that began while our own network is suspect waits for the controls."""
-        starts = [self.bad_since[p.name] for cid in component_ids if self._known(cid)
-                  for p in self.config.component(cid).probes
-                  if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since]
+        starts = [
+            self.bad_since[p.name]
+            for cid in component_ids
+            if self._known(cid)
+            for p in self.config.component(cid).probes
+            if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since
+        ]
         if not self._controls_doubt(min(starts, default=self.clock.monotonic())):
             return False
         self.deferred.update(c for c in component_ids if self._known(c))
@@ -160,8 +179,14 @@ class LifecycleMixin(EngineBase):
             probes = self.config.component(cid).probes
             # the trouble's start: every probe must have been checked since (its siblings
             # were asked to check at once), so a healthy one is known healthy, not assumed
-            began = min((self.bad_since[p.name] for p in probes if p.name in self.bad_since
-                         and self.states[p.name].confirmed != Level.OK), default=None)
+            began = min(
+                (
+                    self.bad_since[p.name]
+                    for p in probes
+                    if p.name in self.bad_since and self.states[p.name].confirmed != Level.OK
+                ),
+                default=None,
+            )
             for p in probes:
                 if self.states[p.name].suspect:
                     return False
@@ -170,8 +195,9 @@ class LifecycleMixin(EngineBase):
         if opening:
             return not any(
                 self.states[p.name].bad_streak > 0
-                for c in self.config.components if c.id not in component_ids
-                and c.id not in self.open for p in c.probes
+                for c in self.config.components
+                if c.id not in component_ids and c.id not in self.open
+                for p in c.probes
             )
         return True
 
@@ -199,8 +225,10 @@ class LifecycleMixin(EngineBase):
         mono = self.clock.monotonic()
         within = self.config.detection.group_within
         found = [
-            inc for inc in {i.id: i for i in self.open.values()}.values()
-            if not inc.manual and (opened := self.deadlines(inc).opened) is not None
+            inc
+            for inc in {i.id: i for i in self.open.values()}.values()
+            if not inc.manual
+            and (opened := self.deadlines(inc).opened) is not None
             and mono - opened <= within
         ]
         return max(found, key=lambda i: i.detected_at, default=None)
@@ -208,8 +236,11 @@ class LifecycleMixin(EngineBase):
     def _open(self, group: list[str], now: float, change: Change) -> None:
         """One incident for every component that went down together."""
         comps = [self.config.component(c) for c in group]
-        starts = [s for c in comps
-                  if (s := trouble_started([self.states[p.name] for p in c.probes])) is not None]
+        starts = [
+            s
+            for c in comps
+            if (s := trouble_started([self.states[p.name] for p in c.probes])) is not None
+        ]
         severity = worst(self.severity(c) for c in group)
         inc = IncidentRow(
             id=f"{group[0]}-{secrets.token_hex(4)}",
@@ -225,15 +256,21 @@ class LifecycleMixin(EngineBase):
             self.open[c] = inc
         self.deadlines(inc).opened = self.clock.monotonic()
         change.after.append(self.metrics.incidents.inc)
-        change.after.append(lambda: self.log.warning(
-            "incident opened", incident_id=inc.id, severity=severity, components=group))
+        change.after.append(
+            lambda: self.log.warning(
+                "incident opened", incident_id=inc.id, severity=severity, components=group
+            )
+        )
         hold = self.config.notify.hold
         if hold > 0:
             inc.held_until = now + hold
             self.deadlines(inc).held_until = self.clock.monotonic() + hold
             change.incidents.append(replace(inc))
             self._internal_notice(
-                Event.INCIDENT_PENDING, now, change, incident=payloads.incident_json(inc),
+                Event.INCIDENT_PENDING,
+                now,
+                change,
+                incident=payloads.incident_json(inc),
                 publish_at=payloads.iso(inc.held_until),
             )
             return
@@ -252,8 +289,9 @@ class LifecycleMixin(EngineBase):
             start = trouble_started([self.states[p.name] for p in component.probes])
             if start is not None and start < inc.started_at:
                 inc.started_at = start
-        inc.title = ", ".join(self.config.component(c).name for c in inc.component_ids
-                              if self._known(c))
+        inc.title = ", ".join(
+            self.config.component(c).name for c in inc.component_ids if self._known(c)
+        )
         previous = inc.severity
         state = self._incident_state(inc)
         new_state, event = step_incident(state, self._incident_severity(inc, now), now)
@@ -263,8 +301,9 @@ class LifecycleMixin(EngineBase):
                 inc.status = self._automatic_status(inc)
                 inc.recovered_at = self.deadlines(inc).recovered = None
         iid = inc.id
-        change.after.append(lambda: self.log.warning(
-            "incident now also affects", incident_id=iid, components=group))
+        change.after.append(
+            lambda: self.log.warning("incident now also affects", incident_id=iid, components=group)
+        )
         if inc.held_until is not None:  # not yet told: the first notice will name them
             change.incidents.append(replace(inc))
             return
@@ -297,8 +336,11 @@ class LifecycleMixin(EngineBase):
         if inc.held_until is not None:  # not yet told: follow along quietly
             if event.kind == Kind.MONITORING:
                 inc.status, inc.resolved_at = Status.RESOLVED, now
-                change.after.append(lambda: self.log.warning(
-                    "held incident recovered before publication", incident_id=inc.id))
+                change.after.append(
+                    lambda: self.log.warning(
+                        "held incident recovered before publication", incident_id=inc.id
+                    )
+                )
                 for c in inc.component_ids:
                     if self.open.get(c) is inc:
                         del self.open[c]
@@ -322,7 +364,8 @@ class LifecycleMixin(EngineBase):
             self.deadlines(inc).recovered = None
         kind, inc_id, sev = event.kind, inc.id, inc.severity
         change.after.append(
-            lambda: self.log.warning("incident " + kind, incident_id=inc_id, severity=sev))
+            lambda: self.log.warning("incident " + kind, incident_id=inc_id, severity=sev)
+        )
         extra = {"previous_severity": event.previous} if event.previous else {}
         self.publish(inc, event.kind, Event.INCIDENT_UPDATED, now, change, extra=extra)
 

@@ -24,7 +24,11 @@ class MaintenanceMixin(EngineBase):
         )
 
     async def schedule_maintenance(
-        self, title: str, component_ids: list[str], starts_at: float, ends_at: float,
+        self,
+        title: str,
+        component_ids: list[str],
+        starts_at: float,
+        ends_at: float,
         message: str | None = None,
     ) -> MaintenanceRow:
         """Planned work: announced to subscribers now, at its start and at its end."""
@@ -41,8 +45,12 @@ class MaintenanceMixin(EngineBase):
                 raise ValueError("ends_at: must be in the future")
             async with self._txn() as change:
                 m = MaintenanceRow(
-                    id=f"maint-{secrets.token_hex(4)}", component_ids=component_ids,
-                    title=title, starts_at=starts_at, ends_at=ends_at, message=message,
+                    id=f"maint-{secrets.token_hex(4)}",
+                    component_ids=component_ids,
+                    title=title,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    message=message,
                 )
                 self.maintenance.append(m)
                 self._announce(m, 1, now, change)
@@ -94,12 +102,23 @@ class MaintenanceMixin(EngineBase):
         m.announced = min(stage, 3)
         comps = [self.config.component(c) for c in m.component_ids if self._known(c)]
         facts = NoticeFacts(
-            event=event, kind=kind, incident_id=m.id, sequence=stage, title=m.title,
-            status="maintenance", severity=Severity.OPERATIONAL,
-            components=[c.name for c in comps], impacts=self._impacts(comps), vendor=None,
+            event=event,
+            kind=kind,
+            incident_id=m.id,
+            sequence=stage,
+            title=m.title,
+            status="maintenance",
+            severity=Severity.OPERATIONAL,
+            components=[c.name for c in comps],
+            impacts=self._impacts(comps),
+            vendor=None,
             impact_translations=[c.impact_translations() for c in comps],
-            started_at=m.starts_at, published_at=now, next_update_at=None, message=m.message,
-            extra={"starts_at": m.starts_at, "ends_at": m.ends_at}, **self._service_facts(),
+            started_at=m.starts_at,
+            published_at=now,
+            next_update_at=None,
+            message=m.message,
+            extra={"starts_at": m.starts_at, "ends_at": m.ends_at},
+            **self._service_facts(),
         )
         body = payloads.maintenance(f"{m.id}.{stage}", m, facts, self._default(facts))
         self._emit(f"{m.id}.{stage}", m.id, stage, facts, m.component_ids, [], body, change)

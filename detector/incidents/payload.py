@@ -42,8 +42,7 @@ def incident_json(inc: IncidentRow) -> dict[str, Any]:
 
 def evidence_rows(probe: str, results: Iterable[tuple[float, bool, str]]) -> list[dict[str, Any]]:
     return [
-        {"probe": probe, "at": iso(at), "ok": ok, "detail": detail}
-        for at, ok, detail in results
+        {"probe": probe, "at": iso(at), "ok": ok, "detail": detail} for at, ok, detail in results
     ]
 
 
@@ -60,8 +59,18 @@ def webhook(
         "incident": {
             k: v
             for k, v in incident_json(inc).items()
-            if k in ("id", "title", "status", "severity", "components", "vendor",
-                     "started_at", "detected_at", "resolved_at")
+            if k
+            in (
+                "id",
+                "title",
+                "status",
+                "severity",
+                "components",
+                "vendor",
+                "started_at",
+                "detected_at",
+                "resolved_at",
+            )
         },
         "notice": {
             "sequence": facts.sequence,
@@ -84,12 +93,19 @@ def maintenance(
         "event": facts.event,
         "notice_id": notice_id,
         "maintenance": {
-            "id": m.id, "title": m.title, "components": m.component_ids,
-            "starts_at": iso(m.starts_at), "ends_at": iso(m.ends_at),
+            "id": m.id,
+            "title": m.title,
+            "components": m.component_ids,
+            "starts_at": iso(m.starts_at),
+            "ends_at": iso(m.ends_at),
         },
         "notice": {
-            "sequence": facts.sequence, "kind": facts.kind, "locale": message.locale,
-            "subject": message.subject, "text": message.text, "next_update_at": None,
+            "sequence": facts.sequence,
+            "kind": facts.kind,
+            "locale": message.locale,
+            "subject": message.subject,
+            "text": message.text,
+            "next_update_at": None,
             "published_at": iso(facts.published_at),
         },
         "evidence": [],

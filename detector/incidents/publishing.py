@@ -77,8 +77,14 @@ class PublishingMixin(EngineBase):
         return compose(facts, self.config.service.locale, self.config.service.timezone)
 
     def publish(
-        self, inc: IncidentRow, kind: str, event: str, now: float, change: Change,
-        message: str | None = None, extra: dict[str, Any] | None = None,
+        self,
+        inc: IncidentRow,
+        kind: str,
+        event: str,
+        now: float,
+        change: Change,
+        message: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> NoticeRow:
         """A notice: the incident's next sequence, its next-update time, its outbox rows."""
         inc.sequence += 1
@@ -106,16 +112,31 @@ class PublishingMixin(EngineBase):
         """The notice row and its outbox rows, written with the decision that made them."""
         default = self._default(facts)
         rows = fanout.plan(
-            notice_id=notice_id, facts=facts, payload=body, default_message=default,
-            component_ids=component_ids, config=self.config, channels=self.channels,
-            subscribers=self.subscribers, now=facts.published_at,
+            notice_id=notice_id,
+            facts=facts,
+            payload=body,
+            default_message=default,
+            component_ids=component_ids,
+            config=self.config,
+            channels=self.channels,
+            subscribers=self.subscribers,
+            now=facts.published_at,
         )
         notice = NoticeRow(
-            id=notice_id, incident_id=owner_id, sequence=sequence, event=facts.event,
-            kind=facts.kind, status=facts.status, severity=facts.severity,
-            published_at=facts.published_at, next_update_at=facts.next_update_at,
-            subject=default.subject, text=default.text, facts=payloads.facts_dict(facts),
-            evidence=evidence, recipients=sum(len(r.recipients) for r in rows),
+            id=notice_id,
+            incident_id=owner_id,
+            sequence=sequence,
+            event=facts.event,
+            kind=facts.kind,
+            status=facts.status,
+            severity=facts.severity,
+            published_at=facts.published_at,
+            next_update_at=facts.next_update_at,
+            subject=default.subject,
+            text=default.text,
+            facts=payloads.facts_dict(facts),
+            evidence=evidence,
+            recipients=sum(len(r.recipients) for r in rows),
         )
         change.notices.append(notice)
         change.outbox.extend(rows)
@@ -126,9 +147,11 @@ class PublishingMixin(EngineBase):
         body = payloads.internal(event, notice_id, now, self.config, self._all_evidence(), data)
         for ch in self.channels:
             if ch.kind == "webhook" and ch.wants(event):
-                change.outbox.append(fanout.row(
-                    notice_id, ch, event, payloads.blank_message(event), body, [], 0, now
-                ))
+                change.outbox.append(
+                    fanout.row(
+                        notice_id, ch, event, payloads.blank_message(event), body, [], 0, now
+                    )
+                )
 
     def _evidence(self, inc: IncidentRow) -> list[dict[str, Any]]:
         out = []

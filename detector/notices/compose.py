@@ -283,7 +283,8 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
         trend=_trend(facts),
         fixed=facts.status in (Status.MONITORING, Status.RESOLVED),
         added=format_list(list(facts.extra.get("added_components") or []), locale=clock.locale)
-        if facts.extra.get("added_components") else None,
+        if facts.extra.get("added_components")
+        else None,
         impacts=[i.strip() for i in _impacts(facts, lang) if i.strip()],
         show_impacts=facts.kind in _SHOWS_IMPACTS,
         vendor=facts.vendor or None,
@@ -344,10 +345,22 @@ def warm(locales: Iterable[str], timezone: str) -> None:
     """Compile every template a first notice needs, at start-up rather than inside the
     time from outage to first notice."""
     facts = NoticeFacts(
-        event="incident.opened", kind="opened", incident_id="warm", sequence=1,
-        title="warm", status="investigating", severity="major_outage", components=["x"],
-        impacts=["x"], vendor=None, started_at=0.0, published_at=0.0, next_update_at=900.0,
-        service_name="x", contact_name="x", contact_email="x@x.example",
+        event="incident.opened",
+        kind="opened",
+        incident_id="warm",
+        sequence=1,
+        title="warm",
+        status="investigating",
+        severity="major_outage",
+        components=["x"],
+        impacts=["x"],
+        vendor=None,
+        started_at=0.0,
+        published_at=0.0,
+        next_update_at=900.0,
+        service_name="x",
+        contact_name="x",
+        contact_email="x@x.example",
     )
     for locale in set(locales):
         compose(facts, locale, timezone)

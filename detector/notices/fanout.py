@@ -80,8 +80,21 @@ def plan(
         if ch.max_batch == 0:
             if facts.event in INTERNAL_EVENTS and ch.kind != "webhook":
                 continue
-            rows.append(row(notice_id, ch, facts.event, default_message, payload, [], 0, now,
-                            stream=stream_of(owner, ch), sequence=seq, stale_at=stale_at))
+            rows.append(
+                row(
+                    notice_id,
+                    ch,
+                    facts.event,
+                    default_message,
+                    payload,
+                    [],
+                    0,
+                    now,
+                    stream=stream_of(owner, ch),
+                    sequence=seq,
+                    stale_at=stale_at,
+                )
+            )
             continue
         field = "phone" if ch.kind == "twilio" else "email"
         groups: dict[tuple[str, str], list[Subscriber]] = defaultdict(list)
@@ -94,13 +107,22 @@ def plan(
             message = compose(facts, locale, tz)
             for i in range(0, len(members), ch.max_batch):
                 chunk = members[i : i + ch.max_batch]
-                recipients = [
-                    {"name": m.name, "email": m.email, "phone": m.phone} for m in chunk
-                ]
+                recipients = [{"name": m.name, "email": m.email, "phone": m.phone} for m in chunk]
                 group = f"{locale}|{tz}|{i // ch.max_batch}"
                 rows.append(
-                    row(notice_id, ch, facts.event, message, payload, recipients, batch_no, now,
-                        stream=stream_of(owner, ch, group), sequence=seq, stale_at=stale_at)
+                    row(
+                        notice_id,
+                        ch,
+                        facts.event,
+                        message,
+                        payload,
+                        recipients,
+                        batch_no,
+                        now,
+                        stream=stream_of(owner, ch, group),
+                        sequence=seq,
+                        stale_at=stale_at,
+                    )
                 )
                 batch_no += 1
     return rows

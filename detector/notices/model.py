@@ -41,5 +41,3 @@ class NoticeFacts:
     extra: dict[str, Any] = field(default_factory=dict)
     # the same sentences in other languages, where the config gives them: [{"fr": ...}, ...]
     impact_translations: list[dict[str, str]] = field(default_factory=list)
-
-

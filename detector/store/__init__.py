@@ -11,6 +11,11 @@ from detector.store.store import (
 
 __all__ = [
     "STORE_ERRORS",
-    "Change", "IncidentRow", "MaintenanceRow", "NoticeRow", "OutboxRow", "Store",
+    "Change",
+    "IncidentRow",
+    "MaintenanceRow",
+    "NoticeRow",
+    "OutboxRow",
+    "Store",
     "StoreUnavailable",
 ]

@@ -85,8 +85,11 @@ class OutboxQueries:
         async with self.write() as conn:
             await conn.execute(
                 update(s.outbox)
-                .where((s.outbox.c.channel == channel) & (s.outbox.c.state == "pending")
-                       & s.outbox.c.claimed_until.is_not(None))
+                .where(
+                    (s.outbox.c.channel == channel)
+                    & (s.outbox.c.state == "pending")
+                    & s.outbox.c.claimed_until.is_not(None)
+                )
                 .values(claimed_until=None)
             )
 

@@ -130,6 +130,7 @@ probe_state = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+
 def _history(name: str) -> Table:
     """Check counts per probe per bucket (the bucket's start, epoch seconds)."""
     return Table(

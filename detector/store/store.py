@@ -82,7 +82,6 @@ class IncidentRow(_Row):
     _bools = ("manual", "vetoed", "status_by_person")
 
 
-
 @dataclass(slots=True)
 class NoticeRow(_Row):
     id: str
@@ -100,7 +99,6 @@ class NoticeRow(_Row):
     evidence: list[dict[str, Any]] = field(default_factory=list)
     recipients: int = 0
     _json = ("facts", "evidence")
-
 
 
 @dataclass(slots=True)
@@ -127,7 +125,6 @@ class OutboxRow(_Row):
     _json = ("message", "payload", "recipients")
 
 
-
 @dataclass(slots=True)
 class MaintenanceRow(_Row):
     id: str
@@ -138,7 +135,6 @@ class MaintenanceRow(_Row):
     message: str | None = None
     announced: int = 0  # 0 none, 1 scheduled, 2 started, 3 ended
     _json = ("component_ids",)
-
 
 
 @dataclass(slots=True)
@@ -154,8 +150,9 @@ class Change:
     after: list[Callable[[], None]] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.incidents or self.notices or self.outbox or self.probe_states
-                    or self.maintenance)
+        return not (
+            self.incidents or self.notices or self.outbox or self.probe_states or self.maintenance
+        )
 
 
 class StoreUnavailable(Exception):
@@ -183,14 +180,19 @@ class Store(OutboxQueries):
         """Bring the store to SCHEMA_VERSION: migrate the tables that exist, then create the
         ones that do not (a table created now is born at the latest version)."""
         async with self.engine.begin() as conn:
-            existing = await conn.run_sync(lambda c: {
-                t: {col["name"] for col in inspect(c).get_columns(t)}
-                for t in inspect(c).get_table_names()
-            })
+            existing = await conn.run_sync(
+                lambda c: {
+                    t: {col["name"] for col in inspect(c).get_columns(t)}
+                    for t in inspect(c).get_table_names()
+                }
+            )
             version = None
             if "meta" in existing:
-                version = (await conn.execute(
-                    select(s.meta.c.value).where(s.meta.c.key == "schema_version"))).scalar()
+                version = (
+                    await conn.execute(
+                        select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+                    )
+                ).scalar()
             if version is not None:
                 for v in range(int(version) + 1, s.SCHEMA_VERSION + 1):
                     for stmt in s.MIGRATIONS.get(v, []):
@@ -268,8 +270,13 @@ class Store(OutboxQueries):
             for m in change.maintenance:
                 await self._upsert(conn, s.maintenance, m.to_db(), ["id"])
             for probe, (level, first_bad_at, severity) in change.probe_states.items():
-                row = {"probe": probe, "level": level, "first_bad_at": first_bad_at,
-                       "severity": severity, "updated_at": now}
+                row = {
+                    "probe": probe,
+                    "level": level,
+                    "first_bad_at": first_bad_at,
+                    "severity": severity,
+                    "updated_at": now,
+                }
                 await self._upsert(conn, s.probe_state, row, ["probe"])
 
     async def _upsert(
@@ -365,8 +372,10 @@ class Store(OutboxQueries):
     async def history(self, since_bucket: int) -> list[Row[Any]]:
         """Check history since a time: hourly rows for the old part, minute rows after."""
         h, m = s.check_history_hourly, s.check_history
-        q = select(h).where(h.c.bucket >= since_bucket).union_all(
-            select(m).where(m.c.bucket >= since_bucket)
+        q = (
+            select(h)
+            .where(h.c.bucket >= since_bucket)
+            .union_all(select(m).where(m.c.bucket >= since_bucket))
         )
         return list(await self._all(q))
 
@@ -388,8 +397,9 @@ class Store(OutboxQueries):
                 "checks = check_history_hourly.checks + excluded.checks, "
                 "failures = check_history_hourly.failures + excluded.failures, "
                 "soft = check_history_hourly.soft + excluded.soft, "
-                "duration_sum = check_history_hourly.duration_sum + excluded.duration_sum"
-                .replace("%(cutoff)s", str(cutoff))
+                "duration_sum = check_history_hourly.duration_sum + excluded.duration_sum".replace(
+                    "%(cutoff)s", str(cutoff)
+                )
             )
             await conn.execute(delete(s.check_history).where(s.check_history.c.bucket < cutoff))
             await conn.execute(

@@ -21,11 +21,13 @@ async def checked_buckets(engine: AsyncEngine, since: int) -> list[tuple[str, in
     hour; an hour that began before `since` but reaches past it is included.
     """
     m, h = s.check_history, s.check_history_hourly
-    q = select(m.c.probe, m.c.bucket, literal(60).label("width")).where(
-        m.c.bucket >= since, m.c.checks > 0
-    ).union_all(
-        select(h.c.probe, h.c.bucket, literal(3600).label("width")).where(
-            h.c.bucket > since - 3600, h.c.checks > 0
+    q = (
+        select(m.c.probe, m.c.bucket, literal(60).label("width"))
+        .where(m.c.bucket >= since, m.c.checks > 0)
+        .union_all(
+            select(h.c.probe, h.c.bucket, literal(3600).label("width")).where(
+                h.c.bucket > since - 3600, h.c.checks > 0
+            )
         )
     )
     async with engine.connect() as conn:

@@ -129,15 +129,21 @@ B = TypeVar("B", bound=Body)
 class Maintenance(Body):
     title: Title
     components: Components
-    starts_at: Moment = Field(description=f"ISO 8601 with a time zone, {ISO_EXAMPLE}; at most "
-                                          "1 day in the past")
-    ends_at: Moment = Field(description="ISO 8601 with a time zone; after starts_at and now, "
-                                        "within 365 days from now and 30 days of starts_at")
+    starts_at: Moment = Field(
+        description=f"ISO 8601 with a time zone, {ISO_EXAMPLE}; at most 1 day in the past"
+    )
+    ends_at: Moment = Field(
+        description="ISO 8601 with a time zone; after starts_at and now, "
+        "within 365 days from now and 30 days of starts_at"
+    )
     message: Text | None = None
 
 
 BODIES: dict[str, type[Body]] = {
-    "OpenIncident": OpenIncident, "Update": Update, "Cause": Cause, "Resolve": Resolve,
+    "OpenIncident": OpenIncident,
+    "Update": Update,
+    "Cause": Cause,
+    "Resolve": Resolve,
     "Maintenance": Maintenance,
 }
 
@@ -163,16 +169,18 @@ def admin(handler: Handler) -> Handler:
         if ok is None:
             return error(404, "the admin API is off: set server.admin_token to enable it")
         if not ok:
-            return error(401, "authorization: a valid bearer token is required",
-                         **{"WWW-Authenticate": 'Bearer realm="detector-admin"'})
+            return error(
+                401,
+                "authorization: a valid bearer token is required",
+                **{"WWW-Authenticate": 'Bearer realm="detector-admin"'},
+            )
         return await handler(request)
 
     return guarded
 
 
 def _bad(message: str) -> NoReturn:
-    raise web.HTTPBadRequest(text=json.dumps({"error": message}),
-                             content_type="application/json")
+    raise web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _name(part: int | str) -> str:
@@ -196,7 +204,8 @@ def _problem(err: Any) -> str:
         return "unknown field"
     if kind == "literal_error":
         return "must be one of " + str(ctx.get("expected", "")).replace("'", "").replace(
-            " or ", ", ")
+            " or ", ", "
+        )
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
@@ -331,8 +340,10 @@ async def _live(s: Services, incident_id: str, *, held_ok: bool = False) -> Inci
     if inc.resolved_at is not None:
         raise _conflict(f"incident {incident_id!r} is already resolved")
     if inc.held_until is not None and not held_ok:
-        raise _conflict(f"incident {incident_id!r} has not been announced yet: publish or veto "
-                        "its held notice first")
+        raise _conflict(
+            f"incident {incident_id!r} has not been announced yet: publish or veto "
+            "its held notice first"
+        )
     return inc
 
 
@@ -340,8 +351,10 @@ async def _result(
     s: Services, incident_id: str, notice: NoticeRow | None, status: int = 200
 ) -> web.Response:
     inc = await _incident(s, incident_id)
-    body = {"incident": (await with_updates(s, [inc]))[0],
-            "notice": notice_json(notice) if notice else None}
+    body = {
+        "incident": (await with_updates(s, [inc]))[0],
+        "notice": notice_json(notice) if notice else None,
+    }
     return web.json_response(body, status=status)
 
 
@@ -393,8 +406,9 @@ async def set_cause(request: web.Request) -> web.Response:
     log.info("admin set the cause", incident_id=iid)
     notice = None
     if after.sequence > before:
-        notice = next((n for n in (await s.store.notices([iid]))[iid]
-                       if n.sequence == after.sequence), None)
+        notice = next(
+            (n for n in (await s.store.notices([iid]))[iid] if n.sequence == after.sequence), None
+        )
     return await _result(s, iid, notice)
 
 
@@ -433,8 +447,9 @@ async def publish_postmortem(request: web.Request) -> web.Response:
     s, iid = request.app[SERVICES], request.match_info["id"]
     inc = await _incident(s, iid)
     if inc.postmortem_published_at is not None:
-        raise _conflict(f"the post-mortem was already published at "
-                        f"{iso(inc.postmortem_published_at)}")
+        raise _conflict(
+            f"the post-mortem was already published at {iso(inc.postmortem_published_at)}"
+        )
     await parse(request, Empty)
     notice = await _act(s, iid, s.engine.publish_postmortem(iid))
     log.info("admin published a post-mortem", incident_id=iid)
@@ -445,11 +460,17 @@ def maintenance_json(m: MaintenanceRow, now: float, state: str | None = None) ->
     """A window as the API shows it; `state` from the clock unless the caller knows better
     (a cancelled window looks, by its times alone, like one that just ended)."""
     if state is None:
-        state = ("scheduled" if now < m.starts_at
-                 else "in_progress" if now < m.ends_at else "completed")
+        state = (
+            "scheduled" if now < m.starts_at else "in_progress" if now < m.ends_at else "completed"
+        )
     return {
-        "id": m.id, "title": m.title, "components": m.component_ids, "message": m.message,
-        "starts_at": iso(m.starts_at), "ends_at": iso(m.ends_at), "state": state,
+        "id": m.id,
+        "title": m.title,
+        "components": m.component_ids,
+        "message": m.message,
+        "starts_at": iso(m.starts_at),
+        "ends_at": iso(m.ends_at),
+        "state": state,
     }
 
 
@@ -468,13 +489,13 @@ async def maintenance(request: web.Request) -> web.Response:
     starts, ends = _epoch("starts_at", body.starts_at), _epoch("ends_at", body.ends_at)
     maintenance_window(starts, ends, s.engine.clock.now())
     try:
-        m = await s.engine.schedule_maintenance(body.title, body.components, starts, ends,
-                                                body.message)
+        m = await s.engine.schedule_maintenance(
+            body.title, body.components, starts, ends, body.message
+        )
     except ValueError as e:
         return error(400, str(e))
     log.info("admin scheduled maintenance", maintenance_id=m.id)
-    return web.json_response(
-        {"maintenance": maintenance_json(m, s.engine.clock.now())}, status=201)
+    return web.json_response({"maintenance": maintenance_json(m, s.engine.clock.now())}, status=201)
 
 
 @admin
@@ -495,18 +516,23 @@ async def cancel_maintenance(request: web.Request) -> web.Response:
         # the engine forgets a window once it is over; the store still knows it was there
         if any(row.id == mid for row in await s.store.maintenance_rows()):
             raise _conflict(f"maintenance {_name(mid)!r} is already over") from None
-        raise web.HTTPNotFound(text=json.dumps({"error": f"no maintenance {_name(mid)!r}"}),
-                               content_type="application/json") from None
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no maintenance {_name(mid)!r}"}),
+            content_type="application/json",
+        ) from None
     except ValueError:
         raise _conflict(f"maintenance {_name(mid)!r} is already over") from None
     notice = max((await s.store.notices([m.id]))[m.id], key=lambda n: n.sequence, default=None)
     cancelled = notice is not None and notice.kind == "maintenance_cancelled"
     log.info("admin cancelled maintenance", maintenance_id=m.id, before_start=cancelled)
-    return web.json_response({
-        "maintenance": maintenance_json(m, s.engine.clock.now(),
-                                        "cancelled" if cancelled else "completed"),
-        "notice": notice_json(notice) if notice else None,
-    })
+    return web.json_response(
+        {
+            "maintenance": maintenance_json(
+                m, s.engine.clock.now(), "cancelled" if cancelled else "completed"
+            ),
+            "notice": notice_json(notice) if notice else None,
+        }
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -57,8 +57,7 @@ async def with_updates(s: Services, incs: list[IncidentRow]) -> list[dict[str, A
 
 def component_statuses(s: Services) -> list[dict[str, str]]:
     return [
-        {"id": c.id, "name": c.name, "status": s.engine.severity(c.id)}
-        for c in s.config.components
+        {"id": c.id, "name": c.name, "status": s.engine.severity(c.id)} for c in s.config.components
     ]
 
 
@@ -77,17 +76,19 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("scheduler: not running")
     ok = not problems
     return web.json_response(
-        {"ok": ok, "store": store_ok and not any(p.startswith("store") for p in problems),
-         "scheduler": sched_ok, "problems": problems},
+        {
+            "ok": ok,
+            "store": store_ok and not any(p.startswith("store") for p in problems),
+            "scheduler": sched_ok,
+            "problems": problems,
+        },
         status=200 if ok else 503,
     )
 
 
 async def metrics(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
-    return web.Response(
-        body=s.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    return web.Response(body=s.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def status(request: web.Request) -> web.Response:

@@ -40,7 +40,8 @@ async def store_trouble(request: web.Request, handler: Handler) -> web.StreamRes
     except STORE_ERRORS:
         return web.json_response(
             {"error": "the store is unavailable right now; nothing was changed, try again"},
-            status=503, headers={"Retry-After": "5"},
+            status=503,
+            headers={"Retry-After": "5"},
         )
 
 

@@ -61,10 +61,12 @@ def render(
     _text(feed, f"{{{ATOM}}}id", _id(base, "feed"))
     _text(feed, f"{{{ATOM}}}title", title)
     _text(feed, f"{{{ATOM}}}updated", _stamp(entries[0].published if entries else now, now))
-    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": base + "feed.atom",
-                                              "type": "application/atom+xml"})
-    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": base,
-                                              "type": "text/html"})
+    ET.SubElement(
+        feed,
+        f"{{{ATOM}}}link",
+        {"rel": "self", "href": base + "feed.atom", "type": "application/atom+xml"},
+    )
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": base, "type": "text/html"})
     who = ET.SubElement(feed, f"{{{ATOM}}}author")
     _text(who, f"{{{ATOM}}}name", author)
     for e in entries:
@@ -74,8 +76,11 @@ def render(
         stamp = _stamp(e.published, now)
         _text(entry, f"{{{ATOM}}}published", stamp)
         _text(entry, f"{{{ATOM}}}updated", stamp)
-        ET.SubElement(entry, f"{{{ATOM}}}link", {
-            "rel": "alternate", "type": "text/html", "href": f"{base}#incident-{e.incident_id}"})
+        ET.SubElement(
+            entry,
+            f"{{{ATOM}}}link",
+            {"rel": "alternate", "type": "text/html", "href": f"{base}#incident-{e.incident_id}"},
+        )
         ET.SubElement(entry, f"{{{ATOM}}}category", {"term": e.category})
         _text(entry, f"{{{ATOM}}}content", e.text, type="text")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

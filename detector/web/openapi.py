@@ -25,118 +25,160 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _obj(props: dict[str, Any], *, closed: bool = False,
-         optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "object", "properties": props,
-                           "required": [k for k in props if k not in optional]}
+def _obj(
+    props: dict[str, Any], *, closed: bool = False, optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": props,
+        "required": [k for k in props if k not in optional],
+    }
     if closed:
         out["additionalProperties"] = False
     return out
 
 
 SCHEMAS: dict[str, Any] = {
-    "Error": _obj({"error": {"type": "string", "description": "'<field>: <what is wrong>'"}},
-                  closed=True),
-    "Notice": _obj({
-        "id": {"type": "string", "description": "the notice_id: '<incident id>.<sequence>'"},
-        "sequence": {"type": "integer", "minimum": 1},
-        "event": {"type": "string"},
-        "kind": {"type": "string"},
-        "status": {"type": "string"},
-        "severity": SEVERITY,
-        "subject": {"type": "string"},
-        "text": {"type": "string"},
-        "published_at": TIME,
-        "next_update_at": MAYBE_TIME,
-        "recipients": {"type": "integer", "minimum": 0},
-    }),
-    "Incident": _obj({
-        "id": {"type": "string"},
-        "title": {"type": "string"},
-        "status": STATUS,
-        "severity": SEVERITY,
-        "components": {"type": "array", "items": {"type": "string"}},
-        "vendor": MAYBE_TEXT,
-        "manual": {"type": "boolean"},
-        "started_at": {**TIME, "description": "the first failed check"},
-        "detected_at": {**TIME, "description": "the confirmation"},
-        "recovered_at": MAYBE_TIME,
-        "resolved_at": MAYBE_TIME,
-        "next_update_at": MAYBE_TIME,
-        "cause": MAYBE_TEXT,
-        "report_by": MAYBE_TIME,
-        "held_until": MAYBE_TIME,
-        "vetoed": {"type": "boolean"},
-        "postmortem_published_at": MAYBE_TIME,
-    }),
-    "IncidentWithUpdates": {"allOf": [_ref("Incident"), _obj({
-        "updates": {"type": "array", "items": _ref("Notice")}})]},
-    "ComponentStatus": _obj({"id": {"type": "string"}, "name": {"type": "string"},
-                             "status": SEVERITY}),
-    "Status": _obj({
-        "status": SEVERITY,
-        "components": {"type": "array", "items": _ref("ComponentStatus")},
-        "incidents": {"type": "array", "items": _ref("IncidentWithUpdates")},
-    }),
+    "Error": _obj(
+        {"error": {"type": "string", "description": "'<field>: <what is wrong>'"}}, closed=True
+    ),
+    "Notice": _obj(
+        {
+            "id": {"type": "string", "description": "the notice_id: '<incident id>.<sequence>'"},
+            "sequence": {"type": "integer", "minimum": 1},
+            "event": {"type": "string"},
+            "kind": {"type": "string"},
+            "status": {"type": "string"},
+            "severity": SEVERITY,
+            "subject": {"type": "string"},
+            "text": {"type": "string"},
+            "published_at": TIME,
+            "next_update_at": MAYBE_TIME,
+            "recipients": {"type": "integer", "minimum": 0},
+        }
+    ),
+    "Incident": _obj(
+        {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "status": STATUS,
+            "severity": SEVERITY,
+            "components": {"type": "array", "items": {"type": "string"}},
+            "vendor": MAYBE_TEXT,
+            "manual": {"type": "boolean"},
+            "started_at": {**TIME, "description": "the first failed check"},
+            "detected_at": {**TIME, "description": "the confirmation"},
+            "recovered_at": MAYBE_TIME,
+            "resolved_at": MAYBE_TIME,
+            "next_update_at": MAYBE_TIME,
+            "cause": MAYBE_TEXT,
+            "report_by": MAYBE_TIME,
+            "held_until": MAYBE_TIME,
+            "vetoed": {"type": "boolean"},
+            "postmortem_published_at": MAYBE_TIME,
+        }
+    ),
+    "IncidentWithUpdates": {
+        "allOf": [_ref("Incident"), _obj({"updates": {"type": "array", "items": _ref("Notice")}})]
+    },
+    "ComponentStatus": _obj(
+        {"id": {"type": "string"}, "name": {"type": "string"}, "status": SEVERITY}
+    ),
+    "Status": _obj(
+        {
+            "status": SEVERITY,
+            "components": {"type": "array", "items": _ref("ComponentStatus")},
+            "incidents": {"type": "array", "items": _ref("IncidentWithUpdates")},
+        }
+    ),
     "IncidentList": _obj({"incidents": {"type": "array", "items": _ref("IncidentWithUpdates")}}),
     "Banner": {
         "description": "{} when all is well; else the worst open incident",
         "oneOf": [
             {"type": "object", "maxProperties": 0},
-            _obj({
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "status": STATUS,
-                "status_label": {"type": "string"},
-                "severity": SEVERITY,
-                "severity_label": {"type": "string"},
-                "subject": {"type": "string", "description": "the latest update's subject"},
-                "published_at": TIME,
-                "url": {"type": "string", "format": "uri"},
-                "lang": {"type": "string"},
-                "dir": {"type": "string", "enum": ["ltr", "rtl"]},
-                "more": {"type": "string", "description": "link text, localized"},
-                "dismiss": {"type": "string", "description": "close button label, localized"},
-            }, closed=True),
+            _obj(
+                {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": STATUS,
+                    "status_label": {"type": "string"},
+                    "severity": SEVERITY,
+                    "severity_label": {"type": "string"},
+                    "subject": {"type": "string", "description": "the latest update's subject"},
+                    "published_at": TIME,
+                    "url": {"type": "string", "format": "uri"},
+                    "lang": {"type": "string"},
+                    "dir": {"type": "string", "enum": ["ltr", "rtl"]},
+                    "more": {"type": "string", "description": "link text, localized"},
+                    "dismiss": {"type": "string", "description": "close button label, localized"},
+                },
+                closed=True,
+            ),
         ],
     },
-    "AdminResult": _obj({
-        "incident": _ref("IncidentWithUpdates"),
-        "notice": {"oneOf": [_ref("Notice"), {"type": "null"}],
-                   "description": "the notice this action published, if any"},
-    }, closed=True),
-    "MaintenanceWindow": _obj({
-        "id": {"type": "string"},
-        "title": {"type": "string"},
-        "components": {"type": "array", "items": {"type": "string"}},
-        "message": MAYBE_TEXT,
-        "starts_at": TIME,
-        "ends_at": TIME,
-        "state": {"type": "string",
-                  "enum": ["scheduled", "in_progress", "completed", "cancelled"],
-                  "description": "cancelled: called off before it began (its times then both "
-                                 "say when); completed: over, or ended early"},
-    }, closed=True),
+    "AdminResult": _obj(
+        {
+            "incident": _ref("IncidentWithUpdates"),
+            "notice": {
+                "oneOf": [_ref("Notice"), {"type": "null"}],
+                "description": "the notice this action published, if any",
+            },
+        },
+        closed=True,
+    ),
+    "MaintenanceWindow": _obj(
+        {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "components": {"type": "array", "items": {"type": "string"}},
+            "message": MAYBE_TEXT,
+            "starts_at": TIME,
+            "ends_at": TIME,
+            "state": {
+                "type": "string",
+                "enum": ["scheduled", "in_progress", "completed", "cancelled"],
+                "description": "cancelled: called off before it began (its times then both "
+                "say when); completed: over, or ended early",
+            },
+        },
+        closed=True,
+    ),
     "MaintenanceResult": _obj({"maintenance": _ref("MaintenanceWindow")}, closed=True),
-    "MaintenanceList": _obj({"maintenance": {
-        "type": "array", "items": _ref("MaintenanceWindow"),
-        "description": "upcoming and current windows, soonest first"}}, closed=True),
-    "MaintenanceCancelled": _obj({
-        "maintenance": _ref("MaintenanceWindow"),
-        "notice": {"oneOf": [_ref("Notice"), {"type": "null"}],
-                   "description": "maintenance_cancelled before the start, else "
-                                  "maintenance_ended (webhook event maintenance.ended)"},
-    }, closed=True),
+    "MaintenanceList": _obj(
+        {
+            "maintenance": {
+                "type": "array",
+                "items": _ref("MaintenanceWindow"),
+                "description": "upcoming and current windows, soonest first",
+            }
+        },
+        closed=True,
+    ),
+    "MaintenanceCancelled": _obj(
+        {
+            "maintenance": _ref("MaintenanceWindow"),
+            "notice": {
+                "oneOf": [_ref("Notice"), {"type": "null"}],
+                "description": "maintenance_cancelled before the start, else "
+                "maintenance_ended (webhook event maintenance.ended)",
+            },
+        },
+        closed=True,
+    ),
     "Health": _obj({"ok": {"type": "boolean"}}),
-    "Ready": _obj({"ok": {"type": "boolean"}, "store": {"type": "boolean"},
-                   "scheduler": {"type": "boolean"},
-                   "problems": {"type": "array", "items": {"type": "string"}}}),
+    "Ready": _obj(
+        {
+            "ok": {"type": "boolean"},
+            "store": {"type": "boolean"},
+            "scheduler": {"type": "boolean"},
+            "problems": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
 }
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": _ref(schema)}}}
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
 def _text(description: str, media: str = "text/plain") -> dict[str, Any]:
@@ -144,14 +186,25 @@ def _text(description: str, media: str = "text/plain") -> dict[str, Any]:
 
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-LANG = {"name": "lang", "in": "query", "required": False,
-        "schema": {"type": "string", "enum": ["en", "pl", "fr", "ar", "id"]},
-        "description": "language; else Accept-Language, else service.locale"}
+LANG = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["en", "pl", "fr", "ar", "id"]},
+    "description": "language; else Accept-Language, else service.locale",
+}
 
 
-def _admin(summary: str, body: str | None, ok: dict[str, Any], *, path_id: bool = True,
-           status: str = "200", method: str = "post", subject: str = "incident"
-           ) -> dict[str, Any]:
+def _admin(
+    summary: str,
+    body: str | None,
+    ok: dict[str, Any],
+    *,
+    path_id: bool = True,
+    status: str = "200",
+    method: str = "post",
+    subject: str = "incident",
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "tags": ["admin"],
@@ -160,8 +213,11 @@ def _admin(summary: str, body: str | None, ok: dict[str, Any], *, path_id: bool 
             status: ok,
             "400": _json("Error", "bad JSON or a bad value; the message names the field"),
             "401": _json("Error", "missing or wrong bearer token"),
-            "404": _json("Error", "the admin API is off (no admin_token)"
-                                  + (f", or no such {subject}" if path_id else "")),
+            "404": _json(
+                "Error",
+                "the admin API is off (no admin_token)"
+                + (f", or no such {subject}" if path_id else ""),
+            ),
         },
     }
     if method == "get":
@@ -170,8 +226,10 @@ def _admin(summary: str, body: str | None, ok: dict[str, Any], *, path_id: bool 
         op["parameters"] = [ID]
         op["responses"]["409"] = _json("Error", f"the {subject}'s state forbids this")
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": _ref(body)}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
     return {method: op}
 
 
@@ -179,69 +237,141 @@ def _paths() -> dict[str, Any]:
     result = _json("AdminResult", "the incident after the action, and the notice it published")
     admin_base = "/api/v1/admin/incidents/{id}"
     return {
-        "/healthz": {"get": {"summary": "liveness", "responses": {
-            "200": _json("Health", "alive")}}},
-        "/readyz": {"get": {"summary": "readiness: store writable, delivery loops running, "
-                                       "scheduler running",
-                            "responses": {"200": _json("Ready", "ready"),
-                                          "503": _json("Ready", "not ready")}}},
-        "/metrics": {"get": {"summary": "Prometheus exposition",
-                             "responses": {"200": _text("metrics")}}},
-        "/api/v1/status": {"get": {"summary": "overall status, components, open incidents",
-                                   "responses": {"200": _json("Status", "current status")}}},
-        "/api/v1/incidents": {"get": {
-            "summary": "incidents, newest first, with their update timeline",
-            "parameters": [{"name": "limit", "in": "query", "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 500,
-                                       "default": 50}}],
-            "responses": {"200": _json("IncidentList", "incidents"),
-                          "400": _text("limit: not a number, or out of range")}}},
-        "/api/v1/incidents/{id}": {"get": {
-            "summary": "one incident with its update timeline", "parameters": [ID],
-            "responses": {"200": _json("IncidentWithUpdates", "the incident"),
-                          "404": _text("no such incident")}}},
-        "/api/v1/incidents/{id}/postmortem": {"get": {
-            "summary": "the post-mortem draft (Markdown); public once published, "
-                       "else needs the admin bearer token",
-            "parameters": [ID],
-            "security": [{}, {"bearer": []}],
-            "responses": {"200": _text("the draft", "text/markdown"),
-                          "404": _text("no such incident, or not published")}}},
-        "/api/v1/banner": {"get": {
-            "summary": "in-app banner (CORS *)", "parameters": [LANG],
-            "responses": {"200": _json("Banner", "{} when all is well")}}},
-        "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": {
-            "200": {"description": "OpenAPI 3.1", "content": {"application/json": {
-                "schema": {"type": "object"}}}}}}},
-        "/feed.atom": {"get": {"summary": "incidents and their updates as Atom",
-                               "parameters": [LANG],
-                               "responses": {"200": _text("feed", "application/atom+xml")}}},
-        "/": {"get": {"summary": "the status page", "parameters": [LANG],
-                      "responses": {"200": _text("page", "text/html")}}},
-        "/banner.js": {"get": {"summary": "embeddable banner script",
-                               "responses": {"200": _text("script", "text/javascript")}}},
+        "/healthz": {
+            "get": {"summary": "liveness", "responses": {"200": _json("Health", "alive")}}
+        },
+        "/readyz": {
+            "get": {
+                "summary": "readiness: store writable, delivery loops running, scheduler running",
+                "responses": {"200": _json("Ready", "ready"), "503": _json("Ready", "not ready")},
+            }
+        },
+        "/metrics": {
+            "get": {"summary": "Prometheus exposition", "responses": {"200": _text("metrics")}}
+        },
+        "/api/v1/status": {
+            "get": {
+                "summary": "overall status, components, open incidents",
+                "responses": {"200": _json("Status", "current status")},
+            }
+        },
+        "/api/v1/incidents": {
+            "get": {
+                "summary": "incidents, newest first, with their update timeline",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                    }
+                ],
+                "responses": {
+                    "200": _json("IncidentList", "incidents"),
+                    "400": _text("limit: not a number, or out of range"),
+                },
+            }
+        },
+        "/api/v1/incidents/{id}": {
+            "get": {
+                "summary": "one incident with its update timeline",
+                "parameters": [ID],
+                "responses": {
+                    "200": _json("IncidentWithUpdates", "the incident"),
+                    "404": _text("no such incident"),
+                },
+            }
+        },
+        "/api/v1/incidents/{id}/postmortem": {
+            "get": {
+                "summary": "the post-mortem draft (Markdown); public once published, "
+                "else needs the admin bearer token",
+                "parameters": [ID],
+                "security": [{}, {"bearer": []}],
+                "responses": {
+                    "200": _text("the draft", "text/markdown"),
+                    "404": _text("no such incident, or not published"),
+                },
+            }
+        },
+        "/api/v1/banner": {
+            "get": {
+                "summary": "in-app banner (CORS *)",
+                "parameters": [LANG],
+                "responses": {"200": _json("Banner", "{} when all is well")},
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "this document",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/feed.atom": {
+            "get": {
+                "summary": "incidents and their updates as Atom",
+                "parameters": [LANG],
+                "responses": {"200": _text("feed", "application/atom+xml")},
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "the status page",
+                "parameters": [LANG],
+                "responses": {"200": _text("page", "text/html")},
+            }
+        },
+        "/banner.js": {
+            "get": {
+                "summary": "embeddable banner script",
+                "responses": {"200": _text("script", "text/javascript")},
+            }
+        },
         "/api/v1/admin/incidents": _admin(
-            "open a manual incident (publishes incident.opened)", "OpenIncident",
-            _json("AdminResult", "opened"), path_id=False, status="201"),
+            "open a manual incident (publishes incident.opened)",
+            "OpenIncident",
+            _json("AdminResult", "opened"),
+            path_id=False,
+            status="201",
+        ),
         f"{admin_base}/updates": _admin("post a human update", "Update", result),
-        f"{admin_base}/cause": _admin("set the cause (identified) and corrective actions",
-                                      "Cause", result),
+        f"{admin_base}/cause": _admin(
+            "set the cause (identified) and corrective actions", "Cause", result
+        ),
         f"{admin_base}/resolve": _admin("resolve", "Resolve", result),
         f"{admin_base}/publish": _admin("publish a held first notice now", None, result),
         f"{admin_base}/veto": _admin("veto a held first notice: tell nobody", None, result),
-        f"{admin_base}/postmortem": _admin("publish the post-mortem (postmortem.published)",
-                                           None, result),
+        f"{admin_base}/postmortem": _admin(
+            "publish the post-mortem (postmortem.published)", None, result
+        ),
         "/api/v1/admin/maintenance": {
-            **_admin("schedule maintenance (suppresses incidents in its window)", "Maintenance",
-                     _json("MaintenanceResult", "scheduled"), path_id=False, status="201"),
-            **_admin("upcoming and current maintenance windows", None,
-                     _json("MaintenanceList", "the windows"), path_id=False, method="get"),
+            **_admin(
+                "schedule maintenance (suppresses incidents in its window)",
+                "Maintenance",
+                _json("MaintenanceResult", "scheduled"),
+                path_id=False,
+                status="201",
+            ),
+            **_admin(
+                "upcoming and current maintenance windows",
+                None,
+                _json("MaintenanceList", "the windows"),
+                path_id=False,
+                method="get",
+            ),
         },
         "/api/v1/admin/maintenance/{id}/cancel": _admin(
             "cancel maintenance: before its start, tell subscribers it is called off; once "
-            "under way, end it now", None,
+            "under way, end it now",
+            None,
             _json("MaintenanceCancelled", "the window after cancelling, and the notice"),
-            subject="maintenance window"),
+            subject="maintenance window",
+        ),
     }
 
 
@@ -252,14 +382,18 @@ def _document() -> dict[str, Any]:
         schemas[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     return {
         "openapi": "3.1.0",
-        "info": {"title": "outage-detector", "version": version,
-                 "description": "Status, incidents, banner and the admin API."},
+        "info": {
+            "title": "outage-detector",
+            "version": version,
+            "description": "Status, incidents, banner and the admin API.",
+        },
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "paths": _paths(),
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "server.admin_token"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "server.admin_token"}
+            },
         },
     }
 

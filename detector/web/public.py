@@ -121,19 +121,23 @@ async def public_incidents(
     since = now - PAST_DAYS * 86400
     open_ = [i for i in s.engine.open_incidents() if public(i)]
     past = [
-        i for i in await s.store.incidents(limit=100, since=since)
+        i
+        for i in await s.store.incidents(limit=100, since=since)
         if i.resolved_at is not None and i.resolved_at >= since and public(i)
     ]
     notices = await s.store.notices([i.id for i in open_ + past])
-    open_ = sorted((i for i in open_ if notices[i.id]),
-                   key=lambda i: (-Severity.of(i.severity).rank, i.started_at))
+    open_ = sorted(
+        (i for i in open_ if notices[i.id]),
+        key=lambda i: (-Severity.of(i.severity).rank, i.started_at),
+    )
     past = sorted((i for i in past if notices[i.id]), key=lambda i: -(i.resolved_at or 0))
     return open_, past, notices
 
 
 def language(request: web.Request, s: Services) -> str:
-    return pick_language(request.query.get("lang"), request.headers.get("Accept-Language"),
-                         s.config.service.locale)
+    return pick_language(
+        request.query.get("lang"), request.headers.get("Accept-Language"), s.config.service.locale
+    )
 
 
 def base_url(request: web.Request, s: Services) -> str:
@@ -158,10 +162,16 @@ def _incident_view(
     updates = []
     for n in reversed(notices):
         text = messages.get(n, t.lang, tz)
-        updates.append({
-            "id": n.id, "at": when(t, n.published_at), "at_iso": stamp(n.published_at),
-            "status_label": _label(t, n.status), "subject": text.subject, "text": text.text,
-        })
+        updates.append(
+            {
+                "id": n.id,
+                "at": when(t, n.published_at),
+                "at_iso": stamp(n.published_at),
+                "status_label": _label(t, n.status),
+                "subject": text.subject,
+                "text": text.text,
+            }
+        )
     promised = notices[-1].next_update_at if inc.resolved_at is None else None
     return {
         "id": inc.id,
@@ -177,29 +187,44 @@ def _incident_view(
         "resolved_iso": stamp(inc.resolved_at),
         "next_update": when(t, promised) if promised else None,
         "postmortem_url": f"api/v1/incidents/{inc.id}/postmortem"
-        if inc.postmortem_published_at else None,
+        if inc.postmortem_published_at
+        else None,
         "updates": updates,
     }
 
 
-async def _components(request: web.Request, s: Services, t: Chrome,
-                      now: float) -> list[dict[str, Any]]:
+async def _components(
+    request: web.Request, s: Services, t: Chrome, now: float
+) -> list[dict[str, Any]]:
     uptime = await request.app[UPTIME].get(now)
     out = []
     for c in s.config.components:
         status = "maintenance" if s.engine.in_maintenance(c.id, now) else s.engine.severity(c.id)
         up = uptime[c.id]
-        out.append({
-            "id": c.id, "name": c.name, "status": status, "label": t.t(status),
-            "uptime": t.t("uptime", pct=t.percent(up.ratio)) if up.ratio is not None
-            else t.t("no_data"),
-            "days": [{
-                "level": d.level,
-                "label": t.t("day", date=t.day(d.day), value=t.t(
-                    "uptime", pct=t.percent(d.uptime)) if d.uptime is not None
-                    else t.t("no_data")),
-            } for d in up.days],
-        })
+        out.append(
+            {
+                "id": c.id,
+                "name": c.name,
+                "status": status,
+                "label": t.t(status),
+                "uptime": t.t("uptime", pct=t.percent(up.ratio))
+                if up.ratio is not None
+                else t.t("no_data"),
+                "days": [
+                    {
+                        "level": d.level,
+                        "label": t.t(
+                            "day",
+                            date=t.day(d.day),
+                            value=t.t("uptime", pct=t.percent(d.uptime))
+                            if d.uptime is not None
+                            else t.t("no_data"),
+                        ),
+                    }
+                    for d in up.days
+                ],
+            }
+        )
     return out
 
 
@@ -215,11 +240,19 @@ async def status_page(request: web.Request) -> web.Response:
     if overall == Severity.OPERATIONAL and any(c["status"] == "maintenance" for c in components):
         overall = "maintenance"
     maintenance = [
-        {"id": m.id, "title": m.title, "components": _names(s, m.component_ids),
-         "message": m.message, "in_progress": m.starts_at <= now,
-         "starts": when(t, m.starts_at), "starts_iso": stamp(m.starts_at),
-         "ends": when(t, m.ends_at), "ends_iso": stamp(m.ends_at)}
-        for m in sorted(s.engine.maintenance, key=lambda m: m.starts_at) if m.ends_at > now
+        {
+            "id": m.id,
+            "title": m.title,
+            "components": _names(s, m.component_ids),
+            "message": m.message,
+            "in_progress": m.starts_at <= now,
+            "starts": when(t, m.starts_at),
+            "starts_iso": stamp(m.starts_at),
+            "ends": when(t, m.ends_at),
+            "ends_iso": stamp(m.ends_at),
+        }
+        for m in sorted(s.engine.maintenance, key=lambda m: m.starts_at)
+        if m.ends_at > now
     ]
     phone = s.config.service.contact.phone or ""
     html = _ENV.get_template("status.html.j2").render(
@@ -235,8 +268,12 @@ async def status_page(request: web.Request) -> web.Response:
         components=components,
         maintenance=maintenance,
     )
-    return web.Response(text=html, content_type="text/html", charset="utf-8",
-                        headers={**PAGE_HEADERS, "Content-Language": lang})
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**PAGE_HEADERS, "Content-Language": lang},
+    )
 
 
 async def atom(request: web.Request) -> web.Response:
@@ -249,14 +286,23 @@ async def atom(request: web.Request) -> web.Response:
     for inc in incs:
         for n in by[inc.id]:
             text = request.app[MESSAGES].get(n, lang, s.config.service.timezone)
-            entries.append(feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at,
-                                      n.status))
+            entries.append(
+                feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at, n.status)
+            )
     body = feed.render(
-        base=base_url(request, s), title=t.t("feed_title", service=s.config.service.name),
-        author=s.config.service.name, lang=lang, entries=entries, now=s.engine.clock.now(),
+        base=base_url(request, s),
+        title=t.t("feed_title", service=s.config.service.name),
+        author=s.config.service.name,
+        lang=lang,
+        entries=entries,
+        now=s.engine.clock.now(),
     )
-    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
-                        headers={"Vary": "Accept-Language", "Cache-Control": "max-age=30"})
+    return web.Response(
+        body=body,
+        content_type="application/atom+xml",
+        charset="utf-8",
+        headers={"Vary": "Accept-Language", "Cache-Control": "max-age=30"},
+    )
 
 
 async def banner(request: web.Request) -> web.Response:
@@ -272,28 +318,36 @@ async def banner(request: web.Request) -> web.Response:
     latest = notices[inc.id][-1]
     t = Chrome(lang, s.config.service.timezone)
     text = request.app[MESSAGES].get(latest, lang, s.config.service.timezone)
-    return web.json_response({
-        "id": inc.id,
-        "title": inc.title,
-        "status": inc.status,
-        "status_label": _label(t, inc.status),
-        "severity": inc.severity,
-        "severity_label": _label(t, inc.severity),
-        "subject": text.subject,
-        "published_at": stamp(latest.published_at) or iso(s.engine.clock.now()),
-        "url": f"{base_url(request, s)}?lang={lang}#incident-{inc.id}",
-        "lang": lang,
-        "dir": t.dir,
-        "more": t.t("more"),
-        "dismiss": t.t("dismiss"),
-    }, headers=BANNER_HEADERS)
+    return web.json_response(
+        {
+            "id": inc.id,
+            "title": inc.title,
+            "status": inc.status,
+            "status_label": _label(t, inc.status),
+            "severity": inc.severity,
+            "severity_label": _label(t, inc.severity),
+            "subject": text.subject,
+            "published_at": stamp(latest.published_at) or iso(s.engine.clock.now()),
+            "url": f"{base_url(request, s)}?lang={lang}#incident-{inc.id}",
+            "lang": lang,
+            "dir": t.dir,
+            "more": t.t("more"),
+            "dismiss": t.t("dismiss"),
+        },
+        headers=BANNER_HEADERS,
+    )
 
 
 async def banner_js(request: web.Request) -> web.Response:
     return web.Response(
-        body=_BANNER_JS, content_type="text/javascript", charset="utf-8",
-        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=300",
-                 "X-Content-Type-Options": "nosniff"},
+        body=_BANNER_JS,
+        content_type="text/javascript",
+        charset="utf-8",
+        headers={
+            "Access-Control-Allow-Origin": "*",
+            "Cache-Control": "max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
@@ -305,9 +359,12 @@ async def postmortem(request: web.Request) -> web.Response:
     if inc is None or not (published or token_ok(request)):
         raise web.HTTPNotFound(text="no published post-mortem for this incident")
     text = await build_postmortem(s.store, s.config, inc.id, s.engine.clock.now())
-    return web.Response(text=text, content_type="text/markdown", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff",
-                                 "Cache-Control": "no-cache"})
+    return web.Response(
+        text=text,
+        content_type="text/markdown",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+    )
 
 
 async def openapi_json(request: web.Request) -> web.Response:

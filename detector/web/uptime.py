@@ -139,8 +139,11 @@ class UptimeCache:
         self.zone = ZoneInfo(config.service.timezone)
         self.component_of = {p.name: c.id for c in config.components for p in c.probes}
         # a check vouches for the time until the next scheduled one (at least its minute)
-        self.cover = {p.name: max(60.0, p.detection(config.detection).interval)
-                      for c in config.components for p in c.probes}
+        self.cover = {
+            p.name: max(60.0, p.detection(config.detection).interval)
+            for c in config.components
+            for p in c.probes
+        }
         self.id_of = {c.name: c.id for c in config.components}
         self.components = [c.id for c in config.components]
         self.settled: dict[str, list[Span]] = {}  # from buckets below settled_until
@@ -171,8 +174,10 @@ class UptimeCache:
         first = int(bounds[0] // 60) * 60
         await self._observe(now, first)
         stretches = await self._stretches(bounds[0])
-        self.view = {cid: self._uptime(cid, days, bounds, stretches.get(cid, []), now)
-                     for cid in self.components}
+        self.view = {
+            cid: self._uptime(cid, days, bounds, stretches.get(cid, []), now)
+            for cid in self.components
+        }
 
     async def _observe(self, now: float, first: int) -> None:
         since = first if self.settled_until is None else max(first, self.settled_until)
@@ -186,7 +191,8 @@ class UptimeCache:
                 continue
             target = settled if bucket + width <= settle_at else recent
             target.setdefault(cid, set()).add(
-                (float(bucket), bucket + max(float(width), self.cover[probe])))
+                (float(bucket), bucket + max(float(width), self.cover[probe]))
+            )
         for cid, spans in settled.items():
             self.settled[cid] = merge([*self.settled.get(cid, []), *spans])
         for cid in list(self.settled):
@@ -226,8 +232,9 @@ class UptimeCache:
             out[cid] = [(max(a, since), b, sev) for a, b, sev in stretches if b > since]
         return out
 
-    def _uptime(self, cid: str, days: list[date], bounds: list[float],
-                stretches: list[Stretch], now: float) -> Uptime:
+    def _uptime(
+        self, cid: str, days: list[date], bounds: list[float], stretches: list[Stretch], now: float
+    ) -> Uptime:
         spans = merge(
             (max(a, bounds[0]), min(b, now))
             for a, b in self.settled.get(cid, []) + self.recent.get(cid, [])

@@ -22,11 +22,21 @@ STATUS_PAGE = "https://status.acme.example/"
 
 
 def envelope(recipients: list[Recipient], **payload: object) -> Envelope:
-    message = Message(locale="en", subject="Public API is down",
-                      text="We are sorry: you cannot reach the API.",
-                      html="<p>We are sorry: you cannot reach the API.</p>", sms="API down")
-    return Envelope(id="row-1", notice_id="notice-42", event="incident.opened",
-                    message=message, payload=dict(payload), recipients=recipients)
+    message = Message(
+        locale="en",
+        subject="Public API is down",
+        text="We are sorry: you cannot reach the API.",
+        html="<p>We are sorry: you cannot reach the API.</p>",
+        sms="API down",
+    )
+    return Envelope(
+        id="row-1",
+        notice_id="notice-42",
+        event="incident.opened",
+        message=message,
+        payload=dict(payload),
+        recipients=recipients,
+    )
 
 
 def people(n: int) -> list[Recipient]:
@@ -35,8 +45,13 @@ def people(n: int) -> list[Recipient]:
 
 def channel(url: str, key: str = DEFAULT_KEY, **kw: object) -> SendGrid:
     cfg = SendgridChannel.model_validate(
-        {"type": "sendgrid", "api_key": key, "from": "Acme Status <status@acme.example>",
-         "api_base": url})
+        {
+            "type": "sendgrid",
+            "api_key": key,
+            "from": "Acme Status <status@acme.example>",
+            "api_base": url,
+        }
+    )
     return SendGrid(cfg, "sendgrid-0", **kw)  # type: ignore[arg-type]
 
 
@@ -110,7 +125,9 @@ async def test_bad_and_missing_addresses_rejected_rest_delivered(
     assert double.seen == 2  # refused as a whole once, then sent without the dead address
     [req] = double.requests
     assert [p["to"][0]["email"] for p in req.body["personalizations"]] == [
-        "ops0@customer0.example", "ops1@customer1.example"]
+        "ops0@customer0.example",
+        "ops1@customer1.example",
+    ]
 
 
 async def test_only_bad_addresses_is_ok_with_all_rejected(
@@ -135,8 +152,13 @@ async def test_bad_body_is_permanent_with_the_field(double: SendGridDouble) -> N
     # the config refuses such an address (`detector check`); the provider's refusal must still
     # be handled should one ever get through, so build the channel past validation
     cfg = SendgridChannel.model_validate(
-        {"type": "sendgrid", "api_key": DEFAULT_KEY, "from": "status@acme.example",
-         "api_base": double.url}).model_copy(update={"from_": "not-an-address"})
+        {
+            "type": "sendgrid",
+            "api_key": DEFAULT_KEY,
+            "from": "status@acme.example",
+            "api_base": double.url,
+        }
+    ).model_copy(update={"from_": "not-an-address"})
     ch = SendGrid(cfg, "sendgrid-0")
     try:
         d = await ch.send(envelope(people(1)))
@@ -211,8 +233,13 @@ async def test_key_never_in_details_or_logs(double: SendGridDouble) -> None:
     echo_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     deliveries: list[Delivery] = []
     with capture_logs() as logs:
-        for url, fault in [(double.url, None), (double.url, 500), (double.url, 429),
-                           (double.url, "hang"), (echo_url, None)]:
+        for url, fault in [
+            (double.url, None),
+            (double.url, 500),
+            (double.url, 429),
+            (double.url, "hang"),
+            (echo_url, None),
+        ]:
             ch = channel(url, timeout=0.2)
             if fault == "hang":
                 double.hang_next(1)
@@ -234,8 +261,13 @@ async def test_close_then_send_again(double: SendGridDouble, sg: SendGrid) -> No
 
 def test_wants_follows_config() -> None:
     cfg = SendgridChannel.model_validate(
-        {"type": "sendgrid", "api_key": DEFAULT_KEY, "from": "s@acme.example",
-         "events": ["incident.opened"]})
+        {
+            "type": "sendgrid",
+            "api_key": DEFAULT_KEY,
+            "from": "s@acme.example",
+            "events": ["incident.opened"],
+        }
+    )
     ch = SendGrid(cfg, "sendgrid-0")
     assert ch.wants("incident.opened") and not ch.wants("incident.updated")
     assert ch.url == "https://api.sendgrid.com/v3/mail/send"
@@ -243,23 +275,48 @@ def test_wants_follows_config() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("5", 5.0), ("1.5", 1.5), ("-3", 0.0), ("", None), (None, None), ("soon", None),
-     ("inf", None), (formatdate(1_000_060, usegmt=True), 60.0),
-     (formatdate(999_000, usegmt=True), 0.0)],
+    [
+        ("5", 5.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("inf", None),
+        (formatdate(1_000_060, usegmt=True), 60.0),
+        (formatdate(999_000, usegmt=True), 0.0),
+    ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, 1_000_000.0) == expected
 
 
 def test_double_rejects_what_sendgrid_rejects() -> None:
-    good = {"from": {"email": "a@b.example"}, "subject": "s",
-            "personalizations": [{"to": [{"email": "c@d.example"}]}],
-            "content": [{"type": "text/plain", "value": "x"}, {"type": "text/html", "value": "y"}]}
+    good = {
+        "from": {"email": "a@b.example"},
+        "subject": "s",
+        "personalizations": [{"to": [{"email": "c@d.example"}]}],
+        "content": [{"type": "text/plain", "value": "x"}, {"type": "text/html", "value": "y"}],
+    }
     assert validate(good) == []
-    fields = {f for _, f in validate({
-        **good, "content": [{"type": "text/html", "value": "y"}, {"type": "text/plain",
-                                                                 "value": "x"}],
-        "personalizations": [{"to": []}, {"to": [{"email": "bad"}]}], "subject": ""})}
-    assert {"content.0.type", "personalizations.0.to", "personalizations.1.to.0.email",
-            "subject"} <= fields
+    fields = {
+        f
+        for _, f in validate(
+            {
+                **good,
+                "content": [
+                    {"type": "text/html", "value": "y"},
+                    {"type": "text/plain", "value": "x"},
+                ],
+                "personalizations": [{"to": []}, {"to": [{"email": "bad"}]}],
+                "subject": "",
+            }
+        )
+    }
+    assert {
+        "content.0.type",
+        "personalizations.0.to",
+        "personalizations.1.to.0.email",
+        "subject",
+    } <= fields
     assert validate({**good, "personalizations": [{"to": [{"email": "c@d.example"}]}] * 1001})

@@ -21,8 +21,14 @@ SMS = "Acme: the Public API is down. We are on it; next update 10:30. status.acm
 
 def envelope(*recipients: Recipient, sms: str = SMS) -> Envelope:
     message = Message(locale="en", subject="s", text="t", html="<p>t</p>", sms=sms)
-    return Envelope(id="row-7", notice_id="notice-42", event="incident.opened",
-                    message=message, payload={}, recipients=list(recipients))
+    return Envelope(
+        id="row-7",
+        notice_id="notice-42",
+        event="incident.opened",
+        message=message,
+        payload={},
+        recipients=list(recipients),
+    )
 
 
 def person(phone: str | None = "+48225550100") -> Recipient:
@@ -31,8 +37,14 @@ def person(phone: str | None = "+48225550100") -> Recipient:
 
 def channel(url: str, token: str = DEFAULT_TOKEN, timeout: float = 0.3) -> Twilio:
     cfg = TwilioChannel.model_validate(
-        {"type": "twilio", "account_sid": DEFAULT_SID, "auth_token": token,
-         "from": "+15550100", "api_base": url})
+        {
+            "type": "twilio",
+            "account_sid": DEFAULT_SID,
+            "auth_token": token,
+            "from": "+15550100",
+            "api_base": url,
+        }
+    )
     return Twilio(cfg, "twilio-0", timeout=timeout)
 
 
@@ -96,12 +108,11 @@ async def test_429_uses_retry_after_or_one_second(double: TwilioDouble, tw: Twil
     assert not second.ok and second.retry_after == DEFAULT_RETRY_AFTER
 
 
-async def test_concurrent_sends_keep_their_own_response(
-    double: TwilioDouble, tw: Twilio
-) -> None:
+async def test_concurrent_sends_keep_their_own_response(double: TwilioDouble, tw: Twilio) -> None:
     double.fail_next(1, 429, retry_after=5)
-    results = await asyncio.gather(*(tw.send(envelope(person(f"+4822555{i:04d}")))
-                                     for i in range(tw.concurrency)))
+    results = await asyncio.gather(
+        *(tw.send(envelope(person(f"+4822555{i:04d}"))) for i in range(tw.concurrency))
+    )
     assert [d.retry_after for d in results if not d.ok] == [5.0]
     assert sum(d.ok for d in results) == tw.concurrency - 1
     assert len(double.requests) == tw.concurrency - 1
@@ -177,10 +188,19 @@ async def test_close_then_send_again(double: TwilioDouble, tw: Twilio) -> None:
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [("a" * 160, ("GSM-7", 1)), ("a" * 161, ("GSM-7", 2)), ("a" * 306, ("GSM-7", 2)),
-     ("a" * 307, ("GSM-7", 3)), ("€" * 80, ("GSM-7", 1)), ("€" * 81, ("GSM-7", 2)),
-     ("ł" * 70, ("UCS-2", 1)), ("ł" * 71, ("UCS-2", 2)), ("ł" * 134, ("UCS-2", 2)),
-     ("😀" * 35, ("UCS-2", 1)), ("😀" * 36, ("UCS-2", 2))],
+    [
+        ("a" * 160, ("GSM-7", 1)),
+        ("a" * 161, ("GSM-7", 2)),
+        ("a" * 306, ("GSM-7", 2)),
+        ("a" * 307, ("GSM-7", 3)),
+        ("€" * 80, ("GSM-7", 1)),
+        ("€" * 81, ("GSM-7", 2)),
+        ("ł" * 70, ("UCS-2", 1)),
+        ("ł" * 71, ("UCS-2", 2)),
+        ("ł" * 134, ("UCS-2", 2)),
+        ("😀" * 35, ("UCS-2", 1)),
+        ("😀" * 36, ("UCS-2", 2)),
+    ],
 )
 def test_double_counts_segments_like_carriers(body: str, expected: tuple[str, int]) -> None:
     assert sms_segments(body) == expected

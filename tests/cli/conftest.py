@@ -70,13 +70,16 @@ class Live:
         """The webhook body of the notice of `kind`, once it has reached every channel: its
         e-mail (which carries the notice id) and `texts` SMS in all (one per notice so far;
         an SMS carries no id)."""
+
         def arrived() -> bool:
             hooks = [h for h in self.receiver.hooks if h.body["notice"]["kind"] == kind]
             if not hooks:
                 return False
             nid = hooks[0].body["notice_id"]
-            return (any(r.body["custom_args"]["notice_id"] == nid for r in self.sendgrid.requests)
-                    and len(self.twilio.requests) >= texts)
+            return (
+                any(r.body["custom_args"]["notice_id"] == nid for r in self.sendgrid.requests)
+                and len(self.twilio.requests) >= texts
+            )
 
         await until(arrived, 10, f"a {kind!r} notice on every channel")
         return next(h.body for h in self.receiver.hooks if h.body["notice"]["kind"] == kind)
@@ -89,13 +92,25 @@ async def live(make_world: MakeWorld, tmp_path: Path) -> AsyncIterator[Live]:  #
     twilio = await start_twilio_double()
     home = tmp_path / "live"
     home.mkdir()
-    raw = raw_config(home, channels=[
-        {"type": "webhook", "url": f"http://127.0.0.1:{receiver.port}/hook", "secret": SECRET},
-        {"type": "sendgrid", "api_key": DEFAULT_KEY, "from": "status@acme.example",
-         "api_base": sendgrid.url},
-        {"type": "twilio", "account_sid": DEFAULT_SID, "auth_token": DEFAULT_TOKEN,
-         "from": "+15550100", "api_base": twilio.url},
-    ])
+    raw = raw_config(
+        home,
+        channels=[
+            {"type": "webhook", "url": f"http://127.0.0.1:{receiver.port}/hook", "secret": SECRET},
+            {
+                "type": "sendgrid",
+                "api_key": DEFAULT_KEY,
+                "from": "status@acme.example",
+                "api_base": sendgrid.url,
+            },
+            {
+                "type": "twilio",
+                "account_sid": DEFAULT_SID,
+                "auth_token": DEFAULT_TOKEN,
+                "from": "+15550100",
+                "api_base": twilio.url,
+            },
+        ],
+    )
     path = home / "detector.yaml"
     path.write_text(yaml.safe_dump(raw))
     cfg = parse_config(path.read_text(), env={"ADMIN": TOKEN})

@@ -13,11 +13,14 @@ import yaml
 from detector.cli import incidents
 from tests.cli.conftest import Cli, Live, write_config
 from tests.e2e.harness import free_port
-from tests.web.conftest import TOKEN, UP, MakeWorld, make_world  # noqa: F401 - the fixture
+from tests.web.conftest import TOKEN, UP, MakeWorld
 
 
-async def test_read_the_store_with_a_config(make_world: MakeWorld, cli: Cli,  # noqa: F811 - the fixture
-                                            tmp_path: Path) -> None:
+async def test_read_the_store_with_a_config(
+    make_world: MakeWorld,
+    cli: Cli,
+    tmp_path: Path,
+) -> None:
     w = await make_world()
     inc = await w.outage("web")
     cfg = str(write_config(w, tmp_path))
@@ -43,7 +46,7 @@ async def test_read_the_store_with_a_config(make_world: MakeWorld, cli: Cli,  # 
     assert code == 1 and "no incident 'nope'" in err
 
 
-async def test_writes_need_the_daemon(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:  # noqa: F811 - the fixture
+async def test_writes_need_the_daemon(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:
     w = await make_world()
     inc = await w.outage("web")
     cfg = str(write_config(w, tmp_path))
@@ -54,7 +57,7 @@ async def test_writes_need_the_daemon(make_world: MakeWorld, cli: Cli, tmp_path:
     assert len((await w.store.notices([inc.id]))[inc.id]) == 1  # nothing was published
 
 
-async def test_usage_errors_exit_2(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:  # noqa: F811 - the fixture
+async def test_usage_errors_exit_2(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:
     w = await make_world()
     cfg = str(write_config(w, tmp_path))
     code, _, err = await cli("incidents", "list")
@@ -73,7 +76,7 @@ async def test_usage_errors_exit_2(make_world: MakeWorld, cli: Cli, tmp_path: Pa
     assert code == 2 and "DETECTOR_ADMIN_TOKEN" in err  # no token anywhere
 
 
-async def test_missing_store_exit_1(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:  # noqa: F811 - the fixture
+async def test_missing_store_exit_1(make_world: MakeWorld, cli: Cli, tmp_path: Path) -> None:
     w = await make_world()
     cfg = write_config(w, tmp_path)
     raw = yaml.safe_load(cfg.read_text())
@@ -84,8 +87,11 @@ async def test_missing_store_exit_1(make_world: MakeWorld, cli: Cli, tmp_path: P
     assert not (tmp_path / "never.db").exists()  # reading never creates one
 
 
-async def test_on_a_running_daemon(make_world: MakeWorld, cli: Cli,  # noqa: F811 - the fixture
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_on_a_running_daemon(
+    make_world: MakeWorld,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = await make_world()
     inc = await w.outage("web")
     code, out, _ = await cli("incidents", "list", "--url", w.url)
@@ -93,12 +99,22 @@ async def test_on_a_running_daemon(make_world: MakeWorld, cli: Cli,  # noqa: F81
     code, out, _ = await cli("incidents", "show", inc.id, "--url", w.url)
     assert code == 0 and "Dashboard" in out
 
-    code, _, err = await cli("incidents", "update", inc.id, "--url", w.url, "--token", "wrong",
-                             "-m", "We found it.")
+    code, _, err = await cli(
+        "incidents", "update", inc.id, "--url", w.url, "--token", "wrong", "-m", "We found it."
+    )
     assert code == 1 and "HTTP 401" in err
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
-    code, out, _ = await cli("incidents", "update", inc.id, "--url", w.url,
-                             "-m", "We found it.", "--status", "identified")
+    code, out, _ = await cli(
+        "incidents",
+        "update",
+        inc.id,
+        "--url",
+        w.url,
+        "-m",
+        "We found it.",
+        "--status",
+        "identified",
+    )
     assert code == 0 and "published notice 2" in out
     notices = (await w.store.notices([inc.id]))[inc.id]
     assert notices[-1].kind == "human" and notices[-1].facts["message"] == "We found it."
@@ -126,8 +142,11 @@ async def test_unreachable_daemon_exit_1(cli: Cli) -> None:
     assert code == 1 and "cannot reach the daemon" in err
 
 
-async def test_cli_text_loses_control_characters(make_world: MakeWorld, cli: Cli,  # noqa: F811
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_cli_text_loses_control_characters(
+    make_world: MakeWorld,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = await make_world()
     inc = await w.outage("web")
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
@@ -138,28 +157,48 @@ async def test_cli_text_loses_control_characters(make_world: MakeWorld, cli: Cli
     assert code == 2 and "--message: must be at most 5000 characters" in err
     assert len((await w.store.notices([inc.id]))[inc.id]) == 1  # nothing was published
 
-    code, out, _ = await cli("incidents", "update", inc.id, "--url", w.url,
-                             "-m", "We found\x00 it.\x1b[2J\r\nA full disk.\x9b")
+    code, out, _ = await cli(
+        "incidents",
+        "update",
+        inc.id,
+        "--url",
+        w.url,
+        "-m",
+        "We found\x00 it.\x1b[2J\r\nA full disk.\x9b",
+    )
     assert code == 0 and "published notice 2" in out
     notices = (await w.store.notices([inc.id]))[inc.id]
     assert notices[-1].facts["message"] == "We found it.[2J\nA full disk."
 
     await w.feed("web", UP, 2)
-    code, out, _ = await cli("incidents", "resolve", inc.id, "--url", w.url,
-                             "-m", "Fixed\x00.\x08")
+    code, out, _ = await cli("incidents", "resolve", inc.id, "--url", w.url, "-m", "Fixed\x00.\x08")
     assert code == 0
     notices = (await w.store.notices([inc.id]))[inc.id]
     assert notices[-1].facts["message"] == "Fixed."
 
 
 def test_printed_incidents_never_carry_terminal_controls(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    inc = {"id": "web-1\x1b]0;pwned\x07", "title": "Bad\x1b[2J title\r\nsecond line",
-           "status": "investigating", "severity": "major_outage", "components": ["web"],
-           "started_at": "2027-01-15T08:00:00.000Z", "detected_at": "2027-01-15T08:00:02.000Z",
-           "cause": "Disk\x00 full\x9b", "updates": [
-               {"sequence": 1, "published_at": "2027-01-15T08:00:02.000Z",
-                "event": "incident.opened", "kind": "opened", "subject": "Down\x1b[31m"}]}
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    inc = {
+        "id": "web-1\x1b]0;pwned\x07",
+        "title": "Bad\x1b[2J title\r\nsecond line",
+        "status": "investigating",
+        "severity": "major_outage",
+        "components": ["web"],
+        "started_at": "2027-01-15T08:00:00.000Z",
+        "detected_at": "2027-01-15T08:00:02.000Z",
+        "cause": "Disk\x00 full\x9b",
+        "updates": [
+            {
+                "sequence": 1,
+                "published_at": "2027-01-15T08:00:02.000Z",
+                "event": "incident.opened",
+                "kind": "opened",
+                "subject": "Down\x1b[31m",
+            }
+        ],
+    }
     incidents.print_incident(inc)
     incidents.print_list([inc])
     out = capsys.readouterr().out
@@ -174,14 +213,27 @@ def one_line(err: str) -> bool:
     return err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
 
 
-async def test_open_then_cause_reach_every_channel(live: Live, cli: Cli,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_open_then_cause_reach_every_channel(
+    live: Live, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = live.world
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
     code, out, err = await cli(
-        "incidents", "open", "--url", w.url, "--title", "Invoices are late",
-        "--component", "api", "--component", "web", "--severity", "partial_outage",
-        "-m", "Invoices for November are delayed.")
+        "incidents",
+        "open",
+        "--url",
+        w.url,
+        "--title",
+        "Invoices are late",
+        "--component",
+        "api",
+        "--component",
+        "web",
+        "--severity",
+        "partial_outage",
+        "-m",
+        "Invoices for November are delayed.",
+    )
     assert code == 0, err
     iid, _, said = out.strip().partition(": ")
     assert said.startswith("opened; published notice 1 ([Acme Cloud] ")
@@ -194,31 +246,45 @@ async def test_open_then_cause_reach_every_channel(live: Live, cli: Cli,
     assert "Invoices for November are delayed." in opened["notice"]["text"]
 
     code, out, err = await cli(
-        "incidents", "cause", iid, "--url", w.url, "-m", "A stuck queue held invoices back.",
-        "--actions", "Alert when the queue stops moving.")
+        "incidents",
+        "cause",
+        iid,
+        "--url",
+        w.url,
+        "-m",
+        "A stuck queue held invoices back.",
+        "--actions",
+        "Alert when the queue stops moving.",
+    )
     assert code == 0, err
     assert out.startswith(f"{iid}: published notice 2 ([Acme Cloud] Cause found: ")
     identified = await live.delivered("identified", texts=2)
     assert identified["event"] == "incident.updated"
     assert identified["incident"]["status"] == "identified"
     assert "What went wrong: A stuck queue held invoices back." in identified["notice"]["text"]
-    mail = next(r.body for r in live.sendgrid.requests
-                if r.body["custom_args"]["notice_id"] == identified["notice_id"])
+    mail = next(
+        r.body
+        for r in live.sendgrid.requests
+        if r.body["custom_args"]["notice_id"] == identified["notice_id"]
+    )
     text = next(c["value"] for c in mail["content"] if c["type"] == "text/plain")
     assert "A stuck queue held invoices back." in text
     assert "found the cause" in live.twilio.requests[-1].body
     assert live.receiver.bad_signatures == 0
     stored = await w.store.incident(iid)
     assert stored is not None and stored.status == "identified"
-    assert (stored.cause, stored.actions) == ("A stuck queue held invoices back.",
-                                              "Alert when the queue stops moving.")
+    assert (stored.cause, stored.actions) == (
+        "A stuck queue held invoices back.",
+        "Alert when the queue stops moving.",
+    )
 
     code, out, _ = await cli("incidents", "show", iid, "--url", w.url)
     assert code == 0 and "identified" in out and "A stuck queue held invoices back." in out
 
 
 async def test_cause_on_an_automatic_incident_and_after_resolution(
-        make_world: MakeWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    make_world: MakeWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = await make_world()
     inc = await w.outage("web")
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
@@ -230,16 +296,30 @@ async def test_cause_on_an_automatic_incident_and_after_resolution(
     await w.feed("web", UP, 2)
     code, out, _ = await cli("incidents", "resolve", inc.id, "--url", w.url)
     assert code == 0
-    code, out, _ = await cli("incidents", "cause", inc.id, "--url", w.url,
-                             "-m", "A full disk, filled by logs.", "--actions", "Rotate logs.")
-    assert code == 0 and out == f"{inc.id}: recorded; no notice published (the incident " \
-                                "is resolved)\n"  # kept for the report, not sent
+    code, out, _ = await cli(
+        "incidents",
+        "cause",
+        inc.id,
+        "--url",
+        w.url,
+        "-m",
+        "A full disk, filled by logs.",
+        "--actions",
+        "Rotate logs.",
+    )
+    assert (
+        code == 0 and out == f"{inc.id}: recorded; no notice published (the incident is resolved)\n"
+    )  # kept for the report, not sent
     stored = await w.store.incident(inc.id)
     assert stored is not None and stored.cause == "A full disk, filled by logs."
 
 
-async def test_open_and_cause_refusals_are_one_line(make_world: MakeWorld, cli: Cli, tmp_path: Path,  # noqa: F811
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_open_and_cause_refusals_are_one_line(
+    make_world: MakeWorld,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = await make_world()
     cfg = str(write_config(w, tmp_path))
     monkeypatch.setenv("DETECTOR_ADMIN_TOKEN", TOKEN)
@@ -256,8 +336,18 @@ async def test_open_and_cause_refusals_are_one_line(make_world: MakeWorld, cli: 
     assert code == 2 and one_line(err) and "--title: must be at most 200 characters" in err
     code, _, err = await cli(*opening, "--title", "x", "--component", " ")
     assert code == 2 and one_line(err) and "--component: must not be empty" in err
-    code, _, err = await cli("incidents", "open", "-c", cfg, "--title", "x", "--component",
-                             "api", "--severity", "degraded")
+    code, _, err = await cli(
+        "incidents",
+        "open",
+        "-c",
+        cfg,
+        "--title",
+        "x",
+        "--component",
+        "api",
+        "--severity",
+        "degraded",
+    )
     assert code == 2 and one_line(err) and "--url" in err
     assert await w.store.incidents() == []  # nothing was opened
 

@@ -30,7 +30,12 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 def _check(path: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "detector", "check", "-c", str(path)],
-        capture_output=True, text=True, cwd=ROOT, env=_env(extra), timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(extra),
+        timeout=60,
+        check=False,
     )
 
 
@@ -117,7 +122,10 @@ def test_duplicate_subscribers_are_a_warning_not_an_error(tmp_path: Path) -> Non
     ("url", "shown"),
     [
         ("sqlite:///detector.db", "sqlite:///detector.db"),
-        ("postgresql://app:hunter2@db.internal:5432/od", "postgresql://app:***@db.internal:5432/od"),
+        (
+            "postgresql://app:hunter2@db.internal:5432/od",
+            "postgresql://app:***@db.internal:5432/od",
+        ),
         ("postgresql://app@db/od", "postgresql://app@db/od"),
         ("postgresql://app:hunter2@db:99999/od", "postgresql://***"),
     ],

@@ -24,8 +24,10 @@ def errors(text: str, env: dict[str, str] | None = None) -> list[str]:
 
 def http_probe(spec: str) -> str:
     """MINIMAL with its probe's http spec replaced by `spec` (a YAML flow mapping's inside)."""
-    return MINIMAL.replace('http: {url: "http://127.0.0.1:1/healthz"}',
-                           f'http: {{url: "http://127.0.0.1:1/healthz", {spec}}}')
+    return MINIMAL.replace(
+        'http: {url: "http://127.0.0.1:1/healthz"}',
+        f'http: {{url: "http://127.0.0.1:1/healthz", {spec}}}',
+    )
 
 
 def channel(text: str) -> str:
@@ -53,8 +55,13 @@ def test_expected_header_value_with_cr_lf_or_nul_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("name", "shown"),
-    [("'X Foo'", "['X Foo']"), ("'X-Foo:'", "['X-Foo:']"), ('"X-Foo\\r"', "['X-Foo\\r']"),
-     ("''", "['']"), ("'Zażółć'", "['Zażółć']")],
+    [
+        ("'X Foo'", "['X Foo']"),
+        ("'X-Foo:'", "['X-Foo:']"),
+        ('"X-Foo\\r"', "['X-Foo\\r']"),
+        ("''", "['']"),
+        ("'Zażółć'", "['Zażółć']"),
+    ],
 )
 def test_header_name_that_is_not_a_token_is_refused(name: str, shown: str) -> None:
     assert errors(http_probe(f"headers: {{{name}: x}}")) == [
@@ -82,10 +89,13 @@ def test_a_secret_header_value_is_not_echoed() -> None:
 
 
 def test_ordinary_headers_pass() -> None:
-    config = parse_config(http_probe(
-        "headers: {User-Agent: 'outage-detector/1.0 (+https://acme.example)', "
-        "X-Trace_id.v2: '', Accept: '*/*'}, expect: {headers: {content-type: text/plain}}"
-    ), {})
+    config = parse_config(
+        http_probe(
+            "headers: {User-Agent: 'outage-detector/1.0 (+https://acme.example)', "
+            "X-Trace_id.v2: '', Accept: '*/*'}, expect: {headers: {content-type: text/plain}}"
+        ),
+        {},
+    )
     spec = config.components[0].probes[0].spec  # the probe's one kind: its http spec
     assert isinstance(spec, HttpSpec)
     assert spec.headers["X-Trace_id.v2"] == ""
@@ -100,8 +110,13 @@ def test_a_header_name_must_still_be_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "sender", ["status@acme.example", "Acme Status <status@acme.example>",
-               '"Acme, Inc." <status@acme.example>', "<status@acme.example>"],
+    "sender",
+    [
+        "status@acme.example",
+        "Acme Status <status@acme.example>",
+        '"Acme, Inc." <status@acme.example>',
+        "<status@acme.example>",
+    ],
 )
 def test_sendgrid_sender_address_forms(sender: str) -> None:
     config = parse_config(channel(f"{{type: sendgrid, api_key: k, from: '{sender}'}}"), {})
@@ -116,8 +131,10 @@ def test_sendgrid_sender_address_forms(sender: str) -> None:
         ("status", "not an e-mail address: 'status'"),
         ("status@acme", "not an e-mail address: 'status@acme'"),
         ("Acme <status>", "not an e-mail address: 'status'"),
-        ('"Acme\\r\\nBcc: x@evil.example <status@acme.example>"',
-         "the sender name must not contain control characters (CR, LF, NUL...)"),
+        (
+            '"Acme\\r\\nBcc: x@evil.example <status@acme.example>"',
+            "the sender name must not contain control characters (CR, LF, NUL...)",
+        ),
         ("''", "not an e-mail address: ''"),
     ],
 )
@@ -179,12 +196,19 @@ def test_twilio_sender_is_refused(sender: str, message: str | None) -> None:
         ("server: {admin_token: '  '}\n", "server.admin_token"),
         ("server: {admin_token: '${T:-}'}\n", "server.admin_token"),
         ("server: {admin_token: '${EMPTY}'}\n", "server.admin_token"),
-        ("channels:\n  - {type: webhook, url: 'http://h/', secret: '${EMPTY}'}\n",
-         "channels[0].secret"),
-        ("channels:\n  - {type: sendgrid, api_key: '', from: a@b.example}\n",
-         "channels[0].api_key"),
-        ("channels:\n  - {type: twilio, account_sid: AC1, auth_token: \"\\t\", "
-         "from: '+15550100'}\n", "channels[0].auth_token"),
+        (
+            "channels:\n  - {type: webhook, url: 'http://h/', secret: '${EMPTY}'}\n",
+            "channels[0].secret",
+        ),
+        (
+            "channels:\n  - {type: sendgrid, api_key: '', from: a@b.example}\n",
+            "channels[0].api_key",
+        ),
+        (
+            'channels:\n  - {type: twilio, account_sid: AC1, auth_token: "\\t", '
+            "from: '+15550100'}\n",
+            "channels[0].auth_token",
+        ),
     ],
 )
 def test_empty_secret_is_refused(extra: str, path: str) -> None:
@@ -225,8 +249,12 @@ SECRET_FIELDS = [
 
 def test_the_known_secret_fields_are_found() -> None:
     found = {f"{model.__name__}.{name}" for model, name in SECRET_FIELDS}
-    assert found >= {"Server.admin_token", "WebhookChannel.secret", "SendgridChannel.api_key",
-                     "TwilioChannel.auth_token"}
+    assert found >= {
+        "Server.admin_token",
+        "WebhookChannel.secret",
+        "SendgridChannel.api_key",
+        "TwilioChannel.auth_token",
+    }
 
 
 @pytest.mark.parametrize(

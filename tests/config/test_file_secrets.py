@@ -12,8 +12,14 @@ from detector.config import ConfigError, load_config, parse_config
 
 BASE = {
     "service": {"name": "Acme", "contact": {"name": "Jane Doe", "email": "ops@acme.example"}},
-    "components": [{"id": "api", "name": "API", "impact": "You cannot reach the API.",
-                    "probes": [{"name": "api", "tcp": {"host": "127.0.0.1", "port": 1}}]}],
+    "components": [
+        {
+            "id": "api",
+            "name": "API",
+            "impact": "You cannot reach the API.",
+            "probes": [{"name": "api", "tcp": {"host": "127.0.0.1", "port": 1}}],
+        }
+    ],
 }
 
 
@@ -36,13 +42,16 @@ def test_file_reference_reads_the_secret_and_drops_the_newline(tmp_path: Path) -
 
 def test_name_file_convention(tmp_path: Path) -> None:
     (tmp_path / "admin").write_text("from-a-file\n")
-    config = load_config(write(tmp_path, "${ADMIN_TOKEN}"),
-                         env={"ADMIN_TOKEN_FILE": str(tmp_path / "admin")})
+    config = load_config(
+        write(tmp_path, "${ADMIN_TOKEN}"), env={"ADMIN_TOKEN_FILE": str(tmp_path / "admin")}
+    )
     assert config.server.admin_token is not None
     assert config.server.admin_token.get_secret_value() == "from-a-file"
     # the variable itself wins over its _FILE twin
-    config = load_config(write(tmp_path, "${ADMIN_TOKEN}"),
-                         env={"ADMIN_TOKEN": "direct", "ADMIN_TOKEN_FILE": str(tmp_path / "x")})
+    config = load_config(
+        write(tmp_path, "${ADMIN_TOKEN}"),
+        env={"ADMIN_TOKEN": "direct", "ADMIN_TOKEN_FILE": str(tmp_path / "x")},
+    )
     assert config.server.admin_token is not None
     assert config.server.admin_token.get_secret_value() == "direct"
 

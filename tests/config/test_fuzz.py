@@ -14,34 +14,99 @@ from tests.config._data import EXAMPLE, EXAMPLE_ENV
 
 # Deterministic (the same examples every run) and quick: a few seconds for the whole file.
 FUZZ = settings(
-    max_examples=100, derandomize=True, deadline=None, database=None,
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 EXAMPLE_DATA: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
 
 # Keys the models know, so generated documents reach deep into validation, not just "unknown key".
-KEYS = sorted({
-    "service", "server", "storage", "cluster", "detection", "cadence", "notify", "controls",
-    "components", "subscribers", "channels", "name", "contact", "email", "phone", "id", "impact",
-    "probes", "http", "tcp", "tls", "dns", "statuspage", "url", "host", "port", "type", "file",
-    "interval", "timeout", "quorum", "expect", "status", "api_key", "secret", "from", "events",
-    "timezone", "locale", "listen", "admin_token", "json", "headers", "body_regex",
-})
+KEYS = sorted(
+    {
+        "service",
+        "server",
+        "storage",
+        "cluster",
+        "detection",
+        "cadence",
+        "notify",
+        "controls",
+        "components",
+        "subscribers",
+        "channels",
+        "name",
+        "contact",
+        "email",
+        "phone",
+        "id",
+        "impact",
+        "probes",
+        "http",
+        "tcp",
+        "tls",
+        "dns",
+        "statuspage",
+        "url",
+        "host",
+        "port",
+        "type",
+        "file",
+        "interval",
+        "timeout",
+        "quorum",
+        "expect",
+        "status",
+        "api_key",
+        "secret",
+        "from",
+        "events",
+        "timezone",
+        "locale",
+        "listen",
+        "admin_token",
+        "json",
+        "headers",
+        "body_regex",
+    }
+)
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
     st.text(max_size=20),
-    st.sampled_from([
-        "30s", "0s", "-1s", "250ms", "majority", "http://127.0.0.1/", "not a url", "${UNSET}",
-        "${A:-x}", "$${A}", "${", "Europe", "Europe/Warsaw", "webhook", "sendgrid", "+48225550100",
-        "a@b.example", "(", "a{99999999999}", "sqlite:///x.db", "127.0.0.1:0",
-    ]),
+    st.sampled_from(
+        [
+            "30s",
+            "0s",
+            "-1s",
+            "250ms",
+            "majority",
+            "http://127.0.0.1/",
+            "not a url",
+            "${UNSET}",
+            "${A:-x}",
+            "$${A}",
+            "${",
+            "Europe",
+            "Europe/Warsaw",
+            "webhook",
+            "sendgrid",
+            "+48225550100",
+            "a@b.example",
+            "(",
+            "a{99999999999}",
+            "sqlite:///x.db",
+            "127.0.0.1:0",
+        ]
+    ),
 )
 keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=8), st.integers(0, 3), st.none())
 values = st.recursive(
     scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
     max_leaves=30,
 )
 
@@ -93,9 +158,14 @@ PATHS = _paths(EXAMPLE_DATA)
 @FUZZ
 @given(
     st.lists(
-        st.tuples(st.sampled_from(PATHS), st.sampled_from(["delete", "replace", "rename"]),
-                  values, st.sampled_from(KEYS)),
-        min_size=1, max_size=3,
+        st.tuples(
+            st.sampled_from(PATHS),
+            st.sampled_from(["delete", "replace", "rename"]),
+            values,
+            st.sampled_from(KEYS),
+        ),
+        min_size=1,
+        max_size=3,
     )
 )
 def test_mutations_of_the_example(mutations: list[tuple[tuple[Any, ...], str, Any, str]]) -> None:

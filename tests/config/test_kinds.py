@@ -133,8 +133,12 @@ def channel_kind_report() -> dict[str, Any]:
     items = schema["properties"]["channels"]["items"]
     return {
         "model": type(config.channels[0]).__name__,
-        "built": [type(built).__name__, built.name, built.wants("incident.opened"),
-                  built.wants("incident.resolved")],
+        "built": [
+            type(built).__name__,
+            built.name,
+            built.wants("incident.opened"),
+            built.wants("incident.resolved"),
+        ],
         "secrets": secret_values(config),
         "mapping": items["discriminator"]["mapping"].get("pager"),
         "schema_spec": sorted(schema["$defs"]["PagerChannel"]["properties"]),
@@ -145,8 +149,14 @@ def channel_kind_report() -> dict[str, Any]:
 
 
 def in_fresh_interpreter(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def report(function: str) -> dict[str, Any]:
@@ -164,12 +174,16 @@ def test_a_probe_kind_registered_once_is_config_schema_and_check() -> None:
     assert got["kind"] == "ping"
     assert got["spec"] == {"host": "api.acme.example", "count": 3}
     assert got["result"] == [True, "pong from api.acme.example x3"]
-    assert got["schema_key"] == {"anyOf": [{"$ref": "#/$defs/PingSpec"}, {"type": "null"}],
-                                 "default": None}
+    assert got["schema_key"] == {
+        "anyOf": [{"$ref": "#/$defs/PingSpec"}, {"type": "null"}],
+        "default": None,
+    }
     assert got["schema_spec"] == ["count", "host"]
     where = "components[0].probes[0]"
-    assert got["bad_key"] == [f"{where}.ping.host: required key is missing",
-                              f"{where}.ping.hots: unknown key (did you mean host?)"]
+    assert got["bad_key"] == [
+        f"{where}.ping.host: required key is missing",
+        f"{where}.ping.hots: unknown key (did you mean host?)",
+    ]
     assert got["bad_value"] == [f"{where}.ping.count: must be at least 1"]
     assert got["two_kinds"] == [
         f"{where}: a probe has exactly one kind (http, tcp, tls, dns, statuspage, ping), "
@@ -187,8 +201,7 @@ def test_a_channel_kind_registered_once_is_config_schema_and_channel() -> None:
     assert got["missing_key"] == ["channels[0].routing_key: required key is missing"]
     assert got["empty_secret"] == ["channels[0].routing_key: must not be empty"]
     assert got["unknown_type"] == [
-        "channels[0].type: unknown channel type 'pagr' "
-        "(webhook, sendgrid, twilio, console, pager)"
+        "channels[0].type: unknown channel type 'pagr' (webhook, sendgrid, twilio, console, pager)"
     ]
 
 
@@ -226,8 +239,12 @@ def imported(path: Path) -> set[str]:
 
 def outside(names: set[str], *allowed: str) -> list[str]:
     """The detector imports not under one of `allowed`."""
-    return sorted(n for n in names if (n == "detector" or n.startswith("detector."))
-                  and not any(n == a or n.startswith(a + ".") for a in allowed))
+    return sorted(
+        n
+        for n in names
+        if (n == "detector" or n.startswith("detector."))
+        and not any(n == a or n.startswith(a + ".") for a in allowed)
+    )
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "probes").glob("*.py")), ids=lambda p: p.name)
@@ -244,8 +261,11 @@ def test_probes_import_only_the_config_fields_of_detector(path: Path) -> None:
 )
 def test_channels_import_the_config_fields_not_the_models(path: Path) -> None:
     names = imported(path)
-    assert [n for n in names if n.startswith("detector.config")
-            and not n.startswith("detector.config.fields.")] == []
+    assert [
+        n
+        for n in names
+        if n.startswith("detector.config") and not n.startswith("detector.config.fields.")
+    ] == []
 
 
 def test_fields_import_nothing_of_probes_channels_or_the_models() -> None:
@@ -253,10 +273,16 @@ def test_fields_import_nothing_of_probes_channels_or_the_models() -> None:
     assert [n for n in names if n.split(".")[0] in ("detector", "probes")] == []
 
 
-@pytest.mark.parametrize("module", [
-    "probes.http", "probes.runner", "detector.channels.webhook", "detector.config.fields",
-    "detector.config.models",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "probes.http",
+        "probes.runner",
+        "detector.channels.webhook",
+        "detector.config.fields",
+        "detector.config.models",
+    ],
+)
 def test_each_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
     """An import cycle only shows when its first module is imported first."""
     done = in_fresh_interpreter(f"import {module}")

@@ -107,8 +107,14 @@ def test_absent_admin_token_means_admin_api_off() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("250ms", 0.25), ("10s", 10.0), ("15m", 900.0), ("2h", 7200.0), ("5d", 432000.0),
-     ("1.5s", 1.5)],
+    [
+        ("250ms", 0.25),
+        ("10s", 10.0),
+        ("15m", 900.0),
+        ("2h", 7200.0),
+        ("5d", 432000.0),
+        ("1.5s", 1.5),
+    ],
 )
 def test_durations_with_units(text: str, seconds: float) -> None:
     config = parse_config(with_(f"detection: {{interval: {text}}}\n"), {})
@@ -212,16 +218,12 @@ def test_quorum_union_merges_into_one_line() -> None:
 
 def test_type_errors_say_what_was_expected() -> None:
     assert errors(with_("controls: {name: x}\n")) == ["controls: expected a list, got a mapping"]
-    assert errors(with_("server: 5\n")) == [
-        "server: expected a mapping, got a number"
-    ]
+    assert errors(with_("server: 5\n")) == ["server: expected a mapping, got a number"]
 
 
 def test_number_where_text_is_expected_hints_at_quotes() -> None:
     text = MINIMAL.replace("email: jane@acme.example", "phone: +48225550100")
-    assert errors(text) == [
-        "service.contact.phone: expected text, got a number (put it in quotes)"
-    ]
+    assert errors(text) == ["service.contact.phone: expected text, got a number (put it in quotes)"]
 
 
 def test_literal_and_bounds() -> None:
@@ -429,8 +431,9 @@ def test_one_large_string_aliased_many_times_is_refused_fast() -> None:
     finally:
         tracemalloc.stop()
     [line] = lines
-    m = re.fullmatch(r"\(file\): too large once aliases are expanded \(([\d,.]+) MB > 16 MB\)",
-                     line)
+    m = re.fullmatch(
+        r"\(file\): too large once aliases are expanded \(([\d,.]+) MB > 16 MB\)", line
+    )
     assert m, line
     assert 2861 < float(m.group(1).replace(",", "")) < 2863  # 3,001 uses of 1,000,000 bytes
     assert elapsed < 5  # the expansion would take tens of seconds
@@ -441,7 +444,8 @@ def test_aliases_within_the_budget_still_work() -> None:
     sentence = "You cannot reach the API, and integrations stop syncing. " * 20
     components = "".join(
         f"  - {{id: c{i}, name: C, impact: *impact, probes: [{{name: p{i}, tcp: "
-        f"{{host: h, port: 1}}}}]}}\n" for i in range(100)
+        f"{{host: h, port: 1}}}}]}}\n"
+        for i in range(100)
     )
     text = MINIMAL.replace("impact: You cannot reach the API.", f"impact: &impact '{sentence}'")
     config = parse_config(text + components, {})

@@ -76,8 +76,10 @@ def test_schema_uses_yaml_keys_and_duration_strings() -> None:
 )
 def test_duration_text(seconds: float, text: str) -> None:
     assert duration_text(seconds) == text
-    assert parse_config(MINIMAL + f"detection: {{interval: {text}}}\n", {}).detection.interval \
+    assert (
+        parse_config(MINIMAL + f"detection: {{interval: {text}}}\n", {}).detection.interval
         == seconds
+    )
 
 
 def test_every_key_is_documented() -> None:

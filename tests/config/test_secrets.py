@@ -25,13 +25,21 @@ def test_no_secrets_no_values() -> None:
 
 
 def test_storage_password_and_credential_headers_count() -> None:
-    text = MINIMAL.replace(
-        'http: {url: "http://127.0.0.1:1/healthz"}',
-        'http: {url: "http://127.0.0.1:1/healthz", headers: {Authorization: "Bearer tok-1", '
-        'X-Api-Key: key-2, User-Agent: not-secret}, expect: {headers: {Set-Cookie: c-3}}}',
-    ) + "storage: {url: 'postgresql://app:p%40ss@db/od'}\n"
-    assert secret_values(parse_config(text, {})) == ["Bearer tok-1", "key-2", "c-3", "p%40ss",
-                                                     "p@ss"]
+    text = (
+        MINIMAL.replace(
+            'http: {url: "http://127.0.0.1:1/healthz"}',
+            'http: {url: "http://127.0.0.1:1/healthz", headers: {Authorization: "Bearer tok-1", '
+            "X-Api-Key: key-2, User-Agent: not-secret}, expect: {headers: {Set-Cookie: c-3}}}",
+        )
+        + "storage: {url: 'postgresql://app:p%40ss@db/od'}\n"
+    )
+    assert secret_values(parse_config(text, {})) == [
+        "Bearer tok-1",
+        "key-2",
+        "c-3",
+        "p%40ss",
+        "p@ss",
+    ]
 
 
 def test_a_value_used_twice_is_listed_once() -> None:
@@ -56,10 +64,14 @@ class _NewChannel(Model):
 
 
 def test_a_new_channel_kinds_secrets_are_found_without_a_list() -> None:
-    config = parse_config(MINIMAL + "channels:\n  - {type: sendgrid, api_key: k-1, "
-                                    "from: a@b.example}\n", {})
-    extra = _NewChannel(credentials=_Credentials(
-        tokens=[SecretStr("t-1"), SecretStr("t-2")], extra={"signing": SecretStr("s-1")},
-    ))
+    config = parse_config(
+        MINIMAL + "channels:\n  - {type: sendgrid, api_key: k-1, from: a@b.example}\n", {}
+    )
+    extra = _NewChannel(
+        credentials=_Credentials(
+            tokens=[SecretStr("t-1"), SecretStr("t-2")],
+            extra={"signing": SecretStr("s-1")},
+        )
+    )
     config = config.model_copy(update={"channels": [*config.channels, extra]})
     assert secret_values(config) == ["k-1", "t-1", "t-2", "s-1"]

@@ -39,7 +39,11 @@ def test_example_subscribers() -> None:
     config = load_config(EXAMPLE, EXAMPLE_ENV)
     people = load_subscribers(config, EXAMPLE.parent)
     assert [p.name for p in people] == [
-        "Globex", "Initech", "Wayne Enterprises", "Kowalski Sp. z o.o.", "PT Nusantara"
+        "Globex",
+        "Initech",
+        "Wayne Enterprises",
+        "Kowalski Sp. z o.o.",
+        "PT Nusantara",
     ]
     wayne = people[2]
     assert wayne.phone == "+15550100200"
@@ -79,11 +83,11 @@ def test_every_bad_row_is_reported(tmp_path: Path) -> None:
     lines = fail(
         tmp_path,
         HEADER
-        + "A,,,,,\n"                       # row 2: neither email nor phone
-        + "B,b@x.example,12,,,\n"          # row 3: bad phone
-        + "C,c@x.example,,,Mars/Base,\n"   # row 4: bad time zone
-        + "D,d@x.example,,,,billing\n"     # row 5: unknown component
-        + "E,e@x.example,,,,,extra\n",     # row 6: too many cells
+        + "A,,,,,\n"  # row 2: neither email nor phone
+        + "B,b@x.example,12,,,\n"  # row 3: bad phone
+        + "C,c@x.example,,,Mars/Base,\n"  # row 4: bad time zone
+        + "D,d@x.example,,,,billing\n"  # row 5: unknown component
+        + "E,e@x.example,,,,,extra\n",  # row 6: too many cells
     )
     assert lines == [
         "subscribers[0].file: people.csv row 2: a subscriber needs an email or a phone",
@@ -100,13 +104,18 @@ def test_every_bad_row_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line"),
     [
-        ("", "people.csv: empty; the first line names the columns: "
-             "name,email,phone,locale,timezone,components"),
+        (
+            "",
+            "people.csv: empty; the first line names the columns: "
+            "name,email,phone,locale,timezone,components",
+        ),
         ("name,e-mail\n", "people.csv row 1: unknown column 'e-mail' (did you mean email?)"),
         ("email,phone\n", "people.csv row 1: the header has no 'name' column"),
         ("name,name\n", "people.csv row 1: column 'name' appears twice"),
-        ("name\n" + "x" * 200_000, "people.csv: not valid CSV: field larger than field limit "
-                                    "(131072)"),
+        (
+            "name\n" + "x" * 200_000,
+            "people.csv: not valid CSV: field larger than field limit (131072)",
+        ),
     ],
 )
 def test_bad_files(tmp_path: Path, text: str, line: str) -> None:
@@ -115,7 +124,7 @@ def test_bad_files(tmp_path: Path, text: str, line: str) -> None:
 
 def test_unreadable_files(tmp_path: Path) -> None:
     config = config_with(
-        "  - {file: missing.csv}\n  - {file: latin.csv}\n  - {file: \"a\\0b\"}\n  - {file: .}\n"
+        '  - {file: missing.csv}\n  - {file: latin.csv}\n  - {file: "a\\0b"}\n  - {file: .}\n'
     )
     (tmp_path / "latin.csv").write_bytes("name\nCaf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError) as info:
@@ -164,8 +173,7 @@ def test_duplicates_inline_and_in_files_are_merged(tmp_path: Path) -> None:
     assert [str(d) for d in duplicates] == [
         "OPS@globex.example is listed more than once (subscribers[0]; "
         "subscribers[1].file: a.csv row 2)",
-        "+48225550100 is listed more than once (subscribers[1].file: a.csv row 3; "
-        "subscribers[2])",
+        "+48225550100 is listed more than once (subscribers[1].file: a.csv row 3; subscribers[2])",
     ]
 
 
@@ -179,7 +187,10 @@ def test_a_duplicate_adds_the_contact_the_first_lacks(tmp_path: Path) -> None:
     rows = HEADER + "A,a@x.example,,,,api\nA by phone,a@x.example,+15550100200,,,\n"
     [person] = load(tmp_path, rows)
     assert (person.name, person.email, person.phone, person.components) == (
-        "A", "a@x.example", "+15550100200", None
+        "A",
+        "a@x.example",
+        "+15550100200",
+        None,
     )
 
 
@@ -194,8 +205,9 @@ def test_a_different_second_contact_is_kept_not_dropped(tmp_path: Path) -> None:
 
 
 def test_a_listing_matching_two_subscribers_joins_both(tmp_path: Path) -> None:
-    rows = HEADER + ("A,a@x.example,,,,api\nB,,+15550100200,,,api\n"
-                     "AB,a@x.example,+15550100200,,,web\n")
+    rows = HEADER + (
+        "A,a@x.example,,,,api\nB,,+15550100200,,,api\nAB,a@x.example,+15550100200,,,web\n"
+    )
     people = load(tmp_path, rows)
     assert [(p.name, p.email, p.phone, p.components) for p in people] == [
         ("A", "a@x.example", None, ["api", "web"]),
@@ -227,9 +239,11 @@ def test_load_subscribers_logs_the_merge_once(tmp_path: Path) -> None:
 
 
 def test_duplicate_lines_read_as_sentences() -> None:
-    dups = [Duplicate(f"p{i}@x.example", "subscribers[0]", f"subscribers[{i}]")
-            for i in range(1, 4)]
+    dups = [
+        Duplicate(f"p{i}@x.example", "subscribers[0]", f"subscribers[{i}]") for i in range(1, 4)
+    ]
     assert duplicate_lines(dups) == [
         f"subscriber p{i}@x.example is listed more than once (subscribers[0]; "
-        f"subscribers[{i}]); merged into one" for i in range(1, 4)
+        f"subscribers[{i}]); merged into one"
+        for i in range(1, 4)
     ]

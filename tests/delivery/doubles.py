@@ -47,9 +47,7 @@ class SlowSendGrid(SendGridDouble):
         self.inflight = 0  # requests arrived and not yet answered
 
     @web.middleware
-    async def _fault_middleware(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
+    async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         at = time.time()
         who = _emails(await request.read())  # read() caches: the handler reads it again
         self.inflight += 1
@@ -64,8 +62,9 @@ class SlowSendGrid(SendGridDouble):
 
     def accepted(self) -> list[str]:
         """Every recipient of every accepted request, duplicates included."""
-        return [t["email"] for r in self.requests for p in r.body["personalizations"]
-                for t in p["to"]]
+        return [
+            t["email"] for r in self.requests for p in r.body["personalizations"] for t in p["to"]
+        ]
 
 
 class SlowTwilio(TwilioDouble):
@@ -76,9 +75,7 @@ class SlowTwilio(TwilioDouble):
         self.inflight = 0  # requests arrived and not yet answered
 
     @web.middleware
-    async def _fault_middleware(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
+    async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         at = time.time()
         who = _phone(await request.read())
         self.inflight += 1

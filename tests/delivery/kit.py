@@ -23,7 +23,8 @@ MESSAGE = {"locale": "en", "subject": "s", "text": "t", "html": "h", "sms": "m"}
 
 def disk_full() -> OperationalError:
     return OperationalError(
-        "UPDATE outbox ...", {}, sqlite3.OperationalError("database or disk is full"))
+        "UPDATE outbox ...", {}, sqlite3.OperationalError("database or disk is full")
+    )
 
 
 class Scripted:
@@ -76,12 +77,19 @@ def row(
     notice_id = f"{owner}.{seq}"
     made = now if created_at is None else created_at
     return OutboxRow(
-        id=f"{notice_id}/{channel}/{group or 0}", notice_id=notice_id, channel=channel,
-        event="incident.updated", message=dict(MESSAGE), payload={"notice_id": notice_id},
-        recipients=[], created_at=made,
+        id=f"{notice_id}/{channel}/{group or 0}",
+        notice_id=notice_id,
+        channel=channel,
+        event="incident.updated",
+        message=dict(MESSAGE),
+        payload={"notice_id": notice_id},
+        recipients=[],
+        created_at=made,
         next_attempt_at=made if next_attempt_at is None else next_attempt_at,
-        stream=f"{owner}/{channel}/{group}" if stream else None, sequence=seq,
-        stale_at=stale_at)
+        stream=f"{owner}/{channel}/{group}" if stream else None,
+        sequence=seq,
+        stale_at=stale_at,
+    )
 
 
 class FlakyStore(Store):
@@ -141,9 +149,23 @@ def counted(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 def worker_for(
-    store: Store, channel: Scripted, clock: Clock, *, base_backoff: float = 0.01,
-    max_backoff: float = 0.05, give_up_after: float = 86400.0, poll: float = 0.01,
+    store: Store,
+    channel: Scripted,
+    clock: Clock,
+    *,
+    base_backoff: float = 0.01,
+    max_backoff: float = 0.05,
+    give_up_after: float = 86400.0,
+    poll: float = 0.01,
 ) -> OutboxWorker:
     """A worker with short waits: the tests' clocks or a few milliseconds decide them."""
-    return OutboxWorker(store, [channel], Metrics(), clock, base_backoff=base_backoff,
-                        max_backoff=max_backoff, give_up_after=give_up_after, poll=poll)
+    return OutboxWorker(
+        store,
+        [channel],
+        Metrics(),
+        clock,
+        base_backoff=base_backoff,
+        max_backoff=max_backoff,
+        give_up_after=give_up_after,
+        poll=poll,
+    )

@@ -27,8 +27,16 @@ class Daemon(DaemonProcess):
         env = {**os.environ, "WEBHOOK_SECRET": SECRET}
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", _LAUNCH, "run", "-c", str(self.config),
-                stdout=log, stderr=log, env=env, cwd=str(self.config.parent),
+                sys.executable,
+                "-c",
+                _LAUNCH,
+                "run",
+                "-c",
+                str(self.config),
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=str(self.config.parent),
             )
         await until(self._ready, 20, "the daemon to be ready")
         return self

@@ -41,8 +41,11 @@ SERVICE = {
     "status_page_url": "https://status.acme.example/",
     "timezone": "Europe/Warsaw",
     "locale": "en",
-    "contact": {"name": "Jane Doe, Head of Operations", "email": "ops@acme.example",
-                "phone": "+48 22 555 0100"},
+    "contact": {
+        "name": "Jane Doe, Head of Operations",
+        "email": "ops@acme.example",
+        "phone": "+48 22 555 0100",
+    },
     "report_within": "5d",
 }
 CONTACT = "Jane Doe, Head of Operations"
@@ -50,16 +53,39 @@ STATUS_PAGE = "https://status.acme.example/"
 IMPACT = "You cannot reach the API, and integrations stop syncing."
 # What a probe knows and a customer must never read (CONTRACT §7.3).
 API_HOST, API_PORT, DB_HOST, DB_PORT = "api.internal.acme.example", 8443, "db.internal.acme", 5432
-TECHNICAL = (API_HOST, str(API_PORT), DB_HOST, str(DB_PORT), "127.0.0.1", "503", "api-health",
-             "web-login", "HTTP ")
+TECHNICAL = (
+    API_HOST,
+    str(API_PORT),
+    DB_HOST,
+    str(DB_PORT),
+    "127.0.0.1",
+    "503",
+    "api-health",
+    "web-login",
+    "HTTP ",
+)
 DOWN = Result(False, 0.041, f"HTTP 503 from {API_HOST}:{API_PORT} in 41 ms")
 COMPONENTS: list[dict[str, Any]] = [
-    {"id": "api", "name": "Public API", "impact": IMPACT,
-     "probes": [{"name": "api-health",
-                 "http": {"url": f"https://{API_HOST}:{API_PORT}/healthz",
-                          "expect": {"status": [200]}}}]},
-    {"id": "web", "name": "Dashboard", "impact": "You cannot sign in to the dashboard.",
-     "probes": [{"name": "web-login", "tcp": {"host": DB_HOST, "port": DB_PORT}}]},
+    {
+        "id": "api",
+        "name": "Public API",
+        "impact": IMPACT,
+        "probes": [
+            {
+                "name": "api-health",
+                "http": {
+                    "url": f"https://{API_HOST}:{API_PORT}/healthz",
+                    "expect": {"status": [200]},
+                },
+            }
+        ],
+    },
+    {
+        "id": "web",
+        "name": "Dashboard",
+        "impact": "You cannot sign in to the dashboard.",
+        "probes": [{"name": "web-login", "tcp": {"host": DB_HOST, "port": DB_PORT}}],
+    },
 ]
 
 
@@ -71,12 +97,24 @@ def channel_configs(
     if webhook is not None:
         out.append({"type": "webhook", "url": webhook, "secret": "${WEBHOOK_SECRET}"})
     if sendgrid is not None:
-        out.append({"type": "sendgrid", "api_key": "${SENDGRID_API_KEY}",
-                    "from": "status@acme.example", "api_base": sendgrid})
+        out.append(
+            {
+                "type": "sendgrid",
+                "api_key": "${SENDGRID_API_KEY}",
+                "from": "status@acme.example",
+                "api_base": sendgrid,
+            }
+        )
     if twilio is not None:
-        out.append({"type": "twilio", "account_sid": "${TWILIO_ACCOUNT_SID}",
-                    "auth_token": "${TWILIO_AUTH_TOKEN}", "from": "+15550100",
-                    "api_base": twilio})
+        out.append(
+            {
+                "type": "twilio",
+                "account_sid": "${TWILIO_ACCOUNT_SID}",
+                "auth_token": "${TWILIO_AUTH_TOKEN}",
+                "from": "+15550100",
+                "api_base": twilio,
+            }
+        )
     return out
 
 
@@ -86,8 +124,13 @@ def build_config(
     raw: dict[str, Any] = {
         "service": SERVICE,
         "storage": {"url": f"sqlite:///{tmp / 'delivery.db'}"},
-        "detection": {"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
-                      "successes_to_recover": 2, "stable_for": "5m"},
+        "detection": {
+            "interval": "10s",
+            "failures_to_confirm": 3,
+            "recheck_interval": "1s",
+            "successes_to_recover": 2,
+            "stable_for": "5m",
+        },
         "cadence": {"major_outage": "15m", "partial_outage": "30m", "degraded": "60m"},
         "components": COMPONENTS,
         "subscribers": subscribers,
@@ -110,14 +153,16 @@ def crowd(
     pairs = itertools.cycle(itertools.product(locales, zones))
     out = []
     for i, (locale, zone) in zip(range(start, start + n), pairs, strict=False):
-        out.append({
-            "name": f"Customer {i}",
-            "email": f"c{i}@customers.example" if email else "",
-            "phone": f"+4822{i:07d}" if phone else "",
-            "locale": locale,
-            "timezone": zone,
-            "components": "",
-        })
+        out.append(
+            {
+                "name": f"Customer {i}",
+                "email": f"c{i}@customers.example" if email else "",
+                "phone": f"+4822{i:07d}" if phone else "",
+                "locale": locale,
+                "timezone": zone,
+                "components": "",
+            }
+        )
     return out
 
 
@@ -156,8 +201,16 @@ class Stack:
         chans = channels if channels is not None else channel_kinds.build(config)
         outbox = OutboxWorker(store, chans, metrics, clock, **worker)
         subscribers: list[Subscriber] = load_subscribers(config, base_dir)
-        engine = Engine(config, store, chans, subscribers, metrics, clock,
-                        wake_outbox=outbox.wake, enqueue=outbox.enqueue)
+        engine = Engine(
+            config,
+            store,
+            chans,
+            subscribers,
+            metrics,
+            clock,
+            wake_outbox=outbox.wake,
+            enqueue=outbox.enqueue,
+        )
         await engine.load()
         outbox.start()
         return cls(config, store, engine, outbox, metrics, chans, clock)
@@ -182,7 +235,8 @@ class Stack:
 
     def count(self, channel: str, event: str, outcome: str) -> float:
         value = self.metrics.registry.get_sample_value(
-            "detector_notices_total", {"channel": channel, "event": event, "outcome": outcome})
+            "detector_notices_total", {"channel": channel, "event": event, "outcome": outcome}
+        )
         return value or 0.0
 
     async def close(self) -> None:

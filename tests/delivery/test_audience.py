@@ -34,29 +34,62 @@ DEFAULT_ZONE = "Europe/Warsaw"
 
 # (name, email, phone, locale, timezone, components)
 PEOPLE: list[dict[str, Any]] = [
-    {"name": "Alice", "email": "alice@globex.example", "locale": "en",
-     "timezone": "Asia/Kolkata", "components": ["api"]},
-    {"name": "Bruno", "phone": "+33 1 55 55 01 11", "locale": "fr",
-     "timezone": "America/New_York", "components": ["api"]},
-    {"name": "Celina", "email": "celina@polska.example", "phone": "+48 22 555 0101",
-     "locale": "pl"},  # every component, the service's zone
-    {"name": "Dalia", "email": "dalia@gulf.example", "phone": "+971 4 555 0102",
-     "locale": "ar", "timezone": "Asia/Dubai", "components": ["api", "web"]},
-    {"name": "Erin", "email": "erin@initech.example", "phone": "+1 202 555 0103",
-     "components": ["web"]},  # another component: told nothing
+    {
+        "name": "Alice",
+        "email": "alice@globex.example",
+        "locale": "en",
+        "timezone": "Asia/Kolkata",
+        "components": ["api"],
+    },
+    {
+        "name": "Bruno",
+        "phone": "+33 1 55 55 01 11",
+        "locale": "fr",
+        "timezone": "America/New_York",
+        "components": ["api"],
+    },
+    {
+        "name": "Celina",
+        "email": "celina@polska.example",
+        "phone": "+48 22 555 0101",
+        "locale": "pl",
+    },  # every component, the service's zone
+    {
+        "name": "Dalia",
+        "email": "dalia@gulf.example",
+        "phone": "+971 4 555 0102",
+        "locale": "ar",
+        "timezone": "Asia/Dubai",
+        "components": ["api", "web"],
+    },
+    {
+        "name": "Erin",
+        "email": "erin@initech.example",
+        "phone": "+1 202 555 0103",
+        "components": ["web"],
+    },  # another component: told nothing
     {"name": "Frank", "phone": "+1 202 555 0104", "components": ["web"]},
     {"name": "Gus", "email": "gus@umbrella.example"},  # all components, service defaults
-    {"name": "Hana", "email": "hana@kyoto.example", "locale": "fr", "timezone": "Asia/Kolkata",
-     "components": ["api"]},
+    {
+        "name": "Hana",
+        "email": "hana@kyoto.example",
+        "locale": "fr",
+        "timezone": "Asia/Kolkata",
+        "components": ["api"],
+    },
 ]
-EMAILS = {"alice@globex.example": ("en", "Asia/Kolkata"),
-          "celina@polska.example": ("pl", DEFAULT_ZONE),
-          "dalia@gulf.example": ("ar", "Asia/Dubai"),
-          "gus@umbrella.example": ("en", DEFAULT_ZONE),
-          "hana@kyoto.example": ("fr", "Asia/Kolkata")}
-PHONES = {"+33155550111": ("fr", "America/New_York"),
-          "+48225550101": ("pl", DEFAULT_ZONE),
-          "+97145550102": ("ar", "Asia/Dubai")}
+EMAILS = {
+    "alice@globex.example": ("en", "Asia/Kolkata"),
+    "celina@polska.example": ("pl", DEFAULT_ZONE),
+    "dalia@gulf.example": ("ar", "Asia/Dubai"),
+    "gus@umbrella.example": ("en", DEFAULT_ZONE),
+    "hana@kyoto.example": ("fr", "Asia/Kolkata"),
+}
+PHONES = {
+    "+33155550111": ("fr", "America/New_York"),
+    "+48225550101": ("pl", DEFAULT_ZONE),
+    "+97145550102": ("ar", "Asia/Dubai"),
+}
 
 # "we" and an apology, as each language says them (the notice owns it, §7.2).
 WE = {"en": r"\b[Ww]e\b", "fr": r"\b[Nn]ous\b", "pl": r"\bpracujemy\b", "ar": "نعمل"}
@@ -83,8 +116,11 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     receiver = await Receiver().start()
     config = build_config(
         tmp_path,
-        channel_configs(sendgrid=sendgrid.url, twilio=twilio.url,
-                        webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+        channel_configs(
+            sendgrid=sendgrid.url,
+            twilio=twilio.url,
+            webhook=f"http://127.0.0.1:{receiver.port}/hook",
+        ),
         PEOPLE,
     )
     stack = await Stack.start(config, tmp_path, FakeClock(START))
@@ -151,8 +187,7 @@ async def test_outage_reaches_only_the_components_subscribers_in_their_words(par
     assert stack.count("twilio-2", "incident.opened", "sent") == len(PHONES)
 
 
-APOLOGY = {"en": "We're sorry.", "fr": "Toutes nos excuses.", "pl": "Przepraszamy.",
-           "ar": "نعتذر."}
+APOLOGY = {"en": "We're sorry.", "fr": "Toutes nos excuses.", "pl": "Przepraszamy.", "ar": "نعتذر."}
 
 
 async def test_sms_apologises_wherever_one_segment_has_room(parts: Parts) -> None:
@@ -172,4 +207,5 @@ async def test_sms_apologises_wherever_one_segment_has_room(parts: Parts) -> Non
         if segments(with_apology) == 1:
             missing.append((locale, sms.body, with_apology))
     assert not missing, "SMS without an apology though one segment has room for it:\n" + "\n".join(
-        f"{loc}: sent {sent!r}; fits: {fits!r}" for loc, sent, fits in missing)
+        f"{loc}: sent {sent!r}; fits: {fits!r}" for loc, sent, fits in missing
+    )

@@ -41,12 +41,18 @@ class World:
         return d
 
     def configure(
-        self, sendgrid: SlowSendGrid, twilio: SlowTwilio, people: list[dict[str, str]],
+        self,
+        sendgrid: SlowSendGrid,
+        twilio: SlowTwilio,
+        people: list[dict[str, str]],
         **over: Any,
     ) -> tuple[Path, int]:
         write_csv(self.tmp / "subscribers.csv", people)
-        channels = channel_configs(webhook=f"http://127.0.0.1:{self.receiver.port}/hook",
-                                   sendgrid=sendgrid.url, twilio=twilio.url)
+        channels = channel_configs(
+            webhook=f"http://127.0.0.1:{self.receiver.port}/hook",
+            sendgrid=sendgrid.url,
+            twilio=twilio.url,
+        )
         extra = {"channels": channels, "subscribers": [{"file": "subscribers.csv"}], **over}
         return write_config(self.tmp, self.target, self.receiver, extra=extra)
 
@@ -72,8 +78,9 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     await w.receiver.stop()
 
 
-async def doubles(w: World, sendgrid_delay: float, twilio_delay: float
-                  ) -> tuple[SlowSendGrid, SlowTwilio]:
+async def doubles(
+    w: World, sendgrid_delay: float, twilio_delay: float
+) -> tuple[SlowSendGrid, SlowTwilio]:
     sendgrid, twilio = await start_sendgrid(sendgrid_delay), await start_twilio(twilio_delay)
     w.doubles += [sendgrid, twilio]
     return sendgrid, twilio
@@ -91,14 +98,20 @@ async def test_kill9_mid_fanout_then_restart_tells_everyone(world: World) -> Non
     emails = {p["email"] for p in people}
     phones = {p["phone"] for p in people}
     # no scheduled update during the test: one notice, so every count below is about it
-    config, port = w.configure(sendgrid, twilio, people,
-                               cadence={"major_outage": "10m", "partial_outage": "10m",
-                                        "degraded": "10m"})
+    config, port = w.configure(
+        sendgrid,
+        twilio,
+        people,
+        cadence={"major_outage": "10m", "partial_outage": "10m", "degraded": "10m"},
+    )
     w.target.healthy = False
     daemon = await w.daemon(config, port)
 
-    await until(lambda: len(twilio.attempts) >= 200 and sendgrid.inflight > 0, 20,
-                "the fan-out to be well under way")
+    await until(
+        lambda: len(twilio.attempts) >= 200 and sendgrid.inflight > 0,
+        20,
+        "the fan-out to be well under way",
+    )
     await daemon.kill9()
     told_before = len(set(twilio.accepted()))
     assert told_before < n, "the kill came too late to land mid-fan-out"
@@ -122,22 +135,26 @@ async def test_kill9_mid_fanout_then_restart_tells_everyone(world: World) -> Non
     assert {r.notice_id for r in rows} == {f"{incidents[0]['id']}.1"}
     assert {h.body["notice_id"] for h in w.receiver.hooks} == {rows[0].notice_id}
     assert {r.body["headers"]["X-Detector-Notice-Id"] for r in sendgrid.requests} == {
-        rows[0].notice_id}
+        rows[0].notice_id
+    }
 
     # duplicates only for the batches in flight at the kill
     sms = Counter(twilio.accepted())
     duplicate_sms = sum(c - 1 for c in sms.values())
-    batches = Counter(tuple(p["to"][0]["email"] for p in r.body["personalizations"])
-                      for r in sendgrid.requests)
+    batches = Counter(
+        tuple(p["to"][0]["email"] for p in r.body["personalizations"]) for r in sendgrid.requests
+    )
     duplicate_batches = sum(c - 1 for c in batches.values())
     mails = Counter(sendgrid.accepted())
     duplicate_emails = sum(c - 1 for c in mails.values())
     # every e-mail duplicate comes from a whole batch sent twice, never a split one
     assert duplicate_emails == sum(len(b) * (c - 1) for b, c in batches.items())
-    print(f"\nkill -9 mid-fan-out to {n} subscribers ({told_before} SMS out before the kill): "
-          f"{duplicate_sms} duplicate SMS (in flight at most {Twilio.concurrency}), "
-          f"{duplicate_batches} duplicate e-mail batches = {duplicate_emails} e-mails "
-          f"(in flight at most {SendGrid.concurrency} batches)")
+    print(
+        f"\nkill -9 mid-fan-out to {n} subscribers ({told_before} SMS out before the kill): "
+        f"{duplicate_sms} duplicate SMS (in flight at most {Twilio.concurrency}), "
+        f"{duplicate_batches} duplicate e-mail batches = {duplicate_emails} e-mails "
+        f"(in flight at most {SendGrid.concurrency} batches)"
+    )
     assert duplicate_sms <= Twilio.concurrency
     assert duplicate_batches <= SendGrid.concurrency
     names = channel_names(rows)
@@ -149,14 +166,20 @@ async def test_sigterm_finishes_sends_in_flight_and_exits_0(world: World) -> Non
     w = world
     sendgrid, twilio = await doubles(w, sendgrid_delay=1.0, twilio_delay=0.5)
     people = crowd(400, locales=LOCALES, zones=ZONES)
-    config, port = w.configure(sendgrid, twilio, people,
-                               cadence={"major_outage": "10m", "partial_outage": "10m",
-                                        "degraded": "10m"})
+    config, port = w.configure(
+        sendgrid,
+        twilio,
+        people,
+        cadence={"major_outage": "10m", "partial_outage": "10m", "degraded": "10m"},
+    )
     w.target.healthy = False
     daemon = await w.daemon(config, port)
     # the webhook (no delay) is out first; then e-mail and SMS requests are in flight
-    await until(lambda: bool(w.receiver.hooks) and sendgrid.inflight > 0 and twilio.inflight >= 10,
-                20, "sends in flight")
+    await until(
+        lambda: bool(w.receiver.hooks) and sendgrid.inflight > 0 and twilio.inflight >= 10,
+        20,
+        "sends in flight",
+    )
     in_flight = (sendgrid.inflight, twilio.inflight)
 
     assert await daemon.stop() == 0  # SIGTERM
@@ -164,14 +187,19 @@ async def test_sigterm_finishes_sends_in_flight_and_exits_0(world: World) -> Non
     assert all(a.status in (201, 202) for a in sendgrid.attempts + twilio.attempts)
     rows = await w.rows()
     names = channel_names(rows)
-    sent_sms = {r.recipients[0]["phone"] for r in rows
-                if r.channel == names["twilio"] and r.state == "sent"}
-    sent_mail = {tuple(p["email"] for p in r.recipients) for r in rows
-                 if r.channel == names["sendgrid"] and r.state == "sent"}
+    sent_sms = {
+        r.recipients[0]["phone"] for r in rows if r.channel == names["twilio"] and r.state == "sent"
+    }
+    sent_mail = {
+        tuple(p["email"] for p in r.recipients)
+        for r in rows
+        if r.channel == names["sendgrid"] and r.state == "sent"
+    }
     # ...and is on record as sent: nothing the providers accepted would be sent again
     assert sorted(twilio.accepted()) == sorted(sent_sms), in_flight
-    got_mail = [tuple(p["to"][0]["email"] for p in r.body["personalizations"])
-                for r in sendgrid.requests]
+    got_mail = [
+        tuple(p["to"][0]["email"] for p in r.body["personalizations"]) for r in sendgrid.requests
+    ]
     assert sorted(got_mail) == sorted(sent_mail), in_flight
     assert len(sent_sms) >= in_flight[1] and len(sent_mail) >= in_flight[0]
     # it stopped taking new rows: the rest wait, pending, for the next start
@@ -203,8 +231,11 @@ async def test_time_to_notice_observed_once_per_incident(world: World) -> None:
     await until(lambda: bool(w.receiver.events("incident.opened")), 10, "the first incident")
     # a scheduled update, accepted by every channel, is not a first notice
     await until(lambda: bool(w.receiver.events("incident.updated", "update")), 6, "an update")
-    await until(lambda: len(twilio.requests) >= 6 and len(sendgrid.requests) >= 2, 5,
-                "the update by e-mail and SMS too")
+    await until(
+        lambda: len(twilio.requests) >= 6 and len(sendgrid.requests) >= 2,
+        5,
+        "the update by e-mail and SMS too",
+    )
     assert await metric(daemon, count) == 1
     first_fail = next(t for t, ok in w.target.requests if not ok)
     told = w.receiver.events("incident.opened")[0].at
@@ -219,9 +250,14 @@ async def test_time_to_notice_observed_once_per_incident(world: World) -> None:
     await until(lambda: metric_is(daemon, count, 2), 5, "the second observation")
     second = [h for h in w.receiver.hooks if h.event == "incident.opened"][1]
     notice = second.body["notice_id"]
-    await until(lambda: sum(1 for r in sendgrid.requests
-                            if r.body["headers"]["X-Detector-Notice-Id"] == notice) >= 1, 5,
-                "the second incident's e-mail")
+    await until(
+        lambda: (
+            sum(1 for r in sendgrid.requests if r.body["headers"]["X-Detector-Notice-Id"] == notice)
+            >= 1
+        ),
+        5,
+        "the second incident's e-mail",
+    )
     assert await metric(daemon, count) == 2  # one per incident, whatever the channels
     assert "Traceback" not in (w.tmp / "daemon.log").read_text()
     await daemon.kill9()  # how it stops is the SIGTERM test's business

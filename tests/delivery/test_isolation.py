@@ -73,15 +73,26 @@ async def test_failing_webhook_does_not_delay_emails_and_dies_counted(
     sendgrid = await start_sendgrid()
     people = crowd(2500, phone=False, locales=["en", "fr"])
     write_csv(tmp_path / "subscribers.csv", people)
-    config = build_config(tmp_path, channel_configs(webhook=hook.url, sendgrid=sendgrid.url),
-                          [{"file": "subscribers.csv"}])
+    config = build_config(
+        tmp_path,
+        channel_configs(webhook=hook.url, sendgrid=sendgrid.url),
+        [{"file": "subscribers.csv"}],
+    )
     hook_cfg, mail_cfg = config.channels
     assert isinstance(hook_cfg, WebhookChannel) and isinstance(mail_cfg, SendgridChannel)
-    channels: list[Channel] = [Webhook(hook_cfg, "webhook-0", timeout=WEBHOOK_TIMEOUT),
-                               SendGrid(mail_cfg, "sendgrid-1")]
-    stack = await Stack.start(config, tmp_path, SystemClock(), channels=channels,
-                              give_up_after=GIVE_UP, base_backoff=0.05,
-                              max_backoff=0.2)
+    channels: list[Channel] = [
+        Webhook(hook_cfg, "webhook-0", timeout=WEBHOOK_TIMEOUT),
+        SendGrid(mail_cfg, "sendgrid-1"),
+    ]
+    stack = await Stack.start(
+        config,
+        tmp_path,
+        SystemClock(),
+        channels=channels,
+        give_up_after=GIVE_UP,
+        base_backoff=0.05,
+        max_backoff=0.2,
+    )
     try:
         warm_templates()  # first use compiles them (~1 s): not what this test is about
         await stack.outage("api")

@@ -174,6 +174,7 @@ async def test_give_up_counts_from_the_rows_creation(tmp_path: Path) -> None:
     worker = worker_for(store, hook, clock, give_up_after=3600)
     worker.start()
     try:
+
         async def dead() -> bool:
             return (await states(store)) == {"inc-1.1": "dead"}
 

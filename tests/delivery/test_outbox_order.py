@@ -60,11 +60,17 @@ async def test_newer_notice_supersedes_undelivered_ones_and_inherits_the_wait(
         await worker.stop(1)
         await store.close()
     assert hook.notices() == ["inc-1.1", "inc-2.1", "inc-1.3"]  # 2 never sent, nor 1 again
-    assert await states(store) == {"inc-1.1": "superseded", "inc-1.2": "superseded",
-                                   "inc-1.3": "sent", "inc-2.1": "sent"}
+    assert await states(store) == {
+        "inc-1.1": "superseded",
+        "inc-1.2": "superseded",
+        "inc-1.3": "sent",
+        "inc-2.1": "sent",
+    }
     assert counted(worker.metrics, SUPERSEDED, channel="hook") == 2
-    assert counted(worker.metrics, NOTICES, channel="hook", event="incident.updated",
-                   outcome="retry") == 1
+    assert (
+        counted(worker.metrics, NOTICES, channel="hook", event="incident.updated", outcome="retry")
+        == 1
+    )
 
 
 async def test_a_notice_in_flight_is_not_superseded_and_goes_first(tmp_path: Path) -> None:
@@ -88,8 +94,7 @@ async def test_a_notice_in_flight_is_not_superseded_and_goes_first(tmp_path: Pat
         await worker.stop(1)
         await store.close()
     assert accepted(hook) == ["inc-1.1", "inc-1.3"]
-    assert await states(store) == {"inc-1.1": "sent", "inc-1.2": "superseded",
-                                   "inc-1.3": "sent"}
+    assert await states(store) == {"inc-1.1": "sent", "inc-1.2": "superseded", "inc-1.3": "sent"}
     assert counted(worker.metrics, SUPERSEDED, channel="hook") == 1
 
 
@@ -143,8 +148,10 @@ async def test_a_stale_notice_with_no_successor_is_dead_at_give_up(tmp_path: Pat
         await worker.stop(1)
         await store.close()
     assert hook.notices() == ["inc-2.1"]
-    assert counted(worker.metrics, NOTICES, channel="hook", event="incident.updated",
-                   outcome="dead") == 1
+    assert (
+        counted(worker.metrics, NOTICES, channel="hook", event="incident.updated", outcome="dead")
+        == 1
+    )
 
 
 async def test_retry_after_in_year_9999_waits_no_longer_than_max_backoff(

@@ -27,10 +27,12 @@ async def test_sendgrid_failures_then_429_every_email_once_retry_after_kept(
     # 1500 en (rows of 1000 + 500) and 700 fr: three requests' worth, spread over the faults
     people = crowd(1500, phone=False) + crowd(700, phone=False, locales=["fr"], start=1500)
     write_csv(tmp_path / "subscribers.csv", people)
-    config = build_config(tmp_path, channel_configs(sendgrid=sendgrid.url),
-                          [{"file": "subscribers.csv"}])
-    stack = await Stack.start(config, tmp_path, SystemClock(),
-                              base_backoff=0.05, max_backoff=MAX_BACKOFF)
+    config = build_config(
+        tmp_path, channel_configs(sendgrid=sendgrid.url), [{"file": "subscribers.csv"}]
+    )
+    stack = await Stack.start(
+        config, tmp_path, SystemClock(), base_backoff=0.05, max_backoff=MAX_BACKOFF
+    )
     try:
         sendgrid.fail_next(5, 500)
         sendgrid.fail_next(1, 429, retry_after=RETRY_AFTER)
@@ -58,8 +60,9 @@ async def test_sendgrid_failures_then_429_every_email_once_retry_after_kept(
 
     # Retry-After kept: the batch told to wait came back no earlier than it was told
     [limited] = [a for a in sendgrid.attempts if a.status == 429]
-    later = [a for a in sendgrid.attempts if a.recipients == limited.recipients
-             and a.at > limited.at]
+    later = [
+        a for a in sendgrid.attempts if a.recipients == limited.recipients and a.at > limited.at
+    ]
     assert later, "the rate-limited batch was never retried"
     waited = later[0].at - limited.at
     assert waited >= RETRY_AFTER, f"retried after {waited:.3f}s; Retry-After said {RETRY_AFTER}s"

@@ -86,9 +86,17 @@ class Gate:
 
 
 def row(i: int, now: float) -> OutboxRow:
-    return OutboxRow(id=f"n.1/gate/{i}", notice_id="n.1", channel="gate", event="incident.opened",
-                     message={"locale": "en", "subject": "s", "text": "t", "html": "h", "sms": "m"},
-                     payload={}, recipients=[], created_at=now, next_attempt_at=now)
+    return OutboxRow(
+        id=f"n.1/gate/{i}",
+        notice_id="n.1",
+        channel="gate",
+        event="incident.opened",
+        message={"locale": "en", "subject": "s", "text": "t", "html": "h", "sms": "m"},
+        payload={},
+        recipients=[],
+        created_at=now,
+        next_attempt_at=now,
+    )
 
 
 async def test_outbox_stop_starts_nothing_new_and_waits_for_what_it_started(

@@ -53,8 +53,9 @@ def in_order_once(seqs: list[int]) -> bool:
 class Incident:
     """Publishes the incident's notices as the engine does: rows committed, then handed over."""
 
-    def __init__(self, tmp: Path, config: Config, store: Store, worker: OutboxWorker,
-                 chans: list[Channel]) -> None:
+    def __init__(
+        self, tmp: Path, config: Config, store: Store, worker: OutboxWorker, chans: list[Channel]
+    ) -> None:
         self.config = config
         self.subscribers = load_subscribers(config, tmp)
         self.store, self.worker, self.chans = store, worker, chans
@@ -62,15 +63,26 @@ class Incident:
 
     async def publish(self, seq: int, kind: str, next_update: float | None = 600.0) -> None:
         now = self.clock.now()
-        f = facts(kind, incident_id=INCIDENT, sequence=seq, published_at=now,
-                  next_update_at=None if next_update is None else now + next_update)
+        f = facts(
+            kind,
+            incident_id=INCIDENT,
+            sequence=seq,
+            published_at=now,
+            next_update_at=None if next_update is None else now + next_update,
+        )
         notice_id = f"{INCIDENT}.{seq}"
         body = {"notice_id": notice_id, "event": f.event, "status_page_url": STATUS_PAGE}
         rows = fanout.plan(
-            notice_id=notice_id, facts=f, payload=body,
+            notice_id=notice_id,
+            facts=f,
+            payload=body,
             default_message=compose(f, "en", self.config.service.timezone),
-            component_ids=["api"], config=self.config, channels=self.chans,
-            subscribers=self.subscribers, now=now)
+            component_ids=["api"],
+            config=self.config,
+            channels=self.chans,
+            subscribers=self.subscribers,
+            now=now,
+        )
         await self.store.commit(Change(outbox=rows), now)
         self.worker.enqueue(rows)
         self.worker.wake()
@@ -85,24 +97,40 @@ async def test_storm_keeps_each_recipients_notices_in_order_and_supersedes_stale
     people = crowd(1200, phone=False) + crowd(300, phone=False, locales=["fr"], start=1200)
     emails = [p["email"] for p in people]
     write_csv(tmp_path / "subscribers.csv", people)
-    config = build_config(tmp_path, channel_configs(webhook=hook.hook_url,
-                                                    sendgrid=sendgrid.url),
-                          [{"file": "subscribers.csv"}])
+    config = build_config(
+        tmp_path,
+        channel_configs(webhook=hook.hook_url, sendgrid=sendgrid.url),
+        [{"file": "subscribers.csv"}],
+    )
     hook_cfg, mail_cfg = config.channels
     assert isinstance(hook_cfg, WebhookChannel) and isinstance(mail_cfg, SendgridChannel)
-    chans: list[Channel] = [Webhook(hook_cfg, "webhook-0", timeout=TIMEOUT),
-                            SendGrid(mail_cfg, "sendgrid-1", timeout=TIMEOUT)]
+    chans: list[Channel] = [
+        Webhook(hook_cfg, "webhook-0", timeout=TIMEOUT),
+        SendGrid(mail_cfg, "sendgrid-1", timeout=TIMEOUT),
+    ]
     store = Store(config.storage.url)
     await store.open()
     metrics = Metrics()
-    worker = OutboxWorker(store, chans, metrics, SystemClock(), base_backoff=0.05,
-                          max_backoff=MAX_BACKOFF, give_up_after=120)
+    worker = OutboxWorker(
+        store,
+        chans,
+        metrics,
+        SystemClock(),
+        base_backoff=0.05,
+        max_backoff=MAX_BACKOFF,
+        give_up_after=120,
+    )
     incident = Incident(tmp_path, config, store, worker, chans)
     worker.start()
 
     def got(seq: int) -> bool:
-        told = {e for r in sendgrid.requests if seq_of(r.body["custom_args"]["notice_id"]) == seq
-                for p in r.body["personalizations"] for e in (t["email"] for t in p["to"])}
+        told = {
+            e
+            for r in sendgrid.requests
+            if seq_of(r.body["custom_args"]["notice_id"]) == seq
+            for p in r.body["personalizations"]
+            for e in (t["email"] for t in p["to"])
+        }
         return told >= set(emails) and any(seq_of(c.notice_id) == seq for c in hook.calls)
 
     async def refused(mail: int, hooks: int, what: str) -> None:
@@ -168,11 +196,16 @@ async def test_storm_keeps_each_recipients_notices_in_order_and_supersedes_stale
     assert set(states) == {"sent", "superseded"}, states
     superseded = sum(1 for r in rows if r.state == "superseded")
     exposed = sum(
-        s.value for family in text_string_to_metric_families(metrics.exposition().decode())
-        for s in family.samples if s.name == "detector_notices_superseded_total")
+        s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+        if s.name == "detector_notices_superseded_total"
+    )
     assert exposed == superseded > 0
-    print(f"\nstorm: {len(sendgrid.attempts)} SendGrid attempts {dict(statuses)}, "
-          f"{hook.seen} webhook attempts; {superseded} stale notices superseded, never sent")
+    print(
+        f"\nstorm: {len(sendgrid.attempts)} SendGrid attempts {dict(statuses)}, "
+        f"{hook.seen} webhook attempts; {superseded} stale notices superseded, never sent"
+    )
 
 
 async def _rows(url: str) -> list[OutboxRow]:

@@ -16,21 +16,36 @@ from tests.fakes import Accepting
 from tests.notices.factory import facts
 
 PEOPLE = [
-    Subscriber(name=f"P{i}", email=f"p{i}@example.com", phone=f"+4822555{i:04d}",
-               locale=locale, timezone="Asia/Kolkata" if i % 2 else None)
+    Subscriber(
+        name=f"P{i}",
+        email=f"p{i}@example.com",
+        phone=f"+4822555{i:04d}",
+        locale=locale,
+        timezone="Asia/Kolkata" if i % 2 else None,
+    )
     for i, locale in enumerate(["en", "fr", "en", "fr", "en", "en", "en"])
 ]
-CHANNELS: list[Channel] = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=2),
-            Accepting("sms", "twilio", max_batch=1)]
+CHANNELS: list[Channel] = [
+    Accepting("hook"),
+    Accepting("mail", "sendgrid", max_batch=2),
+    Accepting("sms", "twilio", max_batch=1),
+]
 
 
 def plan(tmp: Path, seq: int, next_update_at: float | None) -> list[OutboxRow]:
     config = build_config(tmp, [], [])
     f = facts("update", incident_id="api-7", sequence=seq, next_update_at=next_update_at)
     return fanout.plan(
-        notice_id=f"api-7.{seq}", facts=f, payload={"status_page_url": None},
-        default_message=compose(f, "en", "UTC"), component_ids=["api"], config=config,
-        channels=CHANNELS, subscribers=PEOPLE, now=f.published_at)
+        notice_id=f"api-7.{seq}",
+        facts=f,
+        payload={"status_page_url": None},
+        default_message=compose(f, "en", "UTC"),
+        component_ids=["api"],
+        config=config,
+        channels=CHANNELS,
+        subscribers=PEOPLE,
+        now=f.published_at,
+    )
 
 
 def people(r: OutboxRow) -> tuple[str, ...]:
@@ -46,8 +61,10 @@ def test_rows_carry_stream_sequence_and_promise(tmp_path: Path) -> None:
     mail = {r.stream: people(r) for r in rows if r.channel == "mail"}
     zone = "Europe/Warsaw"  # the service's, for those who gave none
     assert mail == {
-        f"api-7/mail/en|{zone}|0": ("P0", "P2"), f"api-7/mail/en|{zone}|1": ("P4", "P6"),
-        "api-7/mail/en|Asia/Kolkata|0": ("P5",), "api-7/mail/fr|Asia/Kolkata|0": ("P1", "P3"),
+        f"api-7/mail/en|{zone}|0": ("P0", "P2"),
+        f"api-7/mail/en|{zone}|1": ("P4", "P6"),
+        "api-7/mail/en|Asia/Kolkata|0": ("P5",),
+        "api-7/mail/fr|Asia/Kolkata|0": ("P1", "P3"),
     }
     sms = [r.stream for r in rows if r.channel == "sms"]
     assert len(sms) == len(set(sms)) == len(PEOPLE)  # one stream per phone
@@ -62,10 +79,26 @@ def test_the_same_people_keep_their_stream_from_one_notice_to_the_next(tmp_path:
 
 def test_internal_notices_belong_to_the_detector_in_time_order() -> None:
     msg = compose(facts("opened"), "en", "UTC")
-    a = fanout.row("detector.1795000000123.ab12", CHANNELS[0], "detector.degraded", msg, {},
-                   [], 0, 1_795_000_000.123)
-    b = fanout.row("detector.1795000004567.cd34", CHANNELS[0], "incident.pending", msg, {},
-                   [], 0, 1_795_000_004.567)
+    a = fanout.row(
+        "detector.1795000000123.ab12",
+        CHANNELS[0],
+        "detector.degraded",
+        msg,
+        {},
+        [],
+        0,
+        1_795_000_000.123,
+    )
+    b = fanout.row(
+        "detector.1795000004567.cd34",
+        CHANNELS[0],
+        "incident.pending",
+        msg,
+        {},
+        [],
+        0,
+        1_795_000_004.567,
+    )
     assert a.stream == b.stream == "detector/hook/"
     assert (a.sequence, b.sequence) == (1795000000123, 1795000004567)
     assert a.stale_at is None

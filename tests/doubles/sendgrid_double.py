@@ -21,8 +21,18 @@ MAX_BYTES = 20 * 2**20
 MAX_PERSONALIZATIONS = 1000
 _EMAIL_RE = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 _RESERVED_HEADERS = {
-    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
-    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
+    "x-sg-id",
+    "x-sg-eid",
+    "received",
+    "dkim-signature",
+    "content-type",
+    "content-transfer-encoding",
+    "to",
+    "from",
+    "subject",
+    "reply-to",
+    "cc",
+    "bcc",
 }
 _MESSAGES = {
     401: "The provided authorization grant is invalid, expired, or revoked",
@@ -62,9 +72,13 @@ def _check_personalization(i: int, p: Any) -> list[Error]:
     errors: list[Error] = []
     to = p.get("to")
     if not isinstance(to, list) or not to:
-        errors.append((
-            "The to array is required for all personalization objects, and must have at least "
-            "one email object with a valid email address.", f"{where}.to"))
+        errors.append(
+            (
+                "The to array is required for all personalization objects, and must have at least "
+                "one email object with a valid email address.",
+                f"{where}.to",
+            )
+        )
     seen: set[str] = set()
     for kind in ("to", "cc", "bcc"):
         people = p.get(kind) or []
@@ -75,10 +89,14 @@ def _check_personalization(i: int, p: Any) -> list[Error]:
                 continue
             assert isinstance(email, str)
             if email.lower() in seen:
-                errors.append((
-                    "Each email address in the personalization block should be unique between "
-                    f"to, cc, and bcc. We found the first duplicate instance of [{email}] in "
-                    f"the {where}.{kind} field.", f"{where}.{kind}"))
+                errors.append(
+                    (
+                        "Each email address in the personalization block should be unique between "
+                        f"to, cc, and bcc. We found the first duplicate instance of [{email}] in "
+                        f"the {where}.{kind} field.",
+                        f"{where}.{kind}",
+                    )
+                )
             seen.add(email.lower())
     if "subject" in p and (not isinstance(p["subject"], str) or not p["subject"]):
         errors.append(("The subject must be a non-empty string.", f"{where}.subject"))
@@ -87,10 +105,14 @@ def _check_personalization(i: int, p: Any) -> list[Error]:
 
 def _check_content(content: Any) -> list[Error]:
     if not isinstance(content, list) or not content:
-        return [(
-            "Unless a valid template_id is provided, the content parameter is required. There "
-            "must be at least one defined content block. We typically suggest both text/plain "
-            "and text/html blocks are included, but only one block is required.", "content")]
+        return [
+            (
+                "Unless a valid template_id is provided, the content parameter is required. There "
+                "must be at least one defined content block. We typically suggest both text/plain "
+                "and text/html blocks are included, but only one block is required.",
+                "content",
+            )
+        ]
     errors: list[Error] = []
     types = []
     for i, block in enumerate(content):
@@ -99,15 +121,24 @@ def _check_content(content: Any) -> list[Error]:
             continue
         types.append(block["type"])
         if not isinstance(block.get("value"), str) or not block["value"]:
-            errors.append((
-                "The content value must be a string at least one character in length.",
-                f"content.{i}.value"))
+            errors.append(
+                (
+                    "The content value must be a string at least one character in length.",
+                    f"content.{i}.value",
+                )
+            )
     if "text/plain" in types and types[0] != "text/plain":
-        errors.append((
-            "The text/plain content type must be first, followed by any other content.",
-            "content.0.type"))
-    if "text/html" in types and "text/plain" in types and (
-            types.index("text/html") < types.index("text/plain")):
+        errors.append(
+            (
+                "The text/plain content type must be first, followed by any other content.",
+                "content.0.type",
+            )
+        )
+    if (
+        "text/html" in types
+        and "text/plain" in types
+        and (types.index("text/html") < types.index("text/plain"))
+    ):
         errors.append(("text/html must come after text/plain.", "content"))
     return errors
 
@@ -119,46 +150,60 @@ def validate(body: Any) -> list[Error]:
     errors: list[Error] = []
     frm = body.get("from")
     if not isinstance(frm, dict) or "email" not in frm:
-        errors.append((
-            "The from object must be provided for every email send. It is an object that "
-            "requires the email parameter, but may also contain a name parameter.", "from"))
+        errors.append(
+            (
+                "The from object must be provided for every email send. It is an object that "
+                "requires the email parameter, but may also contain a name parameter.",
+                "from",
+            )
+        )
     elif not _email_ok(frm["email"]):
         errors.append(("The from email does not contain a valid address.", "from.email"))
     ps = body.get("personalizations")
     if not isinstance(ps, list) or not ps:
-        errors.append((
-            "The personalizations field is required and must have at least one "
-            "personalization.", "personalizations"))
+        errors.append(
+            (
+                "The personalizations field is required and must have at least one "
+                "personalization.",
+                "personalizations",
+            )
+        )
         ps = []
     elif len(ps) > MAX_PERSONALIZATIONS:
-        errors.append((
-            f"The personalizations field must have at most {MAX_PERSONALIZATIONS} items.",
-            "personalizations"))
+        errors.append(
+            (
+                f"The personalizations field must have at most {MAX_PERSONALIZATIONS} items.",
+                "personalizations",
+            )
+        )
     for i, p in enumerate(ps):
         errors.extend(_check_personalization(i, p))
     recipients = sum(
-        len(p.get(k) or []) for p in ps if isinstance(p, dict) for k in ("to", "cc", "bcc"))
+        len(p.get(k) or []) for p in ps if isinstance(p, dict) for k in ("to", "cc", "bcc")
+    )
     if recipients > MAX_PERSONALIZATIONS:
-        errors.append(("The total number of recipients must be 1000 or fewer.",
-                       "personalizations"))
+        errors.append(("The total number of recipients must be 1000 or fewer.", "personalizations"))
     subject = body.get("subject")
-    every_p_has_subject = bool(ps) and all(
-        isinstance(p, dict) and p.get("subject") for p in ps)
+    every_p_has_subject = bool(ps) and all(isinstance(p, dict) and p.get("subject") for p in ps)
     if not (isinstance(subject, str) and subject) and not every_p_has_subject:
-        errors.append((
-            "The subject is required. You can get around this requirement if you use a "
-            "template with a subject defined or if every personalization has a subject "
-            "defined.", "subject"))
+        errors.append(
+            (
+                "The subject is required. You can get around this requirement if you use a "
+                "template with a subject defined or if every personalization has a subject "
+                "defined.",
+                "subject",
+            )
+        )
     errors.extend(_check_content(body.get("content")))
     headers = body.get("headers", {})
     if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
         errors.append(("Headers must be an object of string keys and values.", "headers"))
     else:
         reserved = sorted(k for k in headers if k.lower() in _RESERVED_HEADERS)
         if reserved:
-            errors.append((f"The following headers are reserved: {', '.join(reserved)}",
-                           "headers"))
+            errors.append((f"The following headers are reserved: {', '.join(reserved)}", "headers"))
         if any("\r" in v or "\n" in v for v in headers.values()):
             errors.append(("Header values may not contain line breaks.", "headers"))
     args = body.get("custom_args", {})
@@ -183,9 +228,12 @@ class SendGridDouble(ProviderDouble):
         return _errors(status, [(_MESSAGES.get(status, "error"), None)])
 
     def _refused(self, body: dict[str, Any]) -> list[Error]:
-        return [("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
-                for i, p in enumerate(body["personalizations"])
-                for j, person in enumerate(p["to"]) if person["email"] in self.invalid_addresses]
+        return [
+            ("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
+            for i, p in enumerate(body["personalizations"])
+            for j, person in enumerate(p["to"])
+            if person["email"] in self.invalid_addresses
+        ]
 
     async def _send(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":

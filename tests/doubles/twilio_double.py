@@ -84,8 +84,12 @@ class TwilioMessage:
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
-    body = {"code": code, "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     return web.json_response(body, status=status)
 
 
@@ -123,8 +127,9 @@ class TwilioDouble(ProviderDouble):
         if not body and not form.get("MediaUrl"):
             return _error(400, 21602, "Message body is required.")
         if len(body) > MAX_BODY:
-            return _error(400, 21617,
-                          "The concatenated message body exceeds the 1600 character limit.")
+            return _error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
         if not E164.fullmatch(to):
             return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
         if frm and not _SENDER.fullmatch(frm):
@@ -149,17 +154,32 @@ class TwilioDouble(ProviderDouble):
         sid = "SM" + uuid.uuid4().hex
         now = formatdate(usegmt=True)
         self.requests.append(
-            TwilioMessage(sid, form["To"], form.get("From", ""), form["Body"], encoding,
-                          segments, form))
+            TwilioMessage(
+                sid, form["To"], form.get("From", ""), form["Body"], encoding, segments, form
+            )
+        )
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"
         payload: dict[str, Any] = {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form["Body"],
-            "date_created": now, "date_sent": None, "date_updated": now,
-            "direction": "outbound-api", "error_code": None, "error_message": None,
-            "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
-            "num_media": "0", "num_segments": str(segments), "price": None,
-            "price_unit": "USD", "sid": sid, "status": "queued", "to": form["To"],
-            "subresource_uris": {"media": uri.replace(".json", "/Media.json")}, "uri": uri,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": form["Body"],
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "num_media": "0",
+            "num_segments": str(segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued",
+            "to": form["To"],
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+            "uri": uri,
         }
         return web.json_response(payload, status=201)
 

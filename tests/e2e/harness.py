@@ -110,7 +110,8 @@ class Receiver:
 
     def events(self, event: str | None = None, kind: str | None = None) -> list[Hook]:
         return [
-            h for h in self.hooks
+            h
+            for h in self.hooks
             if (event is None or h.event == event)
             and (kind is None or h.body.get("notice", {}).get("kind") == kind)
         ]
@@ -150,20 +151,39 @@ def write_config(
         "server": {"listen": f"127.0.0.1:{port}"},
         "storage": {"url": f"sqlite:///{tmp / 'detector.db'}"},
         "detection": {
-            "interval": "200ms", "timeout": "500ms", "failures_to_confirm": 3,
-            "recheck_interval": "100ms", "successes_to_recover": 2, "stable_for": "1500ms",
+            "interval": "200ms",
+            "timeout": "500ms",
+            "failures_to_confirm": 3,
+            "recheck_interval": "100ms",
+            "successes_to_recover": 2,
+            "stable_for": "1500ms",
             **(detection or {}),
         },
         "cadence": cadence or {"major_outage": "2s", "partial_outage": "3s", "degraded": "4s"},
-        "components": components or [{
-            "id": "api", "name": "Public API",
-            "impact": "You cannot reach the API, and integrations stop syncing.",
-            "probes": [{"name": "api-health", "http": {
-                "url": f"http://127.0.0.1:{target.port}/healthz",
-                "expect": {"status": [200], "body_contains": "ok"}}}],
-        }],
-        "channels": [{"type": "webhook", "url": f"http://127.0.0.1:{receiver.port}/hook",
-                      "secret": "${WEBHOOK_SECRET}"}],
+        "components": components
+        or [
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API, and integrations stop syncing.",
+                "probes": [
+                    {
+                        "name": "api-health",
+                        "http": {
+                            "url": f"http://127.0.0.1:{target.port}/healthz",
+                            "expect": {"status": [200], "body_contains": "ok"},
+                        },
+                    }
+                ],
+            }
+        ],
+        "channels": [
+            {
+                "type": "webhook",
+                "url": f"http://127.0.0.1:{receiver.port}/hook",
+                "secret": "${WEBHOOK_SECRET}",
+            }
+        ],
         **(extra or {}),
     }
     path = tmp / "detector.yaml"
@@ -182,8 +202,16 @@ class DaemonProcess:
         env = {**os.environ, "WEBHOOK_SECRET": SECRET}
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "detector", "run", "-c", str(self.config),
-                stdout=log, stderr=log, env=env, cwd=str(self.config.parent),
+                sys.executable,
+                "-m",
+                "detector",
+                "run",
+                "-c",
+                str(self.config),
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=str(self.config.parent),
             )
         await until(self._ready, 20, "the daemon to be ready")
         return self

@@ -33,10 +33,16 @@ async def test_wall_clock_step_changes_no_timing(tmp_path: Path, step: float) ->
     target = await Target().start()
     receiver = await Receiver().start()
     path, _ = write_config(
-        tmp_path, target, receiver,
-        detection={"interval": f"{int(INTERVAL * 1000)}ms", "failures_to_confirm": 3,
-                   "recheck_interval": f"{int(RECHECK * 1000)}ms",
-                   "stable_for": f"{int(STABLE_FOR * 1000)}ms", "successes_to_recover": 2},
+        tmp_path,
+        target,
+        receiver,
+        detection={
+            "interval": f"{int(INTERVAL * 1000)}ms",
+            "failures_to_confirm": 3,
+            "recheck_interval": f"{int(RECHECK * 1000)}ms",
+            "stable_for": f"{int(STABLE_FOR * 1000)}ms",
+            "successes_to_recover": 2,
+        },
         cadence={"major_outage": f"{int(CADENCE)}s", "partial_outage": "3s", "degraded": "4s"},
     )
     config = parse_config(path.read_text(), env={"WEBHOOK_SECRET": SECRET})
@@ -60,17 +66,23 @@ async def test_wall_clock_step_changes_no_timing(tmp_path: Path, step: float) ->
         fails = [at for at, ok in target.requests if not ok]
         assert near(statistics.mean(gaps(fails[:3])), RECHECK, 0.25)  # 100 ms ± 25 ms
         clock.step_wall(step)
-        await until(lambda: len(receiver.events("incident.updated", "update")) >= 2,
-                    2 * CADENCE + 2, "two updates on the cadence")
-        stages = [receiver.events("incident.opened")[0],
-                  *receiver.events("incident.updated", "update")[:2]]
+        await until(
+            lambda: len(receiver.events("incident.updated", "update")) >= 2,
+            2 * CADENCE + 2,
+            "two updates on the cadence",
+        )
+        stages = [
+            receiver.events("incident.opened")[0],
+            *receiver.events("incident.updated", "update")[:2],
+        ]
         for gap in gaps([h.at for h in stages]):
             assert near(gap, CADENCE), gaps([h.at for h in stages])
 
         # recovery, a step, and stable_for kept
         target.healthy = True
-        await until(lambda: bool(receiver.events("incident.updated", "monitoring")), 5,
-                    "monitoring")
+        await until(
+            lambda: bool(receiver.events("incident.updated", "monitoring")), 5, "monitoring"
+        )
         clock.step_wall(step)
         await until(lambda: bool(receiver.events("incident.resolved")), STABLE_FOR + 3, "resolved")
         [monitoring] = receiver.events("incident.updated", "monitoring")

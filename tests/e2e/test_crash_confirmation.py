@@ -17,7 +17,9 @@ async def test_kill9_during_confirmation_keeps_started_at(tmp_path: Path) -> Non
     try:
         # ten failures to confirm, 300 ms apart: a window of ~3 s to kill the daemon in
         config, port = write_config(
-            tmp_path, target, receiver,
+            tmp_path,
+            target,
+            receiver,
             detection={"failures_to_confirm": 10, "recheck_interval": "300ms"},
         )
         log = tmp_path / "daemon.log"

@@ -47,7 +47,9 @@ def assert_next_update_kept(hooks: list[Hook], cadence: float) -> None:
         promised = ts(prev.body["notice"]["next_update_at"])
         published = ts(prev.body["notice"]["published_at"])
         assert abs(nxt.at - promised) <= 0.2 * (promised - published) + 0.05, (
-            prev.body["notice"], nxt.body["notice"], nxt.at
+            prev.body["notice"],
+            nxt.body["notice"],
+            nxt.at,
         )
 
 
@@ -77,8 +79,11 @@ async def test_full_cycle(parts: Parts) -> None:
     status = await daemon.get_json("/api/v1/status")
     assert status["status"] == "major_outage" and len(status["incidents"]) == 1
 
-    await until(lambda: len(receiver.events("incident.updated", "update")) >= 2, 3 * CADENCE + 2,
-                "two scheduled updates")
+    await until(
+        lambda: len(receiver.events("incident.updated", "update")) >= 2,
+        3 * CADENCE + 2,
+        "two scheduled updates",
+    )
     target.healthy = True
     await until(lambda: bool(receiver.events("incident.updated", "monitoring")), 3, "monitoring")
     monitoring = receiver.events("incident.updated", "monitoring")[0]
@@ -118,7 +123,9 @@ async def test_bursts_open_nothing_then_real_outage_on_time(parts: Parts) -> Non
 
     target.pattern = pattern
     config, port = write_config(
-        tmp, target, receiver,
+        tmp,
+        target,
+        receiver,
         detection={"interval": "40ms", "recheck_interval": "40ms", "failures_to_confirm": n},
     )
     daemons.append(await DaemonProcess(config, port, tmp / "daemon.log").start())
@@ -145,14 +152,18 @@ async def test_kill9_mid_incident_resumes(parts: Parts) -> None:
 
     daemon2 = await DaemonProcess(config, port, log).start()
     daemons.append(daemon2)
-    await until(lambda: len(receiver.events("incident.updated", "update")) >= 3, 4 * CADENCE + 3,
-                "updates after restart")
+    await until(
+        lambda: len(receiver.events("incident.updated", "update")) >= 3,
+        4 * CADENCE + 3,
+        "updates after restart",
+    )
     assert len(receiver.events("incident.opened")) == 1
     incidents = await daemon2.get_json("/api/v1/incidents")
     assert len(incidents["incidents"]) == 1
     # the update promised before the kill came when promised
     after = next(
-        h for h in receiver.hooks[receiver.hooks.index(last):]
+        h
+        for h in receiver.hooks[receiver.hooks.index(last) :]
         if h.body["notice_id"] != last.body["notice_id"]
     )  # the one cut off mid-flight may come again, with the same notice_id
     promised = ts(last.body["notice"]["next_update_at"])

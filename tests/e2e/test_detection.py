@@ -63,9 +63,12 @@ async def metric(daemon: DaemonProcess, name: str) -> float:
 async def test_own_network_loss_declares_nothing(parts: Parts) -> None:
     target, receiver, control, daemons, tmp = parts
     config, port = write_config(
-        tmp, target, receiver,
-        extra={"controls": [{"name": "uplink", "tcp": {"host": "127.0.0.1",
-                                                       "port": control.port}}]},
+        tmp,
+        target,
+        receiver,
+        extra={
+            "controls": [{"name": "uplink", "tcp": {"host": "127.0.0.1", "port": control.port}}]
+        },
     )
     daemon = await DaemonProcess(config, port, tmp / "daemon.log").start()
     daemons.append(daemon)
@@ -95,9 +98,12 @@ async def test_own_network_loss_declares_nothing(parts: Parts) -> None:
 async def test_targets_alone_down_is_an_outage(parts: Parts) -> None:
     target, receiver, control, daemons, tmp = parts
     config, port = write_config(
-        tmp, target, receiver,
-        extra={"controls": [{"name": "uplink", "tcp": {"host": "127.0.0.1",
-                                                       "port": control.port}}]},
+        tmp,
+        target,
+        receiver,
+        extra={
+            "controls": [{"name": "uplink", "tcp": {"host": "127.0.0.1", "port": control.port}}]
+        },
     )
     daemons.append(await DaemonProcess(config, port, tmp / "daemon.log").start())
     await until(lambda: len(target.requests) >= 3, 5, "healthy checks")
@@ -112,18 +118,35 @@ async def test_partial_and_degraded_reach_customers(parts: Parts) -> None:
     healthy = await Target().start()
     try:
         components = [
-            {"id": "api", "name": "Public API", "impact": "You cannot reach the API.",
-             "probes": [
-                 {"name": "api-eu", "http": {"url": f"http://127.0.0.1:{target.port}/healthz"}},
-                 {"name": "api-us", "http": {"url": f"http://127.0.0.1:{healthy.port}/healthz"}},
-             ]},
-            {"id": "dash", "name": "Dashboard", "impact": "Pages load slowly.",
-             "probes": [{"name": "dash", "http": {
-                 "url": f"http://127.0.0.1:{slow.port}/healthz",
-                 "expect": {"max_latency": "100ms"}}}]},
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {"name": "api-eu", "http": {"url": f"http://127.0.0.1:{target.port}/healthz"}},
+                    {"name": "api-us", "http": {"url": f"http://127.0.0.1:{healthy.port}/healthz"}},
+                ],
+            },
+            {
+                "id": "dash",
+                "name": "Dashboard",
+                "impact": "Pages load slowly.",
+                "probes": [
+                    {
+                        "name": "dash",
+                        "http": {
+                            "url": f"http://127.0.0.1:{slow.port}/healthz",
+                            "expect": {"max_latency": "100ms"},
+                        },
+                    }
+                ],
+            },
         ]
         config, port = write_config(
-            tmp, target, receiver, components=components,
+            tmp,
+            target,
+            receiver,
+            components=components,
             cadence={"major_outage": "1s", "partial_outage": "2s", "degraded": "3s"},
             # two separate troubles, each on its own cadence: not grouped into one incident
             detection={"group_within": "0s"},
@@ -147,9 +170,12 @@ async def test_partial_and_degraded_reach_customers(parts: Parts) -> None:
             assert ts(n["next_update_at"]) - ts(n["published_at"]) == pytest.approx(cadence, 0.01)
         # the partial outage's update comes on its own cadence
         await until(
-            lambda: any(h.body["incident"]["components"] == ["api"]
-                        for h in receiver.events("incident.updated", "update")),
-            4, "the partial outage's update",
+            lambda: any(
+                h.body["incident"]["components"] == ["api"]
+                for h in receiver.events("incident.updated", "update")
+            ),
+            4,
+            "the partial outage's update",
         )
     finally:
         await slow.stop()

@@ -27,8 +27,12 @@ from tests.e2e.harness import DaemonProcess, Hook, Receiver, Target, until, writ
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 # interval 1s: the scheduler spreads a component's two probes half a second apart
 DETECTION: dict[str, Any] = {
-    "interval": "1s", "timeout": "500ms", "recheck_interval": "200ms",
-    "failures_to_confirm": 3, "successes_to_recover": 2, "stable_for": "1500ms",
+    "interval": "1s",
+    "timeout": "500ms",
+    "recheck_interval": "200ms",
+    "failures_to_confirm": 3,
+    "successes_to_recover": 2,
+    "stable_for": "1500ms",
 }
 CADENCE = {"major_outage": "1m", "partial_outage": "1m", "degraded": "1m"}  # none in a test
 SUBSCRIBER = "ola@customers.example"
@@ -74,12 +78,19 @@ class World:
         detection: dict[str, Any] | None = None,
         admin: bool = False,
     ) -> tuple[Path, int]:
-        channels = channel_configs(webhook=f"http://127.0.0.1:{self.receiver.port}/hook",
-                                   sendgrid=sendgrid.url if sendgrid else None)
+        channels = channel_configs(
+            webhook=f"http://127.0.0.1:{self.receiver.port}/hook",
+            sendgrid=sendgrid.url if sendgrid else None,
+        )
         extra: dict[str, Any] = {"channels": channels, "subscribers": subscribers or []}
         path, port = write_config(
-            self.tmp, self.targets[0], self.receiver, detection={**DETECTION, **(detection or {})},
-            cadence=CADENCE, components=components, extra=extra,
+            self.tmp,
+            self.targets[0],
+            self.receiver,
+            detection={**DETECTION, **(detection or {})},
+            cadence=CADENCE,
+            components=components,
+            extra=extra,
         )
         if admin:  # secrets as an operator writes them: from the environment
             cfg = yaml.safe_load(path.read_text())
@@ -106,10 +117,19 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 
 def component(cid: str, probes: list[tuple[str, Target]]) -> dict[str, Any]:
     return {
-        "id": cid, "name": NAMES[cid], "impact": IMPACTS[cid],
-        "probes": [{"name": name, "http": {
-            "url": f"http://127.0.0.1:{t.port}/healthz",
-            "expect": {"status": [200], "body_contains": "ok"}}} for name, t in probes],
+        "id": cid,
+        "name": NAMES[cid],
+        "impact": IMPACTS[cid],
+        "probes": [
+            {
+                "name": name,
+                "http": {
+                    "url": f"http://127.0.0.1:{t.port}/healthz",
+                    "expect": {"status": [200], "body_contains": "ok"},
+                },
+            }
+            for name, t in probes
+        ],
     }
 
 
@@ -146,16 +166,25 @@ def recipients(body: dict[str, Any]) -> list[str]:
 async def more_checks(targets: list[Target], n: int = 2) -> None:
     """n more checks of every target from now."""
     seen = [len(t.requests) for t in targets]
-    await until(lambda: all(len(t.requests) >= k + n for t, k in zip(targets, seen, strict=True)),
-                5 * n, f"{n} more checks of every target")
+    await until(
+        lambda: all(len(t.requests) >= k + n for t, k in zip(targets, seen, strict=True)),
+        5 * n,
+        f"{n} more checks of every target",
+    )
 
 
 async def cli(cwd: Path, *args: str) -> tuple[int, str, str]:
     """`python -m detector ...` as a person types it; the token comes only from --token."""
     env = {k: v for k, v in os.environ.items() if k != "DETECTOR_ADMIN_TOKEN"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "detector", *args, cwd=str(cwd), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "detector",
+        *args,
+        cwd=str(cwd),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode is not None
@@ -167,14 +196,21 @@ async def one_outage(w: World, a: Target, b: Target, n: int) -> list[Hook]:
     before = len(w.receiver.hooks)
     failed = a.failed_count(), b.failed_count()
     set_health([a, b], False)
-    await until(lambda: len(w.receiver.events("incident.opened")) >= n, WITHIN,
-                f"incident.opened #{n}")
+    await until(
+        lambda: len(w.receiver.events("incident.opened")) >= n, WITHIN, f"incident.opened #{n}"
+    )
     # both probes confirmed before they pass again (so recovery is one story too)
-    await until(lambda: a.failed_count() >= failed[0] + 3 and b.failed_count() >= failed[1] + 3,
-                WITHIN, "three failed checks of each probe")
+    await until(
+        lambda: a.failed_count() >= failed[0] + 3 and b.failed_count() >= failed[1] + 3,
+        WITHIN,
+        "three failed checks of each probe",
+    )
     set_health([a, b], True)
-    await until(lambda: len(w.receiver.events("incident.resolved")) >= n, WITHIN + 1.5,
-                f"incident.resolved #{n}")
+    await until(
+        lambda: len(w.receiver.events("incident.resolved")) >= n,
+        WITHIN + 1.5,
+        f"incident.resolved #{n}",
+    )
     return w.receiver.hooks[before:]
 
 
@@ -186,13 +222,17 @@ async def test_two_probes_out_of_phase_tell_one_full_outage(world: World) -> Non
     await more_checks([a, b])
     assert w.receiver.hooks == []
     rounds = [await one_outage(w, a, b, n) for n in range(1, 4)]  # the same story each time
-    told = [[(h.body["notice"]["kind"], h.body["incident"]["severity"]) for h in hooks]
-            for hooks in rounds]
-    assert [story(hooks) for hooks in rounds] == 3 * [[
-        ("incident.opened", "opened"),
-        ("incident.updated", "monitoring"),
-        ("incident.resolved", "resolved"),
-    ]], told
+    told = [
+        [(h.body["notice"]["kind"], h.body["incident"]["severity"]) for h in hooks]
+        for hooks in rounds
+    ]
+    assert [story(hooks) for hooks in rounds] == 3 * [
+        [
+            ("incident.opened", "opened"),
+            ("incident.updated", "monitoring"),
+            ("incident.resolved", "resolved"),
+        ]
+    ], told
     ids: list[str] = []
     for hooks in rounds:
         opened = hooks[0].body
@@ -214,11 +254,16 @@ async def test_components_failing_within_group_within_are_one_incident(world: Wo
     api, web, pay = await w.target(), await w.target(), await w.target()
     sendgrid = await w.sendgrid()
     config, port = w.configure(
-        [component("api", [("api-health", api)]), component("web", [("web-login", web)]),
-         component("pay", [("pay-checkout", pay)])],
-        sendgrid=sendgrid, detection={"group_within": "1m"},
-        subscribers=[{"name": "Ola Customer", "email": SUBSCRIBER,
-                      "components": ["api", "web", "pay"]}],
+        [
+            component("api", [("api-health", api)]),
+            component("web", [("web-login", web)]),
+            component("pay", [("pay-checkout", pay)]),
+        ],
+        sendgrid=sendgrid,
+        detection={"group_within": "1m"},
+        subscribers=[
+            {"name": "Ola Customer", "email": SUBSCRIBER, "components": ["api", "web", "pay"]}
+        ],
     )
     await w.daemon(config, port)
     await more_checks([api, web, pay])
@@ -242,9 +287,11 @@ async def test_components_failing_within_group_within_are_one_incident(world: Wo
     hooks = incident_hooks(w.receiver)
     assert {h.body["incident"]["id"] for h in hooks} == {iid}  # one outage, one incident
     assert len(w.receiver.events("incident.opened")) == 1
-    pay_joined = [h.body for h in w.receiver.events("incident.updated", "expanded")
-                  if "pay" in h.body["incident"]["components"]
-                  and NAMES["pay"] in h.body["notice"]["text"]]
+    pay_joined = [
+        h.body
+        for h in w.receiver.events("incident.updated", "expanded")
+        if "pay" in h.body["incident"]["components"] and NAMES["pay"] in h.body["notice"]["text"]
+    ]
     assert len(pay_joined) == 1, story(hooks)
     # one e-mail per notice to the subscriber of all three, naming every component it affects
     notice_ids = [h.body["notice_id"] for h in hooks]
@@ -260,7 +307,8 @@ async def test_components_failing_within_group_within_are_one_incident(world: Wo
     # the story: api and web, failing together, are told together; pay joining is one update
     opened = hooks[0].body
     assert sorted(opened["incident"]["components"]) == ["api", "web"], [
-        (h.body["notice"]["kind"], h.body["incident"]["components"]) for h in hooks]
+        (h.body["notice"]["kind"], h.body["incident"]["components"]) for h in hooks
+    ]
     assert story(hooks) == [
         ("incident.opened", "opened"),
         ("incident.updated", "expanded"),
@@ -275,7 +323,9 @@ async def test_a_persons_status_sticks_through_an_automatic_change(world: World)
     a, b = await w.target(), await w.target()
     sendgrid = await w.sendgrid()
     config, port = w.configure(
-        [component("api", [("api-a", a), ("api-b", b)])], sendgrid=sendgrid, admin=True,
+        [component("api", [("api-a", a), ("api-b", b)])],
+        sendgrid=sendgrid,
+        admin=True,
         subscribers=[{"name": "Ola Customer", "email": SUBSCRIBER}],
     )
     daemon = await w.daemon(config, port)
@@ -286,15 +336,17 @@ async def test_a_persons_status_sticks_through_an_automatic_change(world: World)
     iid = w.receiver.events("incident.opened")[0].body["incident"]["id"]
 
     async def full_outage() -> bool:
-        return bool((await daemon.get_json(f"/api/v1/incidents/{iid}"))["severity"]
-                    == "major_outage")
+        return bool(
+            (await daemon.get_json(f"/api/v1/incidents/{iid}"))["severity"] == "major_outage"
+        )
 
     # both probes confirmed (whether that was said in one notice is the first test's business)
     await until(full_outage, WITHIN, "a full outage")
     admin = ("--url", daemon.url(""), "--token", ADMIN_TOKEN)
 
-    code, out, err = await cli(w.tmp, "incidents", "update", iid, "-m", "We know what it is",
-                               "-s", "identified", *admin)
+    code, out, err = await cli(
+        w.tmp, "incidents", "update", iid, "-m", "We know what it is", "-s", "identified", *admin
+    )
     assert code == 0, err
     await until(lambda: bool(w.receiver.events("incident.updated", "human")), WITHIN, "the update")
     [human_hook] = w.receiver.events("incident.updated", "human")
@@ -306,7 +358,7 @@ async def test_a_persons_status_sticks_through_an_automatic_change(world: World)
     set_health([a], True)  # one probe of two back: a partial outage now
 
     def changed_after() -> list[Hook]:
-        later = w.receiver.hooks[w.receiver.hooks.index(human_hook) + 1:]
+        later = w.receiver.hooks[w.receiver.hooks.index(human_hook) + 1 :]
         return [h for h in later if h.body["notice"]["kind"] == "severity_changed"]
 
     await until(lambda: bool(changed_after()), WITHIN, "severity_changed")
@@ -318,8 +370,9 @@ async def test_a_persons_status_sticks_through_an_automatic_change(world: World)
 
     code, out, err = await cli(w.tmp, "incidents", "cause", iid, "-m", "A bad deploy", *admin)
     assert code == 0, err
-    await until(lambda: bool(w.receiver.events("incident.updated", "identified")), WITHIN,
-                "the cause")
+    await until(
+        lambda: bool(w.receiver.events("incident.updated", "identified")), WITHIN, "the cause"
+    )
     [cause] = w.receiver.events("incident.updated", "identified")
     assert cause.body["incident"]["status"] == "identified"
     assert cause.body["incident"]["severity"] == "partial_outage"
@@ -329,7 +382,7 @@ async def test_a_persons_status_sticks_through_an_automatic_change(world: World)
     assert recipients(mail) == [SUBSCRIBER] and "A bad deploy" in mail_text(mail)
 
     assert len(w.receiver.events("incident.opened")) == 1
-    assert story(w.receiver.hooks[w.receiver.hooks.index(human_hook):]) == [
+    assert story(w.receiver.hooks[w.receiver.hooks.index(human_hook) :]) == [
         ("incident.updated", "human"),
         ("incident.updated", "severity_changed"),
         ("incident.updated", "identified"),

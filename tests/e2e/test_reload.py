@@ -18,10 +18,14 @@ async def test_sighup_reloads_and_refuses_bad_config(tmp_path: Path) -> None:
         daemon = await DaemonProcess(config, port, tmp_path / "daemon.log").start()
         assert daemon.proc is not None
         raw = yaml.safe_load(config.read_text())
-        raw["components"].append({
-            "id": "web", "name": "Dashboard", "impact": "You cannot sign in.",
-            "probes": [{"name": "web", "http": {"url": f"http://127.0.0.1:{target.port}/w"}}],
-        })
+        raw["components"].append(
+            {
+                "id": "web",
+                "name": "Dashboard",
+                "impact": "You cannot sign in.",
+                "probes": [{"name": "web", "http": {"url": f"http://127.0.0.1:{target.port}/w"}}],
+            }
+        )
         config.write_text(yaml.safe_dump(raw))
         daemon.proc.send_signal(signal.SIGHUP)
 
@@ -38,8 +42,11 @@ async def test_sighup_reloads_and_refuses_bad_config(tmp_path: Path) -> None:
         await until(has_both, 10, "the reloaded configuration")
         config.write_text("service: [not, a, mapping\n")
         daemon.proc.send_signal(signal.SIGHUP)
-        await until(lambda: "reload refused" in (tmp_path / "daemon.log").read_text(), 5,
-                    "the refusal in the log")
+        await until(
+            lambda: "reload refused" in (tmp_path / "daemon.log").read_text(),
+            5,
+            "the refusal in the log",
+        )
         assert await has_both()
         assert daemon.proc.returncode is None
         assert await daemon.stop() == 0

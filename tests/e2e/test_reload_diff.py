@@ -19,16 +19,22 @@ FAILURES = 6
 
 
 def component(cid: str, target: Target, path: str = "/healthz") -> dict[str, object]:
-    return {"id": cid, "name": cid.title(), "impact": f"You cannot use {cid}.",
-            "probes": [{"name": f"{cid}-probe",
-                        "http": {"url": f"http://127.0.0.1:{target.port}{path}"}}]}
+    return {
+        "id": cid,
+        "name": cid.title(),
+        "impact": f"You cannot use {cid}.",
+        "probes": [
+            {"name": f"{cid}-probe", "http": {"url": f"http://127.0.0.1:{target.port}{path}"}}
+        ],
+    }
 
 
 async def checks_total(daemon: DaemonProcess) -> float:
     async with aiohttp.ClientSession() as s, s.get(daemon.url("/metrics")) as r:
         text = await r.text()
-    return sum(float(m) for m in re.findall(r'^detector_probe_checks_total\{[^}]*\} (\S+)$',
-                                             text, re.M))
+    return sum(
+        float(m) for m in re.findall(r"^detector_probe_checks_total\{[^}]*\} (\S+)$", text, re.M)
+    )
 
 
 async def test_sighup_keeps_streaks_counters_and_incidents(tmp_path: Path) -> None:
@@ -37,9 +43,15 @@ async def test_sighup_keeps_streaks_counters_and_incidents(tmp_path: Path) -> No
         await t.start()
     receiver = await Receiver().start()
     path, port = write_config(
-        tmp_path, web, receiver,
-        detection={"interval": "300ms", "failures_to_confirm": FAILURES,
-                   "recheck_interval": f"{int(RECHECK * 1000)}ms", "group_within": "0s"},
+        tmp_path,
+        web,
+        receiver,
+        detection={
+            "interval": "300ms",
+            "failures_to_confirm": FAILURES,
+            "recheck_interval": f"{int(RECHECK * 1000)}ms",
+            "group_within": "0s",
+        },
         cadence={"major_outage": "1s", "partial_outage": "2s", "degraded": "3s"},
         components=[component("web", web), component("api", api), component("docs", docs)],
     )
@@ -67,14 +79,17 @@ async def test_sighup_keeps_streaks_counters_and_incidents(tmp_path: Path) -> No
 
         # web's incident goes on: same id, its updates keep coming on the cadence
         web_id = web_opened.body["incident"]["id"]
-        before = len([h for h in receiver.events("incident.updated")
-                      if h.body["incident"]["id"] == web_id])
+        before = len(
+            [h for h in receiver.events("incident.updated") if h.body["incident"]["id"] == web_id]
+        )
         await asyncio.sleep(2.2)
-        after = [h for h in receiver.events("incident.updated")
-                 if h.body["incident"]["id"] == web_id]
+        after = [
+            h for h in receiver.events("incident.updated") if h.body["incident"]["id"] == web_id
+        ]
         assert len(after) >= before + 2
         assert [h.body["incident"]["id"] for h in receiver.events("incident.opened")].count(
-            web_id) == 1
+            web_id
+        ) == 1
         assert "configuration reloaded" in (tmp_path / "daemon.log").read_text()
     finally:
         await daemon.stop()

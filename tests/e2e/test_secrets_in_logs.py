@@ -57,8 +57,17 @@ class DebugDaemon(DaemonProcess):
         env = {**os.environ, **SECRETS}
         with self.out.open("ab") as out, self.log.open("ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "detector", "run", "-c", str(self.config),
-                "--log-level", "debug", stdout=out, stderr=err, env=env,
+                sys.executable,
+                "-m",
+                "detector",
+                "run",
+                "-c",
+                str(self.config),
+                "--log-level",
+                "debug",
+                stdout=out,
+                stderr=err,
+                env=env,
                 cwd=str(self.config.parent),
             )
         await until(self._ready, 20, "the daemon to be ready")
@@ -68,29 +77,54 @@ class DebugDaemon(DaemonProcess):
 def write_config(w: World) -> tuple[Path, int]:
     port = free_port()
     sendgrid = {"type": "sendgrid", "api_key": "${SENDGRID_API_KEY}", "from": "status@acme.example"}
-    twilio = {"type": "twilio", "account_sid": DEFAULT_SID, "auth_token": "${TWILIO_AUTH_TOKEN}",
-              "from": "+15550100"}
+    twilio = {
+        "type": "twilio",
+        "account_sid": DEFAULT_SID,
+        "auth_token": "${TWILIO_AUTH_TOKEN}",
+        "from": "+15550100",
+    }
     cfg: dict[str, Any] = {
-        "service": {"name": "Acme Cloud", "status_page_url": "https://status.acme.example/",
-                    "contact": {"name": "Jane Doe", "email": "ops@acme.example"}},
+        "service": {
+            "name": "Acme Cloud",
+            "status_page_url": "https://status.acme.example/",
+            "contact": {"name": "Jane Doe", "email": "ops@acme.example"},
+        },
         "server": {"listen": f"127.0.0.1:{port}", "admin_token": "${ADMIN_TOKEN}"},
         "storage": {"url": f"sqlite:///{w.tmp / 'detector.db'}"},
-        "detection": {"interval": "200ms", "timeout": "500ms", "failures_to_confirm": 3,
-                      "recheck_interval": "100ms", "successes_to_recover": 2,
-                      "stable_for": "1s"},
+        "detection": {
+            "interval": "200ms",
+            "timeout": "500ms",
+            "failures_to_confirm": 3,
+            "recheck_interval": "100ms",
+            "successes_to_recover": 2,
+            "stable_for": "1s",
+        },
         "cadence": {"major_outage": "10m", "partial_outage": "10m", "degraded": "10m"},
-        "components": [{
-            "id": "api", "name": "Public API",
-            "impact": "You cannot reach the API, and integrations stop syncing.",
-            "probes": [{"name": "api-health", "http": {
-                "url": f"http://127.0.0.1:{w.target.port}/healthz",
-                "expect": {"status": [200], "body_contains": "ok"}}}],
-        }],
-        "subscribers": [{"name": "Globex Ops", "email": "ops@globex.example",
-                         "phone": "+48225550100"}],
+        "components": [
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API, and integrations stop syncing.",
+                "probes": [
+                    {
+                        "name": "api-health",
+                        "http": {
+                            "url": f"http://127.0.0.1:{w.target.port}/healthz",
+                            "expect": {"status": [200], "body_contains": "ok"},
+                        },
+                    }
+                ],
+            }
+        ],
+        "subscribers": [
+            {"name": "Globex Ops", "email": "ops@globex.example", "phone": "+48225550100"}
+        ],
         "channels": [
-            {"type": "webhook", "url": f"http://127.0.0.1:{w.receiver.port}/hook",
-             "secret": "${WEBHOOK_SECRET}"},
+            {
+                "type": "webhook",
+                "url": f"http://127.0.0.1:{w.receiver.port}/hook",
+                "secret": "${WEBHOOK_SECRET}",
+            },
             {**sendgrid, "api_base": w.sendgrid.url},
             {**twilio, "api_base": w.twilio.url},
             # providers (or proxies) that echo the credential back in their error bodies
@@ -106,20 +140,27 @@ def write_config(w: World) -> tuple[Path, int]:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(tmp_path, await Target().start(), await Receiver(SECRETS["WEBHOOK_SECRET"]).start(),
-              await start_sendgrid_double(SECRETS["SENDGRID_API_KEY"]),
-              await start_twilio_double(DEFAULT_SID, SECRETS["TWILIO_AUTH_TOKEN"]),
-              await EchoProvider().start())
+    w = World(
+        tmp_path,
+        await Target().start(),
+        await Receiver(SECRETS["WEBHOOK_SECRET"]).start(),
+        await start_sendgrid_double(SECRETS["SENDGRID_API_KEY"]),
+        await start_twilio_double(DEFAULT_SID, SECRETS["TWILIO_AUTH_TOKEN"]),
+        await EchoProvider().start(),
+    )
     yield w
     for part in (w.echo, w.twilio, w.sendgrid, w.receiver, w.target):
         await part.stop()
 
 
-async def admin(daemon: DebugDaemon, method: str, path: str, token: str,
-                body: dict[str, Any] | None = None) -> tuple[int, Any]:
+async def admin(
+    daemon: DebugDaemon, method: str, path: str, token: str, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"}
-    async with ClientSession() as s, s.request(method, daemon.url(path), json=body,
-                                               headers=headers) as r:
+    async with (
+        ClientSession() as s,
+        s.request(method, daemon.url(path), json=body, headers=headers) as r,
+    ):
         return r.status, await r.json()
 
 
@@ -132,25 +173,41 @@ async def test_no_secret_in_any_form_in_the_daemons_output(world: World) -> None
         await until(lambda: len(w.target.requests) >= 2, 5, "a few healthy checks")
         w.target.healthy = False
         await until(lambda: bool(w.receiver.events("incident.opened")), 10, "the webhook notice")
-        await until(lambda: bool(w.sendgrid.requests and w.twilio.requests) and w.echo.seen >= 2,
-                    10, "e-mail and SMS through the doubles, and both echoing providers tried")
+        await until(
+            lambda: bool(w.sendgrid.requests and w.twilio.requests) and w.echo.seen >= 2,
+            10,
+            "e-mail and SMS through the doubles, and both echoing providers tried",
+        )
         # the admin API, with the token: a wrong one refused, the right one heard
         status, _ = await admin(daemon, "GET", "/api/v1/incidents", "wrong-" + token)
         assert status == 200  # public view
         status, body = await admin(daemon, "GET", "/api/v1/incidents", token)
         assert status == 200 and len(body["incidents"]) == 1
         incident = body["incidents"][0]["id"]
-        status, _ = await admin(daemon, "POST", f"/api/v1/admin/incidents/{incident}/updates",
-                                "wrong-" + token, {"message": "We are on it."})
+        status, _ = await admin(
+            daemon,
+            "POST",
+            f"/api/v1/admin/incidents/{incident}/updates",
+            "wrong-" + token,
+            {"message": "We are on it."},
+        )
         assert status == 401
-        status, _ = await admin(daemon, "POST", f"/api/v1/admin/incidents/{incident}/updates",
-                                token, {"message": "We found the cause.", "status": "identified"})
+        status, _ = await admin(
+            daemon,
+            "POST",
+            f"/api/v1/admin/incidents/{incident}/updates",
+            token,
+            {"message": "We found the cause.", "status": "identified"},
+        )
         assert status in (200, 201)
         await until(lambda: len(w.receiver.hooks) >= 2, 10, "the update's webhook")
         w.target.healthy = True
         await until(lambda: bool(w.receiver.events("incident.resolved")), 10, "the recovery notice")
-        await until(lambda: len(w.twilio.requests) >= 3 and w.echo.seen >= 6, 10,
-                    "every notice through every provider")
+        await until(
+            lambda: len(w.twilio.requests) >= 3 and w.echo.seen >= 6,
+            10,
+            "every notice through every provider",
+        )
     finally:
         assert await daemon.stop() == 0
 
@@ -168,10 +225,13 @@ async def test_no_secret_in_any_form_in_the_daemons_output(world: World) -> None
     # debug reached the libraries' plain stdlib loggers, rendered by the same chain as ours
     assert any(not str(n).startswith(("detector", "probes")) for n in names), names
     # the echoed credentials did reach the log, redacted
-    refused = [r for r in records if r.get("event") in ("sendgrid send failed",
-                                                         "twilio send failed")]
-    assert {r["logger"] for r in refused} == {"detector.channels.sendgrid",
-                                              "detector.channels.twilio"}
+    refused = [
+        r for r in records if r.get("event") in ("sendgrid send failed", "twilio send failed")
+    ]
+    assert {r["logger"] for r in refused} == {
+        "detector.channels.sendgrid",
+        "detector.channels.twilio",
+    }
     assert all("[redacted]" in r["detail"] for r in refused)
 
     store = Store(f"sqlite:///{w.tmp / 'detector.db'}")

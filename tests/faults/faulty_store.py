@@ -53,7 +53,8 @@ def _wrap(name: str, original: Callable[..., Awaitable[Any]]) -> Callable[..., A
 
 
 STORE_CALLS = sorted(
-    name for name, fn in inspect.getmembers(Store, inspect.iscoroutinefunction)
+    name
+    for name, fn in inspect.getmembers(Store, inspect.iscoroutinefunction)
     if not name.startswith("_") and name not in SKIP
 )
 for _name in STORE_CALLS:

@@ -36,8 +36,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     where.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -68,18 +72,34 @@ async def test_disk_full_no_resend_nothing_lost(tmp_path: Path, small_disk: Path
         "service": SERVICE,
         "server": {"listen": f"127.0.0.1:{port}"},
         "storage": {"url": f"sqlite:///{small_disk / 'detector.db'}"},
-        "detection": {"interval": "300ms", "timeout": "500ms", "failures_to_confirm": 3,
-                      "recheck_interval": "100ms", "successes_to_recover": 2,
-                      "stable_for": "1s"},
+        "detection": {
+            "interval": "300ms",
+            "timeout": "500ms",
+            "failures_to_confirm": 3,
+            "recheck_interval": "100ms",
+            "successes_to_recover": 2,
+            "stable_for": "1s",
+        },
         "cadence": {"major_outage": "1s", "partial_outage": "2s", "degraded": "3s"},
-        "components": [{
-            "id": "api", "name": "Public API", "impact": "You cannot reach the API.",
-            "probes": [{"name": "api-health",
-                        "http": {"url": f"http://127.0.0.1:{target.port}/healthz"}}],
-        }],
+        "components": [
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {
+                        "name": "api-health",
+                        "http": {"url": f"http://127.0.0.1:{target.port}/healthz"},
+                    }
+                ],
+            }
+        ],
         "subscribers": [{"file": "subscribers.csv"}],
-        "channels": channel_configs(sendgrid=sendgrid.url, twilio=twilio.url,
-                                    webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+        "channels": channel_configs(
+            sendgrid=sendgrid.url,
+            twilio=twilio.url,
+            webhook=f"http://127.0.0.1:{receiver.port}/hook",
+        ),
     }
     config = parse_config(yaml.safe_dump(raw), env=ENV)
     daemon = Daemon(config, tmp_path, outbox_base_backoff=0.05, history_flush=0.5)
@@ -104,8 +124,11 @@ async def test_disk_full_no_resend_nothing_lost(tmp_path: Path, small_disk: Path
         assert any(status == 503 and "store" in text for status, text in full), full[-3:]
         filler.unlink()
         await until(lambda: bool(ready) and ready[-1][0] == 200, 10, "ready again")
-        await until(lambda: len(receiver.events("incident.updated", "update")) >= 1, 10,
-                    "an update once the disk has room")
+        await until(
+            lambda: len(receiver.events("incident.updated", "update")) >= 1,
+            10,
+            "an update once the disk has room",
+        )
         target.healthy = True
         await until(lambda: bool(receiver.events("incident.resolved")), 15, "resolved")
         await asyncio.sleep(0.5)  # room for a resend to show, if one were coming
@@ -130,8 +153,9 @@ async def test_disk_full_no_resend_nothing_lost(tmp_path: Path, small_disk: Path
     # at most one copy per recipient per notice: exactly one for each row recorded as sent
     hooks = Counter(h.body["notice_id"] for h in receiver.events())
     assert max(hooks.values()) == 1, hooks
-    assert set(hooks) == {r.notice_id for r in rows if r.channel.startswith("webhook")
-                          and r.state == "sent"}
+    assert set(hooks) == {
+        r.notice_id for r in rows if r.channel.startswith("webhook") and r.state == "sent"
+    }
     for double, field in ((sendgrid, "email"), (twilio, "phone")):
         kind = "sendgrid" if field == "email" else "twilio"
         expected: Counter[str] = Counter()

@@ -65,11 +65,19 @@ async def run_incident(tmp: Path, fail: str | None) -> dict[str, Any]:
     write_csv(tmp / "subscribers.csv", people)
     config = build_config(
         tmp,
-        channel_configs(sendgrid=sendgrid.url, twilio=twilio.url,
-                        webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+        channel_configs(
+            sendgrid=sendgrid.url,
+            twilio=twilio.url,
+            webhook=f"http://127.0.0.1:{receiver.port}/hook",
+        ),
         [{"file": "subscribers.csv"}],
-        detection={"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
-                   "successes_to_recover": 2, "stable_for": "5m"},
+        detection={
+            "interval": "10s",
+            "failures_to_confirm": 3,
+            "recheck_interval": "1s",
+            "successes_to_recover": 2,
+            "stable_for": "5m",
+        },
     )
     store = FaultyStore(config.storage.url)
     await store.open()
@@ -78,11 +86,21 @@ async def run_incident(tmp: Path, fail: str | None) -> dict[str, Any]:
     health = SpyHealth(metrics)
     clock = SystemClock()
     chans = channel_kinds.build(config)
-    worker = OutboxWorker(store, chans, metrics, clock, base_backoff=0.05, max_backoff=0.4,
-                          health=health)
-    engine = Engine(config, store, chans, load_subscribers(config, tmp), metrics, clock,
-                    wake_outbox=worker.wake, enqueue=worker.enqueue, health=health,
-                    retry_cap=0.4)
+    worker = OutboxWorker(
+        store, chans, metrics, clock, base_backoff=0.05, max_backoff=0.4, health=health
+    )
+    engine = Engine(
+        config,
+        store,
+        chans,
+        load_subscribers(config, tmp),
+        metrics,
+        clock,
+        wake_outbox=worker.wake,
+        enqueue=worker.enqueue,
+        health=health,
+        retry_cap=0.4,
+    )
     await engine.load()
     worker.start()
     loops = [asyncio.create_task(engine.run_decisions()), asyncio.create_task(engine.run_ticks())]
@@ -115,11 +133,16 @@ async def run_incident(tmp: Path, fail: str | None) -> dict[str, Any]:
         await asyncio.sleep(0.3)  # room for a duplicate to show, if one were coming
         rows = await reader.outbox_rows()
         return {
-            "mail": Counter(sendgrid.accepted()), "sms": Counter(twilio.accepted()),
+            "mail": Counter(sendgrid.accepted()),
+            "sms": Counter(twilio.accepted()),
             "hooks": [h.body["notice_id"] for h in receiver.events()],
-            "incident": inc.id, "states": Counter(r.state for r in rows),
-            "failed": list(store.failed), "calls": Counter(store.calls), "health": health,
-            "emails": emails, "phones": phones,
+            "incident": inc.id,
+            "states": Counter(r.state for r in rows),
+            "failed": list(store.failed),
+            "calls": Counter(store.calls),
+            "health": health,
+            "emails": emails,
+            "phones": phones,
         }
     finally:
         for t in loops:

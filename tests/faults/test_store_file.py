@@ -39,7 +39,8 @@ async def test_store_file_gone_fails_readiness(tmp_path: Path, how: str) -> None
                 async with s.get(base + "/readyz") as r:
                     body = await r.json()
                     return r.status == 503 and any(
-                        how in p and "database file" in p for p in body["problems"])
+                        how in p and "database file" in p for p in body["problems"]
+                    )
 
             await until(not_ready, 10, "readiness to fail")
             async with s.get(base + "/") as r:

@@ -26,19 +26,37 @@ SLOW = Result(True, 1.2, "slow: 1.2 s > 800 ms", soft_fail=True)
 
 def config(tmp: Path, **over: Any) -> Config:
     raw: dict[str, Any] = {
-        "service": {"name": "Acme Cloud", "timezone": "UTC",
-                    "status_page_url": "https://status.acme.example/",
-                    "contact": {"name": "Jane Doe", "email": "ops@acme.example"}},
+        "service": {
+            "name": "Acme Cloud",
+            "timezone": "UTC",
+            "status_page_url": "https://status.acme.example/",
+            "contact": {"name": "Jane Doe", "email": "ops@acme.example"},
+        },
         "storage": {"url": f"sqlite:///{tmp / 'e.db'}"},
-        "detection": {"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
-                      "successes_to_recover": 2, "stable_for": "5m"},
+        "detection": {
+            "interval": "10s",
+            "failures_to_confirm": 3,
+            "recheck_interval": "1s",
+            "successes_to_recover": 2,
+            "stable_for": "5m",
+        },
         "cadence": {"major_outage": "15m", "partial_outage": "30m", "degraded": "60m"},
         "components": [
-            {"id": "api", "name": "Public API", "impact": "You cannot reach the API.",
-             "probes": [{"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
-                        {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}}]},
-            {"id": "web", "name": "Dashboard", "impact": "You cannot sign in.",
-             "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}]},
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
+                    {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}},
+                ],
+            },
+            {
+                "id": "web",
+                "name": "Dashboard",
+                "impact": "You cannot sign in.",
+                "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}],
+            },
         ],
     }
     raw.update(over)
@@ -53,8 +71,9 @@ Make = Callable[..., Awaitable[tuple[Engine, FakeClock, Store]]]
 async def make(tmp_path: Path) -> AsyncIterator[Make]:
     stores: list[Store] = []
 
-    async def build(subscribers: list[Subscriber] | None = None,
-                    **over: Any) -> tuple[Engine, FakeClock, Store]:
+    async def build(
+        subscribers: list[Subscriber] | None = None, **over: Any
+    ) -> tuple[Engine, FakeClock, Store]:
         cfg = config(tmp_path, **over)
         store = Store(cfg.storage.url)
         await store.open()
@@ -70,8 +89,9 @@ async def make(tmp_path: Path) -> AsyncIterator[Make]:
         await s.close()
 
 
-async def feed(engine: Engine, clock: FakeClock, probe: str, result: Result, n: int = 1,
-               step: float = 1.0) -> None:
+async def feed(
+    engine: Engine, clock: FakeClock, probe: str, result: Result, n: int = 1, step: float = 1.0
+) -> None:
     """Results at `now`, decided a little later, as in the daemon."""
     for _ in range(n):
         engine.on_result(probe, result, clock.now())
@@ -264,7 +284,10 @@ async def test_maintenance_suppresses_and_is_announced(make: Make) -> None:
     await engine.tick()
     rows = await store.outbox_rows()
     assert [r.event for r in rows if r.channel == "hook"] == [
-        "maintenance.scheduled", "maintenance.started", "maintenance.ended", "incident.opened"
+        "maintenance.scheduled",
+        "maintenance.started",
+        "maintenance.ended",
+        "incident.opened",
     ]  # still down after the window: now it is an outage
     # memory is replaced after each commit, never edited live: read the stored row
     [stored] = [r for r in await store.maintenance_rows() if r.id == m.id]

@@ -31,21 +31,44 @@ NAMES = {"api": "Public API", "web": "Dashboard", "pay": "Payments"}
 
 def config(tmp: Path) -> Config:
     raw: dict[str, Any] = {
-        "service": {"name": "Acme Cloud", "timezone": "UTC",
-                    "status_page_url": "https://status.acme.example/",
-                    "contact": {"name": "Jane Doe", "email": "ops@acme.example"}},
+        "service": {
+            "name": "Acme Cloud",
+            "timezone": "UTC",
+            "status_page_url": "https://status.acme.example/",
+            "contact": {"name": "Jane Doe", "email": "ops@acme.example"},
+        },
         "storage": {"url": f"sqlite:///{tmp / 'e.db'}"},
-        "detection": {"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
-                      "successes_to_recover": 2, "stable_for": "5m", "group_within": "2m"},
+        "detection": {
+            "interval": "10s",
+            "failures_to_confirm": 3,
+            "recheck_interval": "1s",
+            "successes_to_recover": 2,
+            "stable_for": "5m",
+            "group_within": "2m",
+        },
         "cadence": {"major_outage": "15m", "partial_outage": "30m", "degraded": "60m"},
         "components": [
-            {"id": "api", "name": NAMES["api"], "impact": "You cannot reach the API.",
-             "probes": [{"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
-                        {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}}]},
-            {"id": "web", "name": NAMES["web"], "impact": "You cannot sign in.",
-             "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}]},
-            {"id": "pay", "name": NAMES["pay"], "impact": "Payments fail.",
-             "probes": [{"name": "pay", "tcp": {"host": "127.0.0.1", "port": 4}}]},
+            {
+                "id": "api",
+                "name": NAMES["api"],
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
+                    {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}},
+                ],
+            },
+            {
+                "id": "web",
+                "name": NAMES["web"],
+                "impact": "You cannot sign in.",
+                "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}],
+            },
+            {
+                "id": "pay",
+                "name": NAMES["pay"],
+                "impact": "Payments fail.",
+                "probes": [{"name": "pay", "tcp": {"host": "127.0.0.1", "port": 4}}],
+            },
         ],
     }
     return parse_config(yaml.safe_dump(raw), env={})
@@ -61,19 +84,21 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = Store(cfg.storage.url)
     await store.open()
     clock = FakeClock(1_800_000_000.0)
-    subs = [Subscriber(name="Both", email="both@x.example", components=["api", "web", "pay"]),
-            Subscriber(name="Web", email="web@x.example", components=["web"])]
+    subs = [
+        Subscriber(name="Both", email="both@x.example", components=["api", "web", "pay"]),
+        Subscriber(name="Web", email="web@x.example", components=["web"]),
+    ]
     channels: list[Channel] = [Accepting("hook"), Accepting("mail", "sendgrid", max_batch=10)]
     asked: list[list[str]] = []
-    engine = Engine(cfg, store, channels, subs, Metrics(), clock,
-                    request_checks=asked.append)
+    engine = Engine(cfg, store, channels, subs, Metrics(), clock, request_checks=asked.append)
     await engine.load()
     yield engine, clock, store, asked
     await store.close()
 
 
-async def step(engine: Engine, clock: FakeClock, results: dict[str, Result],
-               seconds: float = 1.0) -> None:
+async def step(
+    engine: Engine, clock: FakeClock, results: dict[str, Result], seconds: float = 1.0
+) -> None:
     for name, result in results.items():
         engine.on_result(name, result, clock.now())
     await engine.drain()
@@ -84,13 +109,15 @@ async def step(engine: Engine, clock: FakeClock, results: dict[str, Result],
 async def notices(store: Store) -> list[Any]:
     incs = await store.incidents()
     by = await store.notices(i.id for i in incs)
-    return sorted((n for ns in by.values() for n in ns), key=lambda n: (n.published_at,
-                                                                         n.sequence))
+    return sorted((n for ns in by.values() for n in ns), key=lambda n: (n.published_at, n.sequence))
 
 
 async def mails(store: Store, email: str) -> list[Any]:
-    return [r for r in await store.outbox_rows()
-            if r.channel == "mail" and any(p["email"] == email for p in r.recipients)]
+    return [
+        r
+        for r in await store.outbox_rows()
+        if r.channel == "mail" and any(p["email"] == email for p in r.recipients)
+    ]
 
 
 async def test_probes_out_of_phase_give_one_opened_stating_the_full_outage(world: World) -> None:
@@ -146,8 +173,9 @@ async def test_components_failing_together_share_one_incident(world: World) -> N
     assert [n.kind for n in ns] == ["opened"] or [n.kind for n in ns] == ["opened", "expanded"]
     both = await mails(store, "both@x.example")
     assert len(both) == len(ns)
-    assert all(NAMES["api"] in r.message["text"] and NAMES["web"] in r.message["text"]
-               for r in both[-1:])
+    assert all(
+        NAMES["api"] in r.message["text"] and NAMES["web"] in r.message["text"] for r in both[-1:]
+    )
     # a third component joins a minute later: one update
     clock.advance(60)
     for _ in range(3):

@@ -210,26 +210,42 @@ def test_maintenance_windows_are_shown_with_dates() -> None:
 
 
 CANCELLED = {  # (subject, a sentence of the text, the apology)
-    "en": ("Planned maintenance of Public API has been cancelled",
-           "We have cancelled the planned maintenance on Public API", "We are sorry"),
-    "pl": ("Odwołaliśmy planowane prace serwisowe dotyczące usługi Public API",
-           "Nie odbędą się w zapowiadanym terminie", "Przepraszamy"),
-    "fr": ("La maintenance planifiée du service Public API est annulée",
-           "elle n'aura pas lieu à la date annoncée", "excuser"),
+    "en": (
+        "Planned maintenance of Public API has been cancelled",
+        "We have cancelled the planned maintenance on Public API",
+        "We are sorry",
+    ),
+    "pl": (
+        "Odwołaliśmy planowane prace serwisowe dotyczące usługi Public API",
+        "Nie odbędą się w zapowiadanym terminie",
+        "Przepraszamy",
+    ),
+    "fr": (
+        "La maintenance planifiée du service Public API est annulée",
+        "elle n'aura pas lieu à la date annoncée",
+        "excuser",
+    ),
     "ar": ("تم إلغاء الصيانة المجدولة لخدمة Public API", "ألغينا الصيانة المجدولة", "نعتذر"),
-    "id": ("Pemeliharaan terjadwal layanan Public API dibatalkan",
-           "Kami telah membatalkan pemeliharaan terjadwal", "mohon maaf"),
+    "id": (
+        "Pemeliharaan terjadwal layanan Public API dibatalkan",
+        "Kami telah membatalkan pemeliharaan terjadwal",
+        "mohon maaf",
+    ),
 }
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_window_called_off_before_it_began_says_so(locale: str) -> None:
     # as the engine says it: the window's times both become the moment it was called off
-    cancelled = facts("maintenance_cancelled", event="maintenance.ended", status="maintenance",
-                      severity="operational", next_update_at=None,
-                      extra={"starts_at": facts("opened").published_at,
-                             "ends_at": facts("opened").published_at},
-                      status_page_url="https://status.acme-cloud.io/inc/12345")
+    cancelled = facts(
+        "maintenance_cancelled",
+        event="maintenance.ended",
+        status="maintenance",
+        severity="operational",
+        next_update_at=None,
+        extra={"starts_at": facts("opened").published_at, "ends_at": facts("opened").published_at},
+        status_page_url="https://status.acme-cloud.io/inc/12345",
+    )
     message = compose(cancelled, locale, "Europe/Warsaw")
     subject, sentence, sorry = CANCELLED[locale]
 

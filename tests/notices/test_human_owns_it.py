@@ -25,7 +25,10 @@ def test_human_update_apologises(locale: str) -> None:
 
 
 def test_impact_speaks_the_readers_language() -> None:
-    f = facts("opened", impacts=["You cannot pay."],
-              impact_translations=[{"fr": "Vous ne pouvez pas payer.", "en": "You cannot pay."}])
+    f = facts(
+        "opened",
+        impacts=["You cannot pay."],
+        impact_translations=[{"fr": "Vous ne pouvez pas payer.", "en": "You cannot pay."}],
+    )
     assert "Vous ne pouvez pas payer." in compose(f, "fr", "UTC").text
     assert "You cannot pay." in compose(f, "pl", "UTC").text  # no Polish given: the default

@@ -26,8 +26,14 @@ async def _status(r: web.Request) -> web.Response:
 
 async def _json(_r: web.Request) -> web.Response:
     return web.json_response(
-        {"status": "UP", "checks": {"db": "ok"}, "items": [{"n": 1}], "up": True, "count": 3,
-         "a.b": "dotted"},
+        {
+            "status": "UP",
+            "checks": {"db": "ok"},
+            "items": [{"n": 1}],
+            "up": True,
+            "count": 3,
+            "a.b": "dotted",
+        },
         headers={"X-Version": "1.2"},
     )
 
@@ -100,8 +106,14 @@ async def test_body_expectations(run: Run, base: str) -> None:
 
 
 async def test_json_paths(run: Run, base: str) -> None:
-    good = {"status": "UP", "checks.db": "ok", "items.0.n": 1, "up": True, "count": "3",
-            "a.b": "dotted"}
+    good = {
+        "status": "UP",
+        "checks.db": "ok",
+        "items.0.n": 1,
+        "up": True,
+        "count": "3",
+        "a.b": "dotted",
+    }
     assert (await run("http", {"url": f"{base}/json", "expect": {"json": good}})).ok
     r = await run("http", {"url": f"{base}/down", "expect": {"json": {"status": "UP"}}})
     assert (r.ok, r.detail) == (False, "json status='DOWN', expected 'UP'")
@@ -141,8 +153,13 @@ async def test_redirects(run: Run, base: str) -> None:
 
 
 async def test_method_headers_body(run: Run, base: str) -> None:
-    spec = {"url": f"{base}/echo", "method": "POST", "headers": {"X-Probe": "yes"},
-            "body": "ping", "expect": {"body_contains": "POST ping yes"}}
+    spec = {
+        "url": f"{base}/echo",
+        "method": "POST",
+        "headers": {"X-Probe": "yes"},
+        "body": "ping",
+        "expect": {"body_contains": "POST ping yes"},
+    }
     r = await run("http", spec)
     assert r.ok, r.detail
 
@@ -172,9 +189,7 @@ async def test_pool_exhaustion_is_named(silent_server: int) -> None:
     )
     async with make_session(limit=1) as session:
         ctx = ProbeContext(session=session, timeout=1.0)
-        first, second = await asyncio.gather(
-            run_check(probe, ctx, 0.2), run_check(probe, ctx, 0.1)
-        )
+        first, second = await asyncio.gather(run_check(probe, ctx, 0.2), run_check(probe, ctx, 0.1))
     assert first.detail == "response timeout after 200 ms"
     assert second.detail == "connection pool wait timeout after 100 ms"
 
@@ -192,8 +207,11 @@ async def test_proxy(run: Run) -> None:
     app.router.add_route("*", "/{tail:.*}", via)
     async with TestServer(app, host="127.0.0.1") as proxy:
         target = f"http://127.0.0.1:{unused_port()}/x"
-        spec = {"url": target, "proxy": str(proxy.make_url("")),
-                "expect": {"body_contains": "via proxy"}}
+        spec = {
+            "url": target,
+            "proxy": str(proxy.make_url("")),
+            "expect": {"body_contains": "via proxy"},
+        }
         r = await run("http", spec)
     assert r.ok, r.detail
 

@@ -124,8 +124,15 @@ async def test_make_session() -> None:
 
 
 def test_fmt_duration() -> None:
-    cases = {0.0004: "0.4 ms", 0.041: "41 ms", 0.8: "800 ms", 1.2: "1.2 s", 5.0: "5 s",
-             30.0: "30 s", 0.9996: "1 s"}
+    cases = {
+        0.0004: "0.4 ms",
+        0.041: "41 ms",
+        0.8: "800 ms",
+        1.2: "1.2 s",
+        5.0: "5 s",
+        30.0: "30 s",
+        0.9996: "1 s",
+    }
     assert {s: fmt_duration(s) for s in cases} == cases
 
 

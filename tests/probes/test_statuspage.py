@@ -64,8 +64,13 @@ async def test_all_operational(run: Run, vendor: tuple[Vendor, str]) -> None:
     ],
 )
 async def test_indicator_without_filter(
-    run: Run, vendor: tuple[Vendor, str], indicator: str, ok: bool, soft: bool,
-    severity: str | None, words: str,
+    run: Run,
+    vendor: tuple[Vendor, str],
+    indicator: str,
+    ok: bool,
+    soft: bool,
+    severity: str | None,
+    words: str,
 ) -> None:
     v, url = vendor
     v.set(indicator, API="major_outage", Card_networks="partial_outage", Visa="partial_outage")
@@ -85,8 +90,13 @@ async def test_indicator_without_filter(
     ],
 )
 async def test_components_filter(
-    run: Run, vendor: tuple[Vendor, str], status: str, ok: bool, soft: bool,
-    severity: str | None, detail: str,
+    run: Run,
+    vendor: tuple[Vendor, str],
+    status: str,
+    ok: bool,
+    soft: bool,
+    severity: str | None,
+    detail: str,
 ) -> None:
     v, url = vendor
     v.set("critical", API=status, Mastercard="major_outage")  # others' trouble is not ours
@@ -99,7 +109,9 @@ async def test_worst_named_component_wins(run: Run, vendor: tuple[Vendor, str]) 
     v.set("major", API="degraded_performance", Visa="major_outage")
     r = await run("statuspage", {"url": url, "components": ["API", "Visa"]})
     assert (r.ok, r.severity, r.detail) == (
-        False, "major_outage", "Stripe reports major outage: API, Visa"
+        False,
+        "major_outage",
+        "Stripe reports major outage: API, Visa",
     )
 
 

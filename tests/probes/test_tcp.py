@@ -52,7 +52,8 @@ async def test_lookup_failure(run: Run, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fail)
     r = await run("tcp", {"host": "api.example.test", "port": 443})
     assert (r.ok, r.detail) == (
-        False, "DNS lookup failed for api.example.test: Name or service not known"
+        False,
+        "DNS lookup failed for api.example.test: Name or service not known",
     )
 
 

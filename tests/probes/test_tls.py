@@ -58,26 +58,28 @@ def _in(days: float) -> dt.datetime:
 
 async def test_valid(run: Run, tls_server: Serve, ca_file: str) -> None:
     port = await tls_server("api.test", not_after=_in(90.5))
-    r = await run("tls", {"host": "127.0.0.1", "port": port, "server_name": "api.test",
-                          "ca_file": ca_file})
+    r = await run(
+        "tls", {"host": "127.0.0.1", "port": port, "server_name": "api.test", "ca_file": ca_file}
+    )
     assert r.ok and not r.soft_fail, r.detail
     assert r.detail.startswith("handshake in ")
     assert r.detail.endswith(", certificate expires in 90 days")
 
 
-async def test_ip_host_is_its_own_server_name(
-    run: Run, tls_server: Serve, ca_file: str
-) -> None:
+async def test_ip_host_is_its_own_server_name(run: Run, tls_server: Serve, ca_file: str) -> None:
     port = await tls_server("127.0.0.1")
     assert (await run("tls", {"host": "127.0.0.1", "port": port, "ca_file": ca_file})).ok
 
 
-async def test_about_to_expire_is_soft(
-    run: Run, tls_server: Serve, ca_file: str
-) -> None:
+async def test_about_to_expire_is_soft(run: Run, tls_server: Serve, ca_file: str) -> None:
     port = await tls_server("api.test", not_after=_in(3.5))
-    spec = {"host": "127.0.0.1", "port": port, "server_name": "api.test", "ca_file": ca_file,
-            "min_days_left": 14}
+    spec = {
+        "host": "127.0.0.1",
+        "port": port,
+        "server_name": "api.test",
+        "ca_file": ca_file,
+        "min_days_left": 14,
+    }
     r = await run("tls", spec)
     assert (r.ok, r.soft_fail, r.detail) == (True, True, "certificate expires in 3 days")
 
@@ -94,7 +96,9 @@ async def test_wrong_host(run: Run, tls_server: Serve, ca_file: str) -> None:
     spec = {"host": "127.0.0.1", "port": port, "server_name": "api.test", "ca_file": ca_file}
     r = await run("tls", spec)
     assert (r.ok, r.severity, r.detail) == (
-        False, "major_outage", "certificate is not valid for api.test"
+        False,
+        "major_outage",
+        "certificate is not valid for api.test",
     )
 
 
@@ -102,8 +106,7 @@ async def test_unknown_issuer(run: Run, tls_server: Serve, tmp_path: Path) -> No
     port = await tls_server("api.test")
     stranger = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(stranger))
-    spec = {"host": "127.0.0.1", "port": port, "server_name": "api.test",
-            "ca_file": str(stranger)}
+    spec = {"host": "127.0.0.1", "port": port, "server_name": "api.test", "ca_file": str(stranger)}
     r = await run("tls", spec)
     assert not r.ok and r.severity == "major_outage"
     assert r.detail.startswith("certificate invalid: unable to get local issuer"), r.detail

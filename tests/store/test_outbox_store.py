@@ -47,20 +47,28 @@ def v1_database(path: Path, now: float) -> None:
         "INSERT INTO notices (id, incident_id, sequence, event, kind, status, severity, "
         "published_at, next_update_at, subject, text, facts, evidence, recipients) VALUES "
         "('api-1.2', 'api-1', 2, 'incident.updated', 'update', 'investigating', "
-        "'major_outage', ?, ?, 's', 't', '{}', '[]', 1)", (now, now + 900))
+        "'major_outage', ?, ?, 's', 't', '{}', '[]', 1)",
+        (now, now + 900),
+    )
     people = json.dumps([{"name": "A", "email": "a@example.com", "phone": None}])
     rows = [  # id, notice, channel, recipients, state
         ("api-1.2/webhook-0/0", "api-1.2", "webhook-0", "[]", "pending"),
         ("api-1.2/sendgrid-1/0", "api-1.2", "sendgrid-1", people, "pending"),
-        ("detector.1795000000123.ab12/webhook-0/0", "detector.1795000000123.ab12",
-         "webhook-0", "[]", "pending"),
+        (
+            "detector.1795000000123.ab12/webhook-0/0",
+            "detector.1795000000123.ab12",
+            "webhook-0",
+            "[]",
+            "pending",
+        ),
         ("api-1.1/webhook-0/0", "api-1.1", "webhook-0", "[]", "sent"),
     ]
     for rid, notice, channel, recipients, state in rows:
         db.execute(
             "INSERT INTO outbox VALUES (?, ?, ?, 'incident.updated', ?, '{}', ?, ?, 0, ?, ?, "
-            "NULL, NULL)", (rid, notice, channel, json.dumps(MESSAGE), recipients, state,
-                            now + 0.123, now))
+            "NULL, NULL)",
+            (rid, notice, channel, json.dumps(MESSAGE), recipients, state, now + 0.123, now),
+        )
     db.commit()
     db.close()
 
@@ -93,6 +101,7 @@ async def test_a_v1_database_is_upgraded_in_place_and_its_rows_delivered(
         worker = OutboxWorker(store, list(channels), Metrics(), SystemClock(), poll=0.01)
         worker.start()
         try:
+
             async def delivered() -> bool:
                 got = {r.id: r.state for r in await store.outbox_rows()}
                 return "pending" not in got.values()
@@ -128,7 +137,8 @@ async def test_one_write_records_results_and_claims_only_pending_rows(tmp_path: 
             OutboxResult("inc-1.3/hook/0", "dead", 9, NOW, last_error="x" * 900),  # final
         ]
         claimed = await store.write_outbox(
-            results, ["inc-1.1/hook/0", "inc-1.2/hook/0", "inc-1.3/hook/0"], NOW + 60)
+            results, ["inc-1.1/hook/0", "inc-1.2/hook/0", "inc-1.3/hook/0"], NOW + 60
+        )
         assert claimed == {"inc-1.2/hook/0"}  # 1 was just recorded sent, 3 was sent before
         rows = {r.notice_id: r for r in await store.outbox_rows()}
         assert (rows["inc-1.1"].state, rows["inc-1.1"].sent_at) == ("sent", NOW + 1)

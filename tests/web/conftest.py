@@ -62,31 +62,56 @@ def make_config(tmp: Path, **options: Any) -> Config:
 
 
 def raw_config(
-    tmp: Path, *, token: bool = True, channels: list[dict[str, Any]] | None = None,
-    hold: str | None = None, **service: Any,
+    tmp: Path,
+    *,
+    token: bool = True,
+    channels: list[dict[str, Any]] | None = None,
+    hold: str | None = None,
+    **service: Any,
 ) -> dict[str, Any]:
     """The YAML an operator would write (the admin token comes from $ADMIN)."""
     raw: dict[str, Any] = {
         "service": {
-            "name": "Acme Cloud", "timezone": "Europe/Warsaw", "locale": "en",
+            "name": "Acme Cloud",
+            "timezone": "Europe/Warsaw",
+            "locale": "en",
             "status_page_url": "https://status.acme.example/",
-            "contact": {"name": "Jane Doe, Head of Operations", "email": "ops@acme.example",
-                        "phone": "+48 22 555 0100"},
+            "contact": {
+                "name": "Jane Doe, Head of Operations",
+                "email": "ops@acme.example",
+                "phone": "+48 22 555 0100",
+            },
             **service,
         },
         "server": {"listen": "127.0.0.1:0", **({"admin_token": "${ADMIN}"} if token else {})},
         "storage": {"url": f"sqlite:///{tmp / 'detector.db'}"},
         # group_within 0: each component its own incident, as these tests of the public face
         # expect (grouping is tested in tests/incidents/test_one_story.py)
-        "detection": {"interval": "10s", "failures_to_confirm": 3, "recheck_interval": "1s",
-                      "successes_to_recover": 2, "stable_for": "5m", "group_within": "0s"},
+        "detection": {
+            "interval": "10s",
+            "failures_to_confirm": 3,
+            "recheck_interval": "1s",
+            "successes_to_recover": 2,
+            "stable_for": "5m",
+            "group_within": "0s",
+        },
         "cadence": {"major_outage": "15m", "partial_outage": "30m", "degraded": "60m"},
         "components": [
-            {"id": "api", "name": "Public API", "impact": "You cannot reach the API.",
-             "probes": [{"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
-                        {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}}]},
-            {"id": "web", "name": "Dashboard", "impact": "You cannot sign in to the dashboard.",
-             "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}]},
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
+                    {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}},
+                ],
+            },
+            {
+                "id": "web",
+                "name": "Dashboard",
+                "impact": "You cannot sign in to the dashboard.",
+                "probes": [{"name": "web", "tcp": {"host": "127.0.0.1", "port": 3}}],
+            },
         ],
         "channels": channels or [],
     }
@@ -137,8 +162,15 @@ class World:
         self.clock.advance(301)
         await self.engine.tick()
 
-    async def call(self, method: str, path: str, *, token: str | None = None,
-                   headers: dict[str, str] | None = None, **kw: Any) -> Resp:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Resp:
         hdrs = dict(headers or {})
         if token is not None:
             hdrs["Authorization"] = f"Bearer {token}"
@@ -153,8 +185,9 @@ class World:
     async def get(self, path: str, **kw: Any) -> Resp:
         return await self.call("GET", path, **kw)
 
-    async def post(self, path: str, body: Any = None, *, token: str | None = TOKEN,
-                   **kw: Any) -> Resp:
+    async def post(
+        self, path: str, body: Any = None, *, token: str | None = TOKEN, **kw: Any
+    ) -> Resp:
         if body is not None and "data" not in kw:
             kw["json"] = body
         return await self.call("POST", path, token=token, **kw)
@@ -185,8 +218,11 @@ async def make_world(tmp_path: Path) -> AsyncIterator[MakeWorld]:
     made: list[tuple[World, Store]] = []
 
     async def build(
-        *, channels: list[Channel] | None = None, subscribers: list[Subscriber] | None = None,
-        config: Config | None = None, **options: Any,
+        *,
+        channels: list[Channel] | None = None,
+        subscribers: list[Subscriber] | None = None,
+        config: Config | None = None,
+        **options: Any,
     ) -> World:
         home = tmp_path / f"world{len(made)}"  # one store per world
         home.mkdir()
@@ -196,8 +232,14 @@ async def make_world(tmp_path: Path) -> AsyncIterator[MakeWorld]:
         await store.open()
         clock = FakeClock(START)
         recording = Recording()
-        engine = Engine(cfg, store, channels if channels is not None else [recording],
-                        subscribers or [], Metrics(), clock)
+        engine = Engine(
+            cfg,
+            store,
+            channels if channels is not None else [recording],
+            subscribers or [],
+            Metrics(),
+            clock,
+        )
         await engine.load()
         app = create_app(Services(cfg, store, engine, Metrics()))
         client = TestClient(TestServer(app, host="127.0.0.1"))

@@ -14,8 +14,10 @@ async def test_atom_feed_parses_and_has_the_entries(make_world: MakeWorld) -> No
     empty = feedparser.parse((await w.get("/feed.atom")).text)
     assert not empty.bozo and empty.entries == []
     inc = await w.outage("web")
-    r = await w.post(f"/api/v1/admin/incidents/{inc.id}/updates",
-                     {"message": "Tags like <b>this</b> & ]]> stay text.\x07"})
+    r = await w.post(
+        f"/api/v1/admin/incidents/{inc.id}/updates",
+        {"message": "Tags like <b>this</b> & ]]> stay text.\x07"},
+    )
     assert r.status == 200
     await w.feed("web", UP, 2)
     await w.post(f"/api/v1/admin/incidents/{inc.id}/resolve")
@@ -84,10 +86,14 @@ async def test_banner_script_shows_the_incident_in_another_site(make_world: Make
     host = web.Application()
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(content_type="text/html", text=(
-            '<!doctype html><html lang="en"><head><title>App</title></head><body>'
-            f'<p>My app</p><script src="{w.url}banner.js" data-poll="0"></script>'
-            "</body></html>"))
+        return web.Response(
+            content_type="text/html",
+            text=(
+                '<!doctype html><html lang="en"><head><title>App</title></head><body>'
+                f'<p>My app</p><script src="{w.url}banner.js" data-poll="0"></script>'
+                "</body></html>"
+            ),
+        )
 
     host.router.add_get("/", page)
     runner = web.AppRunner(host, access_log=None)
@@ -99,8 +105,7 @@ async def test_banner_script_shows_the_incident_in_another_site(make_world: Make
         calm = await dump_dom(app_url, budget_ms=3000)
         assert "My app" in calm and "outage-detector-banner" not in calm
         inc = await w.outage("web")
-        await w.post(f"/api/v1/admin/incidents/{inc.id}/updates",
-                     {"message": "<b>bold</b> claims"})
+        await w.post(f"/api/v1/admin/incidents/{inc.id}/updates", {"message": "<b>bold</b> claims"})
         dom = await dump_dom(app_url, budget_ms=3000)
         assert 'class="outage-detector-banner"' in dom
         subject = (await w.get("/api/v1/banner")).body["subject"]

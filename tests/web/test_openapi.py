@@ -24,7 +24,8 @@ def must_see(doc: dict[str, Any]) -> set[tuple[str, str, int]]:
         for method, op in ops.items():
             for status, resp in op["responses"].items():
                 if "application/json" in resp.get("content", {}) and (
-                        status[0] != "4" or path == "/api/v1/admin/incidents/{id}/updates"):
+                    status[0] != "4" or path == "/api/v1/admin/incidents/{id}/updates"
+                ):
                     out.add((method.upper(), path, int(status)))
     return out
 
@@ -58,8 +59,15 @@ async def test_every_json_response_matches_the_document(make_world: MakeWorld) -
     await w.get("/api/v1/incidents")
     await w.get(f"/api/v1/incidents/{inc.id}")
 
-    opened = await w.post(base, {"title": "Billing", "components": ["api"],
-                                 "severity": "degraded", "message": "Slow invoices."})
+    opened = await w.post(
+        base,
+        {
+            "title": "Billing",
+            "components": ["api"],
+            "severity": "degraded",
+            "message": "Slow invoices.",
+        },
+    )
     assert opened.status == 201
     mid = opened.body["incident"]["id"]
     assert (await w.post(f"{base}/{mid}/updates", {"message": "m"})).status == 200
@@ -71,8 +79,10 @@ async def test_every_json_response_matches_the_document(make_world: MakeWorld) -
     assert (await w.post(f"{base}/{mid}/updates", {"message": "m"})).status == 409
     assert (await w.post(f"{base}/{inc.id}/updates", {"message": 1})).status == 400
     assert (await w.post(f"{base}/{inc.id}/updates", {}, token="bad")).status == 401
-    maint = await w.post("/api/v1/admin/maintenance", {
-        "title": "t", "components": ["api"], "starts_at": iso, "ends_at": later})
+    maint = await w.post(
+        "/api/v1/admin/maintenance",
+        {"title": "t", "components": ["api"], "starts_at": iso, "ends_at": later},
+    )
     assert maint.status == 201
     assert (await w.get("/api/v1/admin/maintenance", token=TOKEN)).status == 200
     mid = maint.body["maintenance"]["id"]

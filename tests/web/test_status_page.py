@@ -47,8 +47,9 @@ async def test_in_a_browser_during_and_after_an_incident(make_world: MakeWorld) 
     assert first.next_update_at is not None
     w.clock.t = first.next_update_at
     await w.engine.tick()  # the scheduled "still working on it" update
-    r = await w.post(f"/api/v1/admin/incidents/{inc.id}/updates",
-                     {"message": XSS, "status": "identified"})
+    r = await w.post(
+        f"/api/v1/admin/incidents/{inc.id}/updates", {"message": XSS, "status": "identified"}
+    )
     assert r.status == 200
     notices = (await w.store.notices([inc.id]))[inc.id]
     assert [n.kind for n in notices] == ["opened", "update", "human"]
@@ -81,7 +82,8 @@ async def test_in_a_browser_during_and_after_an_incident(make_world: MakeWorld) 
     r = await w.post(f"/api/v1/admin/incidents/{inc.id}/resolve", {"message": "All fixed."})
     assert r.status == 200
     dom, _ = await asyncio.gather(
-        dump_dom(w.url), screenshot(w.url, OUTPUT / "status-page-resolved.png"))
+        dump_dom(w.url), screenshot(w.url, OUTPUT / "status-page-resolved.png")
+    )
     assert 'id="h-current"' not in dom
     past = section(dom, "h-past")
     assert f'id="incident-{inc.id}"' in past and visible(past, "Resolved")
@@ -123,9 +125,15 @@ async def test_landmarks_and_security_headers(make_world: MakeWorld) -> None:
 
 async def test_user_strings_are_escaped(make_world: MakeWorld) -> None:
     w = await make_world()
-    r = await w.post("/api/v1/admin/incidents", {
-        "title": "<b>Billing</b> & <i>invoices</i>", "components": ["api"],
-        "severity": "partial_outage", "message": "Invoices <em>may</em> be late & wrong."})
+    r = await w.post(
+        "/api/v1/admin/incidents",
+        {
+            "title": "<b>Billing</b> & <i>invoices</i>",
+            "components": ["api"],
+            "severity": "partial_outage",
+            "message": "Invoices <em>may</em> be late & wrong.",
+        },
+    )
     assert r.status == 201
     page = (await w.get("/")).text
     assert "&lt;b&gt;Billing&lt;/b&gt; &amp; &lt;i&gt;invoices&lt;/i&gt;" in page
@@ -162,29 +170,36 @@ async def test_uptime_bar_from_check_history(make_world: MakeWorld) -> None:
     rows += [("unknown-probe", yesterday, 6, 6, 0, 0.06)]  # ignored
     await w.store.add_history(rows)
     page = (await w.get("/")).text
-    api = page[page.index('id="component-api"'):page.index('id="component-web"')]
+    api = page[page.index('id="component-api"') : page.index('id="component-web"')]
     days = re.findall(r'<li class="day day-(\w+)" title="([^"]*)"', api)
     assert len(days) == 90
     assert days[-2][0] == "operational" and "100% uptime" in days[-2][1]
     assert days[-1][0] == "none" and "no data" in days[-1][1]
     assert {level for level, _ in days[:-2]} == {"none"}
     assert "100% uptime" in api  # the 90-day figure
-    web = page[page.index('id="component-web"'):]
+    web = page[page.index('id="component-web"') :]
     assert re.findall(r'class="day day-(\w+)"', web)[-7] == "operational"
 
     await w.store.add_history([("api-a", int(START) // 60 * 60, 6, 6, 0, 0.06)])
     w.clock.advance(61)  # the next refresh reads only what is new
     page = (await w.get("/")).text
-    api = page[page.index('id="component-api"'):page.index('id="component-web"')]
+    api = page[page.index('id="component-api"') : page.index('id="component-web"')]
     assert re.findall(r'class="day day-(\w+)"', api)[-1] == "operational"
 
 
 async def test_maintenance_and_postmortem_link(make_world: MakeWorld) -> None:
     w = await make_world()
     starts = w.clock.now() + 3600
-    r = await w.post("/api/v1/admin/maintenance", {
-        "title": "Database upgrade", "components": ["api"], "message": "Short pauses.",
-        "starts_at": _iso(starts), "ends_at": _iso(starts + 1800)})
+    r = await w.post(
+        "/api/v1/admin/maintenance",
+        {
+            "title": "Database upgrade",
+            "components": ["api"],
+            "message": "Short pauses.",
+            "starts_at": _iso(starts),
+            "ends_at": _iso(starts + 1800),
+        },
+    )
     assert r.status == 201
     page = (await w.get("/")).text
     maint = section(page, "h-maintenance")

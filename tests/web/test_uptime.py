@@ -40,30 +40,51 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Config, Store]]:
     await store.close()
 
 
-def watched(probe: str, minutes: range, checks: int = 1, failures: int = 0,
-            start: float = START) -> list[tuple[str, int, int, int, int, float]]:
+def watched(
+    probe: str, minutes: range, checks: int = 1, failures: int = 0, start: float = START
+) -> list[tuple[str, int, int, int, int, float]]:
     """History rows: `checks` checks in each of these minutes after `start`."""
     return [(probe, int(start + m * MIN), checks, failures, 0, 0.01 * checks) for m in minutes]
 
 
 async def told(
-    store: Store, story: list[tuple[float, str, str]], *, components: tuple[str, ...] = ("web",),
-    named: list[tuple[str, ...]] | None = None, resolved_at: float | None = None,
-    started_at: float | None = None, **fields: Any,
+    store: Store,
+    story: list[tuple[float, str, str]],
+    *,
+    components: tuple[str, ...] = ("web",),
+    named: list[tuple[str, ...]] | None = None,
+    resolved_at: float | None = None,
+    started_at: float | None = None,
+    **fields: Any,
 ) -> IncidentRow:
     """An incident whose notices say `story`: (minute published, status, severity) each."""
     inc_id = f"inc-{secrets.token_hex(4)}"
     first = START + story[0][0] * MIN
     inc = IncidentRow(
-        id=inc_id, component_ids=list(components), title="Outage", status=story[-1][1],
-        severity=story[-1][2], started_at=first if started_at is None else started_at,
-        detected_at=first, resolved_at=resolved_at, sequence=len(story), **fields,
+        id=inc_id,
+        component_ids=list(components),
+        title="Outage",
+        status=story[-1][1],
+        severity=story[-1][2],
+        started_at=first if started_at is None else started_at,
+        detected_at=first,
+        resolved_at=resolved_at,
+        sequence=len(story),
+        **fields,
     )
     notices = [
         NoticeRow(
-            id=f"{inc_id}.{k + 1}", incident_id=inc_id, sequence=k + 1, event="incident.updated",
-            kind="update", status=status, severity=severity, published_at=START + at * MIN,
-            next_update_at=None, subject="s", text="t",
+            id=f"{inc_id}.{k + 1}",
+            incident_id=inc_id,
+            sequence=k + 1,
+            event="incident.updated",
+            kind="update",
+            status=status,
+            severity=severity,
+            published_at=START + at * MIN,
+            next_update_at=None,
+            subject="s",
+            text="t",
             facts={"components": [NAMES[c] for c in (named[k] if named else components)]},
         )
         for k, (at, status, severity) in enumerate(story)
@@ -78,15 +99,15 @@ async def figure(cfg: Config, store: Store, minutes: float, component: str = "we
 
 def legend(page: str, component: str) -> str:
     """The 90-day figure under a component's bar, as the page prints it."""
-    part = page[page.index(f'id="component-{component}"'):]
+    part = page[page.index(f'id="component-{component}"') :]
     found = re.search(r'<p class="bar-legend"><span>[^<]*</span><span>([^<]*)</span>', part)
     assert found is not None
     return found[1]
 
 
 def bars(page: str, component: str) -> list[tuple[str, str]]:
-    part = page[page.index(f'id="component-{component}"'):]
-    part = part[:part.index("</ol>")]
+    part = page[page.index(f'id="component-{component}"') :]
+    part = part[: part.index("</ol>")]
     return re.findall(r'<li class="day day-(\w+)" title="([^"]*)"', part)
 
 
@@ -133,8 +154,11 @@ async def test_two_minute_major_outage_in_six_observed_minutes(make_world: MakeW
 async def test_partial_outage_minutes_count_three_tenths(world: tuple[Config, Store]) -> None:
     cfg, store = world
     await store.add_history(watched("web", range(10)))
-    await told(store, [(0, "investigating", "partial_outage"), (5, "resolved", "partial_outage")],
-               resolved_at=START + 5 * MIN)
+    await told(
+        store,
+        [(0, "investigating", "partial_outage"), (5, "resolved", "partial_outage")],
+        resolved_at=START + 5 * MIN,
+    )
     up = await figure(cfg, store, 10)
     assert up.ratio == pytest.approx(1 - 0.3 * 5 / 10)  # 85%
     assert up.days[-1].level == "partial_outage"
@@ -170,8 +194,13 @@ async def test_an_open_outage_counts_until_now(world: tuple[Config, Store]) -> N
 async def test_held_and_vetoed_incidents_are_not_downtime(world: tuple[Config, Store]) -> None:
     cfg, store = world
     await store.add_history(watched("web", range(10)))
-    await told(store, [(0, "resolved", "major_outage")], resolved_at=START + 3 * MIN,
-               held_until=START + 5 * MIN, vetoed=True)
+    await told(
+        store,
+        [(0, "resolved", "major_outage")],
+        resolved_at=START + 3 * MIN,
+        held_until=START + 5 * MIN,
+        vetoed=True,
+    )
     held = await told(store, [(6, "investigating", "major_outage")], held_until=START + 11 * MIN)
     assert (await figure(cfg, store, 10)).ratio == 1.0  # nobody was told
     await store.update_incident(held.id, held_until=None)  # published: counts from its start
@@ -181,14 +210,19 @@ async def test_held_and_vetoed_incidents_are_not_downtime(world: tuple[Config, S
 async def test_the_story_follows_the_notices(world: tuple[Config, Store]) -> None:
     cfg, store = world
     await store.add_history(watched("web", range(10)))
-    await told(store, [
-        (1, "investigating", "major_outage"),  # but the first failed check was at minute 0
-        (2, "investigating", "partial_outage"),  # severity changed
-        (4, "monitoring", "partial_outage"),  # recovered
-        (6, "investigating", "major_outage"),  # recurred
-        (8, "resolved", "major_outage"),
-        (9, "resolved", "major_outage"),  # post-mortem
-    ], started_at=START, resolved_at=START + 8 * MIN)
+    await told(
+        store,
+        [
+            (1, "investigating", "major_outage"),  # but the first failed check was at minute 0
+            (2, "investigating", "partial_outage"),  # severity changed
+            (4, "monitoring", "partial_outage"),  # recovered
+            (6, "investigating", "major_outage"),  # recurred
+            (8, "resolved", "major_outage"),
+            (9, "resolved", "major_outage"),  # post-mortem
+        ],
+        started_at=START,
+        resolved_at=START + 8 * MIN,
+    )
     down = 2 + 0.3 * 2 + 2
     assert (await figure(cfg, store, 10)).ratio == pytest.approx(1 - down / 10)
 
@@ -196,10 +230,17 @@ async def test_the_story_follows_the_notices(world: tuple[Config, Store]) -> Non
 async def test_overlapping_incidents_count_once_at_the_worst(world: tuple[Config, Store]) -> None:
     cfg, store = world
     await store.add_history(watched("web", range(10)))
-    await told(store, [(0, "investigating", "partial_outage"), (10, "resolved", "partial_outage")],
-               resolved_at=START + 10 * MIN, manual=True)
-    await told(store, [(2, "investigating", "major_outage"), (4, "resolved", "major_outage")],
-               resolved_at=START + 4 * MIN)
+    await told(
+        store,
+        [(0, "investigating", "partial_outage"), (10, "resolved", "partial_outage")],
+        resolved_at=START + 10 * MIN,
+        manual=True,
+    )
+    await told(
+        store,
+        [(2, "investigating", "major_outage"), (4, "resolved", "major_outage")],
+        resolved_at=START + 4 * MIN,
+    )
     up = await figure(cfg, store, 10)
     assert up.ratio == pytest.approx(1 - (2 + 0.3 * 8) / 10)
     assert up.days[-1].level == "major_outage"
@@ -208,8 +249,11 @@ async def test_overlapping_incidents_count_once_at_the_worst(world: tuple[Config
 async def test_unobserved_time_counts_neither_way(world: tuple[Config, Store]) -> None:
     cfg, store = world
     await store.add_history(watched("web", range(5)) + watched("web", range(10, 15)))
-    await told(store, [(3, "investigating", "major_outage"), (12, "resolved", "major_outage")],
-               resolved_at=START + 12 * MIN)
+    await told(
+        store,
+        [(3, "investigating", "major_outage"), (12, "resolved", "major_outage")],
+        resolved_at=START + 12 * MIN,
+    )
     assert (await figure(cfg, store, 15)).ratio == pytest.approx(1 - 4 / 10)
 
 
@@ -218,8 +262,12 @@ async def test_a_joined_component_counts_from_the_notice_naming_it(
 ) -> None:
     cfg, store = world
     await store.add_history(watched("web", range(10)) + watched("api-b", range(10)))
-    await told(store, [(0, "investigating", "major_outage"), (5, "investigating", "major_outage")],
-               components=("web", "api"), named=[("web",), ("web", "api")])
+    await told(
+        store,
+        [(0, "investigating", "major_outage"), (5, "investigating", "major_outage")],
+        components=("web", "api"),
+        named=[("web",), ("web", "api")],
+    )
     assert (await figure(cfg, store, 10, "web")).ratio == 0.0
     assert (await figure(cfg, store, 10, "api")).ratio == pytest.approx(5 / 10)
 
@@ -230,9 +278,14 @@ async def test_days_are_local_and_unwatched_days_have_no_data(
     cfg, store = world
     midnight = START - 9 * 3600  # START is 09:00 in Warsaw
     await store.add_history(watched("web", range(-30, 30), start=midnight))
-    await told(store, [(-9 * 60 - 20, "investigating", "major_outage"),
-                       (-9 * 60 + 10, "resolved", "major_outage")],
-               resolved_at=midnight + 10 * MIN)
+    await told(
+        store,
+        [
+            (-9 * 60 - 20, "investigating", "major_outage"),
+            (-9 * 60 + 10, "resolved", "major_outage"),
+        ],
+        resolved_at=midnight + 10 * MIN,
+    )
     days = (await figure(cfg, store, 0)).days
     assert days[-2].observed == days[-1].observed == 30 * MIN  # to now: 09:00, none after 00:30
     assert days[-2].uptime == pytest.approx(1 - 20 / 30)
@@ -257,15 +310,19 @@ async def test_slow_probes_watch_until_their_next_check(tmp_path: Path) -> None:
     await store.open()
     try:
         await store.add_history(watched("web", range(0, 30, 5)))
-        await told(store, [(11, "investigating", "major_outage"), (13, "resolved", "major_outage")],
-                   resolved_at=START + 13 * MIN)
+        await told(
+            store,
+            [(11, "investigating", "major_outage"), (13, "resolved", "major_outage")],
+            resolved_at=START + 13 * MIN,
+        )
         assert (await figure(cfg, store, 30)).ratio == pytest.approx(1 - 2 / 30)
     finally:
         await store.close()
 
 
 async def test_refreshed_once_a_minute_resolved_incidents_read_once(
-    world: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch,
+    world: tuple[Config, Store],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg, store = world
     reads: list[list[str]] = []
@@ -277,8 +334,11 @@ async def test_refreshed_once_a_minute_resolved_incidents_read_once(
 
     monkeypatch.setattr(store, "notices", counted)
     await store.add_history(watched("web", range(10)))
-    done = await told(store, [(0, "investigating", "major_outage"),
-                              (1, "resolved", "major_outage")], resolved_at=START + MIN)
+    done = await told(
+        store,
+        [(0, "investigating", "major_outage"), (1, "resolved", "major_outage")],
+        resolved_at=START + MIN,
+    )
     going = await told(store, [(8, "investigating", "major_outage")])
     cache = UptimeCache(cfg, store)
     first = await cache.get(START + 10 * MIN)
