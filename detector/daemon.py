@@ -257,6 +257,7 @@ class Daemon:
             try:
                 counts = await self.store.outbox_counts()
                 self.metrics.outbox_pending.set(counts.get("pending", 0))
+                self.metrics.reports_overdue.set(await self.store.reports_overdue(self.clock.now()))
                 if self.history.pending and self._due_flush():
                     await self.history.flush()
                 self.health.ok("store:housekeeping")

@@ -66,6 +66,17 @@ class Metrics:
         self.store_errors = Counter(
             p + "store_errors", "Store calls that failed, by operation.", ["op"], registry=r
         )
+        self.incident_next_update = Gauge(
+            p + "incident_next_update_timestamp_seconds",
+            "Unix time of the next customer update promised for each open incident.",
+            ["incident"],
+            registry=r,
+        )
+        self.reports_overdue = Gauge(
+            p + "reports_overdue",
+            "Resolved incidents past their promised report date without a published post-mortem.",
+            registry=r,
+        )
         self.outbox_pending = Gauge(p + "outbox_pending", "Notices waiting to be sent.", registry=r)
         self.scheduler_lag = Histogram(
             p + "scheduler_lag_seconds",

@@ -140,6 +140,16 @@ class EngineBase:
     def controls_down(self, value: bool) -> None:
         self.mem.controls_down = value
 
+    def export_schedule(self) -> None:
+        """Open incidents and the update each has promised, for the 'update overdue' alert."""
+        incidents = self.open_incidents()
+        self.metrics.incidents_open.set(len(incidents))
+        gauge = self.metrics.incident_next_update
+        gauge.clear()
+        for inc in incidents:
+            if inc.next_update_at is not None and inc.held_until is None:
+                gauge.labels(inc.id).set(inc.next_update_at)
+
     def deadlines(self, inc: IncidentRow) -> Deadlines:
         d = self.mem.deadlines.get(inc.id)
         if d is None:
@@ -166,7 +176,7 @@ class EngineBase:
         self.health.ok("store")
         for after in change.after:
             after()
-        self.metrics.incidents_open.set(len(self.open_incidents()))
+        self.export_schedule()
         if change.empty():
             return
         self.tick_wake.set()

@@ -107,7 +107,7 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         mem.maintenance = await self.store.maintenance_rows(ending_after=now - 86400)
         for c in self.config.components:
             self.metrics.set_component(c.id, self.severity(c.id))
-        self.metrics.incidents_open.set(len(self.open_incidents()))
+        self.export_schedule()
 
     def on_result(self, name: str, result: Result, at: float) -> bool:
         """Step the probe's verdict; return True while it wants fast re-checks."""

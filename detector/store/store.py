@@ -15,7 +15,7 @@ from dataclasses import Field, asdict, dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
-from sqlalchemy import delete, event, insert, inspect, select, update
+from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -339,6 +339,19 @@ class Store(OutboxQueries):
                 (s.incidents.c.resolved_at.is_(None)) | (s.incidents.c.resolved_at >= since)
             )
         return [IncidentRow.from_db(r) for r in await self._all(q)]
+
+    async def reports_overdue(self, now: float) -> int:
+        """Resolved incidents whose promised report date passed without a published report."""
+        i = s.incidents
+        q = select(func.count()).where(
+            i.c.resolved_at.is_not(None)
+            & i.c.report_by.is_not(None)
+            & (i.c.report_by < now)
+            & i.c.postmortem_published_at.is_(None)
+            & (i.c.vetoed.is_(False))
+        )
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(q)).scalar() or 0)
 
     async def incident(self, incident_id: str) -> IncidentRow | None:
         rows = await self._all(select(s.incidents).where(s.incidents.c.id == incident_id))
