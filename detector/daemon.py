@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,6 +78,7 @@ class Daemon:
         self.log = logs.get("detector")
         self.metrics = Metrics()
         self.health = Health(self.metrics)
+        self.debug = logging.getLogger().isEnabledFor(logging.DEBUG)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._observed: set[str] = set()
@@ -223,6 +225,15 @@ class Daemon:
             probe.name, component, kind, result.ok, result.soft_fail, result.duration
         )
         self.history.add(probe.name, now, result.ok, result.soft_fail, result.duration)
+        if self.debug:  # looked up once: at thousands of checks a second a call costs
+            self.log.debug(
+                "check",
+                probe=probe.name,
+                ok=result.ok,
+                soft=result.soft_fail,
+                detail=result.detail,
+                duration=round(result.duration, 4),
+            )
         return self.engine.on_result(probe.name, result, now)
 
     def _recheck_controls(self) -> None:
@@ -284,6 +295,24 @@ class Daemon:
             self._last_flush = now
             return True
         return False
+
+    async def abort(self) -> None:
+        """Close what a failed start opened, so nothing is left dangling or warned about."""
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner.cleanup()
+        for name in ("session",):
+            res = getattr(self, name, None)
+            if res is not None:
+                with contextlib.suppress(Exception):
+                    await res.close()
+        for ch in getattr(self, "channels", []):
+            with contextlib.suppress(Exception):
+                await ch.close()
+        store = getattr(self, "store", None)
+        if store is not None:
+            with contextlib.suppress(Exception):
+                await store.close()
 
     async def stop(self, drain: float = 10.0) -> None:
         """Graceful: stop checking, write what was decided, finish sends in flight."""

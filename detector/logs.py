@@ -220,19 +220,38 @@ _FOREIGN_CHAIN: list[Any] = [
 ]
 
 
-def formatter() -> logging.Formatter:
-    """The formatter of every record: JSON, one line, redacted (also usable on other handlers)."""
-    return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_FOREIGN_CHAIN,
-        processors=[
+FORMATS = ("json", "console")
+
+
+def formatter(fmt: str = "json") -> logging.Formatter:
+    """The formatter of every record, redacted: one JSON line each (for machines), or a
+    readable line for a person at a terminal (`console`)."""
+    if fmt == "console":
+        render: list[Any] = [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            redact_event,
+            structlog.dev.ConsoleRenderer(colors=False),
+            _scrub_line,
+        ]
+    else:
+        render = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             redact_event,
             structlog.processors.JSONRenderer(),
             _scrub_line,
-        ],
-    )
+        ]
+    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_FOREIGN_CHAIN, processors=render)
+
+
+def default_format(stream: Any = None) -> str:
+    """JSON unless a person is watching: a terminal gets the readable form."""
+    target = stream or sys.stderr
+    try:
+        return "console" if target.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
 
 
 def _configure_structlog() -> None:
@@ -260,13 +279,14 @@ class _Handler(logging.StreamHandler[Any]):
     """Ours on the root logger: replaced, not stacked, when configure() runs again."""
 
 
-def configure(level: str = "info", stream: Any = None) -> None:
-    """Every logger, structlog or stdlib, at `level` and above: JSON lines on `stream`."""
+def configure(level: str = "info", stream: Any = None, fmt: str | None = None) -> None:
+    """Every logger, structlog or stdlib, at `level` and above, on `stream`: JSON lines, or
+    the console form (`fmt`; by default console only on a terminal)."""
     _configure_structlog()
     reset()
     root = logging.getLogger()
     handler = _Handler(stream or _Stderr())
-    handler.setFormatter(formatter())
+    handler.setFormatter(formatter(fmt or default_format(stream)))
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.captureWarnings(True)  # warnings.warn() too, through the same chain

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
+
+from detector import __version__
 
 COMMANDS = {
     "run": "detector.cli.run",
@@ -17,8 +20,16 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line that says what to do, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="detector", description="outage-detector")
+    parser = OneLineParser(prog="detector", description="outage-detector")
+    parser.add_argument("--version", action="version", version=f"detector {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
     given = sys.argv[1:] if argv is None else argv

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import signal
+import sys
 from pathlib import Path
 
 from detector import logs
@@ -23,22 +25,87 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         choices=("debug", "info", "warning", "error", "critical"),
         help="every logger's threshold, ours and the libraries' (default: info)",
     )
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=None,
+        help="json lines, or console for a person (default: console on a terminal, else json)",
+    )
+
+
+class StartupFailure(Exception):
+    """Why the daemon could not start, in one line that says what to do."""
+
+
+def fail(message: str) -> int:
+    print(f"detector: {message}", file=sys.stderr)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
+    if not Path(args.config).is_file():
+        return fail(f"cannot read the configuration {args.config}: no such file (give it with -c)")
     config = load_or_report(args.config)
     if config is None:
         return 2
     # before anything logs: every logger, structlog or stdlib, becomes redacted JSON on stderr
-    logs.configure(args.log_level)
-    return asyncio.run(_serve(args.config))
+    logs.configure(args.log_level, fmt=args.log_format)
+    try:
+        return asyncio.run(_serve(args.config))
+    except StartupFailure as e:
+        return fail(str(e))
+
+
+async def _start(daemon: Daemon) -> None:
+    """Start, or raise StartupFailure naming the problem, with what was opened closed again."""
+    from detector.store import STORE_ERRORS
+
+    config = daemon.config
+    try:
+        await daemon.start()
+        return
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            why = (
+                f"cannot listen on {config.server.listen}: the address is already in use "
+                "(stop the other process, or change server.listen or DETECTOR_LISTEN)"
+            )
+        elif e.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
+            why = (
+                f"cannot listen on {config.server.listen}: {e.strerror} "
+                "(change server.listen or DETECTOR_LISTEN)"
+            )
+        else:
+            why = f"cannot start: {e.strerror or e}"
+    except STORE_ERRORS as e:
+        why = (
+            f"cannot open the store {store_name(config.storage.url)}: {first_line(e)} "
+            "(check storage.url, and that its folder exists and is writable)"
+        )
+    await daemon.abort()
+    raise StartupFailure(why)
+
+
+def store_name(url: str) -> str:
+    """The store's URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def first_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 async def _serve(path: str) -> int:
     log = logs.get("detector")
     base = Path(path).resolve().parent
     daemon = Daemon(load_config(path), base)
-    await daemon.start()
+    await _start(daemon)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reload = asyncio.Event()
@@ -63,6 +130,10 @@ async def _serve(path: str) -> int:
             log.info("restarting: the store or the listen address changed")
             await daemon.stop()
             daemon = Daemon(new, base)
-            await daemon.start()
+            try:
+                await _start(daemon)
+            except StartupFailure as e:
+                log.error("restart failed", reason=str(e))
+                raise
     await daemon.stop()
     return 0

@@ -363,9 +363,9 @@ class LifecycleMixin(EngineBase):
             inc.recovered_at = None
             self.deadlines(inc).recovered = None
         kind, inc_id, sev = event.kind, inc.id, inc.severity
-        change.after.append(
-            lambda: self.log.warning("incident " + kind, incident_id=inc_id, severity=sev)
-        )
+        # trouble is a warning; its end (monitoring) is good news, info
+        say = self.log.info if kind == Kind.MONITORING else self.log.warning
+        change.after.append(lambda: say("incident " + kind, incident_id=inc_id, severity=sev))
         extra = {"previous_severity": event.previous} if event.previous else {}
         self.publish(inc, event.kind, Event.INCIDENT_UPDATED, now, change, extra=extra)
 
