@@ -129,6 +129,7 @@ class Daemon:
         self.labels = {
             name: (component or "control", self.engine.probes[name].kind)
             for name, component in self.engine.component_of.items()
+            if name in self.engine.probes
         }
         self.services = Services(
             config, self.store, self.engine, self.metrics, self.scheduler, health=self.health
@@ -208,6 +209,7 @@ class Daemon:
         self.labels = {
             name: (component or "control", self.engine.probes[name].kind)
             for name, component in self.engine.component_of.items()
+            if name in self.engine.probes
         }
         self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
         self.config = self.services.config = config

@@ -9,8 +9,9 @@ assembled here from the two registries, so adding a kind does not touch this fil
 from __future__ import annotations
 
 import operator
+import re
 from functools import cached_property, reduce
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AnyHttpUrl,
@@ -89,6 +90,8 @@ class Service(Model):
 class Server(Model):
     listen: str = "127.0.0.1:9478"
     admin_token: Secret | None = None  # absent: the admin API is off; empty: an error
+    # bearer token of POST /api/v1/alertmanager; absent: the receiver is off
+    alertmanager_token: Secret | None = None
 
     @field_validator("listen")
     @classmethod
@@ -220,6 +223,61 @@ else:
 # --- components, subscribers, channels -----------------------------------------------------
 
 
+_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
+
+
+class Matcher(NamedTuple):
+    """One Alertmanager label matcher: `name="value"`, `!=`, `=~` (regex) or `!~`."""
+
+    name: str
+    op: str
+    value: str
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        got = labels.get(self.name, "")
+        if self.op == "=":
+            return got == self.value
+        if self.op == "!=":
+            return got != self.value
+        hit = re.fullmatch(self.value, got) is not None
+        return hit if self.op == "=~" else not hit
+
+
+def parse_matcher(text: str) -> Matcher:
+    m = _MATCHER.match(text)
+    if m is None:
+        raise ValueError(f'not a matcher (write name="value", !=, =~ or !~): {text!r}')
+    name, op, raw = m.groups()
+    value = re.sub(r"\\(.)", r"\1", raw)
+    if op in ("=~", "!~"):
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression in {text!r}: {e.msg}") from None
+    return Matcher(name, op, value)
+
+
+class AlertSource(Model):
+    """Alertmanager alerts that mean this component is down: a firing alert whose labels match
+    every matcher is a confirmed failing verdict (Prometheus' `for:` already confirmed it)."""
+
+    matchers: list[str] = Field(min_length=1)
+    severity: Literal["degraded", "partial_outage", "major_outage"] = "major_outage"
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, v: list[str]) -> list[str]:
+        for text in v:
+            parse_matcher(text)
+        return v
+
+    def parsed(self) -> list[Matcher]:
+        return [parse_matcher(t) for t in self.matchers]
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(m.matches(labels) for m in self.parsed())
+
+
 class Component(Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -228,6 +286,7 @@ class Component(Model):
     vendor: str | None = None
     severity_when_down: Literal["degraded", "partial_outage", "major_outage"] | None = None
     probes: list[ProbeConfig] = Field(min_length=1)
+    alerts: AlertSource | None = None  # Alertmanager alerts that count as this component down
 
     @field_validator("impact")
     @classmethod

@@ -26,7 +26,7 @@ from typing import Any
 from detector import logs
 from detector.channels.base import Channel
 from detector.clock import Clock, deadline
-from detector.config.models import Component, Config, ProbeConfig, Subscriber
+from detector.config.models import AlertSource, Component, Config, ProbeConfig, Subscriber
 from detector.domain import Severity
 from detector.health import Health
 from detector.incidents.memory import _WORKING, Deadlines, Decision, Memory
@@ -79,11 +79,13 @@ class EngineBase:
         self.retry_cap = retry_cap
         self.log = logs.get("detector.incidents")
         self._index(config)
-        self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.probes}
+        self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.verdict_names()}
         self.evidence: dict[str, deque[tuple[float, bool, str]]] = {}
         self.control_checked_at: dict[str, float] = {}  # monotonic
         self.bad_since: dict[str, float] = {}  # probe → monotonic time of its streak's start
         self.checked_at: dict[str, float] = {}  # probe → monotonic time of its last result
+        # component → fingerprint → start of each matching Alertmanager alert now firing
+        self.firing: dict[str, dict[str, float]] = {}
         self._memory = Memory()
         self.queue: asyncio.Queue[Decision] = asyncio.Queue()
         self.tick_wake = asyncio.Event()
@@ -97,10 +99,19 @@ class EngineBase:
         # a probe's siblings are re-checked when it first fails or first passes again, so the
         # component's probes are in phase and its severity settles in one re-check round
         self.siblings: dict[str, list[str]] = {}
+        # what speaks for each component: its probes, and its Alertmanager alerts if it has any
+        self.members: dict[str, list[str]] = {}
+        self.alert_sources: dict[str, tuple[str, AlertSource]] = {}
         for c in config.components:
             for p in c.probes:
                 self.component_of[p.name] = c.id
                 self.siblings[p.name] = [q.name for q in c.probes if q.name != p.name]
+            self.members[c.id] = [p.name for p in c.probes]
+            if c.alerts is not None:
+                name = f"alerts:{c.id}"
+                self.component_of[name] = c.id
+                self.members[c.id].append(name)
+                self.alert_sources[c.id] = (name, c.alerts)
         # the longest a change waits for streaks under way to end before it is said: one
         # streak's worth of re-checks, and one more round
         self.settle_bound = max(
@@ -195,9 +206,14 @@ class EngineBase:
         seen.update(self.manual)
         return sorted(seen.values(), key=lambda i: i.started_at)
 
+    def verdict_names(self) -> list[str]:
+        """Every source of a verdict: probes, and each component's Alertmanager alerts."""
+        return [*self.probes, *(name for name, _ in self.alert_sources.values())]
+
     def severity(self, component_id: str) -> Severity:
         c = self.config.component(component_id)
-        return component_severity([self.states[p.name] for p in c.probes], c.severity_when_down)
+        states = [self.states[n] for n in self.members[component_id]]
+        return component_severity(states, c.severity_when_down)
 
     def _stable_for(self, inc: IncidentRow) -> float:
         values = [

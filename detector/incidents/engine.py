@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 from detector.aio import wait_event
 from detector.channels.base import Channel
@@ -25,6 +27,7 @@ from detector.incidents.memory import (
 from detector.incidents.publishing import PublishingMixin
 from detector.state import (
     Level,
+    ProbeEvent,
     ProbeState,
     step_probe,
 )
@@ -46,7 +49,9 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         evidence; open incidents go on. A component removed while in an incident leaves it,
         and an incident left with no component is resolved, with a notice."""
         async with self.lock:
-            kept = set(self.probes) & {p.name for p in config.all_probes()}
+            before = set(self.verdict_names())
+            alerts = {f"alerts:{c.id}" for c in config.components if c.alerts is not None}
+            kept = before & ({p.name for p in config.all_probes()} | alerts)
             removed = {c.id for c in self.config.components} - {c.id for c in config.components}
             async with self._txn() as change:
                 now = self.clock.now()
@@ -63,7 +68,9 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                     change.incidents.append(replace(inc))
             self.config, self.channels, self.subscribers = config, channels, subscribers
             self._index(config)
-            self.states = {n: self.states[n] if n in kept else ProbeState() for n in self.probes}
+            self.states = {
+                n: self.states[n] if n in kept else ProbeState() for n in self.verdict_names()
+            }
             self.evidence = {n: ev for n, ev in self.evidence.items() if n in kept}
             self.bad_since = {n: t for n, t in self.bad_since.items() if n in kept}
             self.checked_at = {n: t for n, t in self.checked_at.items() if n in kept}
@@ -108,6 +115,60 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         for c in self.config.components:
             self.metrics.set_component(c.id, self.severity(c.id))
         self.export_schedule()
+
+    def on_alerts(self, alerts: list[dict[str, Any]]) -> list[str]:
+        """Alertmanager's word (webhook payload v4): a firing alert whose labels match a
+        component's matchers is a confirmed failing verdict (Prometheus' `for:` confirmed it);
+        once none of its matching alerts fires, the component has recovered. Repeats and group
+        updates change nothing. Labels and annotations go to the evidence (operators only).
+        Returns the components the alerts matched."""
+        now, mono = self.clock.now(), self.clock.monotonic()
+        matched: list[str] = []
+        for cid, (name, source) in self.alert_sources.items():
+            firing = self.firing.setdefault(cid, {})
+            mine = [a for a in alerts if source.matches(a.get("labels") or {})]
+            if not mine:
+                continue
+            matched.append(cid)
+            for alert in mine:
+                key = str(alert.get("fingerprint") or sorted((alert.get("labels") or {}).items()))
+                if alert.get("status") == "firing":
+                    if key not in firing:
+                        firing[key] = _started(alert.get("startsAt"), now)
+                        self._alert_evidence(name, alert, now, ok=False)
+                elif firing.pop(key, None) is not None:
+                    self._alert_evidence(name, alert, now, ok=True)
+            state = self.states[name]
+            self.checked_at[name] = mono
+            if firing and state.confirmed != Level.FAIL:
+                start = min(firing.values())
+                self.states[name] = ProbeState(
+                    confirmed=Level.FAIL, first_bad_at=start, severity=source.severity
+                )
+                self.bad_since[name] = mono
+                self.queue.put_nowait(
+                    Decision(name, ProbeEvent("confirmed", Level.FAIL, start), now)
+                )
+            elif not firing and state.confirmed != Level.OK:
+                self.states[name] = ProbeState()
+                self.queue.put_nowait(
+                    Decision(name, ProbeEvent("recovered", Level.OK, state.first_bad_at), now)
+                )
+        return matched
+
+    def _alert_evidence(self, name: str, alert: dict[str, Any], at: float, ok: bool) -> None:
+        labels = alert.get("labels") or {}
+        notes = alert.get("annotations") or {}
+        what = labels.get("alertname", "alert")
+        said = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+        summary = notes.get("summary") or notes.get("description") or ""
+        detail = f"{what} {'resolved' if ok else 'firing'}: {said}" + (
+            f" — {summary}" if summary else ""
+        )
+        ev = self.evidence.get(name)
+        if ev is None:
+            ev = self.evidence[name] = deque(maxlen=EVIDENCE_KEEP)
+        ev.append((at, ok, detail[:300]))
 
     def on_result(self, name: str, result: Result, at: float) -> bool:
         """Step the probe's verdict; return True while it wants fast re-checks."""
@@ -224,3 +285,13 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                 wait = cap
             self.tick_wake.clear()
             await wait_event(self.tick_wake, min(cap, wait))
+
+
+def _started(value: Any, default: float) -> float:
+    """An alert's startsAt (RFC 3339) as epoch seconds; the time we heard of it if absent."""
+    if not isinstance(value, str) or value.startswith("0001-"):
+        return default
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return default

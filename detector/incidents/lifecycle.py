@@ -159,11 +159,11 @@ class LifecycleMixin(EngineBase):
     def _doubt(self, component_ids: list[str]) -> bool:
         """Trouble that began while our own network is suspect waits for the controls."""
         starts = [
-            self.bad_since[p.name]
+            self.bad_since[n]
             for cid in component_ids
             if self._known(cid)
-            for p in self.config.component(cid).probes
-            if self.states[p.name].confirmed != Level.OK and p.name in self.bad_since
+            for n in self.members[cid]
+            if self.states[n].confirmed != Level.OK and n in self.bad_since
         ]
         if not self._controls_doubt(min(starts, default=self.clock.monotonic())):
             return False
@@ -239,7 +239,7 @@ class LifecycleMixin(EngineBase):
         starts = [
             s
             for c in comps
-            if (s := trouble_started([self.states[p.name] for p in c.probes])) is not None
+            if (s := trouble_started([self.states[n] for n in self.members[c.id]])) is not None
         ]
         severity = worst(self.severity(c) for c in group)
         inc = IncidentRow(
@@ -286,7 +286,7 @@ class LifecycleMixin(EngineBase):
             names.append(component.name)
             if inc.vendor is None:
                 inc.vendor = component.vendor
-            start = trouble_started([self.states[p.name] for p in component.probes])
+            start = trouble_started([self.states[n] for n in self.members[cid]])
             if start is not None and start < inc.started_at:
                 inc.started_at = start
         inc.title = ", ".join(

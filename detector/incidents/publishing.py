@@ -157,8 +157,8 @@ class PublishingMixin(EngineBase):
         out = []
         for cid in inc.component_ids:
             if self._known(cid):
-                for p in self.config.component(cid).probes:
-                    out += payloads.evidence_rows(p.name, self.evidence.get(p.name, ()))
+                for name in self.members[cid]:  # probes, and Alertmanager alerts
+                    out += payloads.evidence_rows(name, self.evidence.get(name, ()))
         return out
 
     def _all_evidence(self) -> list[dict[str, Any]]:

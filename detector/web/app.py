@@ -57,6 +57,9 @@ def create_app(services: Services) -> web.Application:
     except ModuleNotFoundError as e:
         if e.name != "detector.web.public":
             raise
+    from detector.web import alertmanager
+
+    alertmanager.setup(app)
     try:
         admin = importlib.import_module("detector.web.admin")
         admin.setup(app)

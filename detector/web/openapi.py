@@ -39,6 +39,14 @@ def _obj(
 
 
 SCHEMAS: dict[str, Any] = {
+    "AlertmanagerResult": _obj(
+        {
+            "status": {"type": "string"},
+            "alerts": {"type": "integer", "minimum": 0},
+            "components": {"type": "array", "items": {"type": "string"}},
+        },
+        closed=True,
+    ),
     "Error": _obj(
         {"error": {"type": "string", "description": "'<field>: <what is wrong>'"}}, closed=True
     ),
@@ -291,6 +299,23 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _text("the draft", "text/markdown"),
                     "404": _text("no such incident, or not published"),
+                },
+            }
+        },
+        "/api/v1/alertmanager": {
+            "post": {
+                "summary": "Alertmanager webhook receiver (payload version 4): matching firing "
+                "alerts are a component's failing verdict, their resolution a passing one",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": _json("AlertmanagerResult", "the components the alerts matched"),
+                    "400": _json("Error", "not a version 4 payload; the message names the field"),
+                    "401": _json("Error", "missing or wrong bearer token"),
+                    "404": _json("Error", "the receiver is off (no alertmanager_token)"),
                 },
             }
         },

@@ -83,7 +83,10 @@ def raw_config(
             },
             **service,
         },
-        "server": {"listen": "127.0.0.1:0", **({"admin_token": "${ADMIN}"} if token else {})},
+        "server": {
+            "listen": "127.0.0.1:0",
+            **({"admin_token": "${ADMIN}", "alertmanager_token": "${ADMIN}"} if token else {}),
+        },
         "storage": {"url": f"sqlite:///{tmp / 'detector.db'}"},
         # group_within 0: each component its own incident, as these tests of the public face
         # expect (grouping is tested in tests/incidents/test_one_story.py)
@@ -101,6 +104,7 @@ def raw_config(
                 "id": "api",
                 "name": "Public API",
                 "impact": "You cannot reach the API.",
+                "alerts": {"matchers": ['service="api"', 'severity=~"page|critical"']},
                 "probes": [
                     {"name": "api-a", "tcp": {"host": "127.0.0.1", "port": 1}},
                     {"name": "api-b", "tcp": {"host": "127.0.0.1", "port": 2}},
