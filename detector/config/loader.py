@@ -546,6 +546,68 @@ def _reference_errors(config: Config) -> list[str]:
     return lines
 
 
+def _raw_reference_errors(data: dict[str, Any]) -> list[str]:
+    """The cross-references `check` can judge even when other values are wrong, so one run
+    reports every fault: duplicate probe names and component ids, subscribers naming a
+    component that does not exist. Read from the raw mapping; what is malformed is skipped
+    (the model's errors already name it)."""
+    lines: list[str] = []
+
+    def dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+        return (
+            [(i, v) for i, v in enumerate(value) if isinstance(v, dict)]
+            if isinstance(value, list)
+            else []
+        )
+
+    seen: dict[str, str] = {}
+    located: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [
+        (("controls", i), p) for i, p in dicts(data.get("controls"))
+    ]
+    for j, c in dicts(data.get("components")):
+        located += [(("components", j, "probes", i), p) for i, p in dicts(c.get("probes"))]
+    for loc, probe in located:
+        name = probe.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            lines.append(
+                f"{_render((*loc, 'name'))}: probe name '{name}' is already used by "
+                f"{seen[name]}; names must be unique"
+            )
+        else:
+            seen[name] = _render(loc)
+    ids: dict[str, int] = {}
+    for j, c in dicts(data.get("components")):
+        cid = c.get("id")
+        if isinstance(cid, str):
+            if cid in ids:
+                lines.append(
+                    f"{_render(('components', j, 'id'))}: component id '{cid}' is "
+                    f"already used by components[{ids[cid]}]"
+                )
+            else:
+                ids[cid] = j
+    known = ", ".join(ids)
+    for n, sub in dicts(data.get("subscribers")):
+        wanted = sub.get("components")
+        if isinstance(wanted, list) and ids:
+            for i, cid in enumerate(wanted):
+                if isinstance(cid, str) and cid not in ids:
+                    lines.append(
+                        f"{_render(('subscribers', n, 'components', i))}: unknown "
+                        f"component {_show(cid)} (known: {known})"
+                    )
+    return lines
+
+
+def _every_fault(*groups: list[str]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        out += [line for line in group if line not in out]
+    return out
+
+
 # --- entry points ----------------------------------------------------------------------------
 
 
@@ -577,17 +639,16 @@ def parse_config(
             **(server if isinstance(server, dict) else {}),
             "listen": environ[LISTEN_ENV],
         }
-    if walk.errors:
-        raise ConfigError(_redact(walk.errors, walk.secrets))
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_redact(validation_lines(e), walk.secrets)) from None
+        lines = _every_fault(walk.errors, validation_lines(e), _raw_reference_errors(data))
+        raise ConfigError(_redact(lines, walk.secrets)) from None
     except RecursionError:
         raise ConfigError(["(file): nested too deeply"]) from None
-    lines = _reference_errors(config)
+    lines = _every_fault(walk.errors, _reference_errors(config))
     if lines:
-        raise ConfigError(lines)
+        raise ConfigError(_redact(lines, walk.secrets))
     return config
 
 

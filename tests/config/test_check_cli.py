@@ -132,3 +132,32 @@ def test_duplicate_subscribers_are_a_warning_not_an_error(tmp_path: Path) -> Non
 )
 def test_storage_password_is_masked(url: str, shown: str) -> None:
     assert safe_url(url) == shown
+
+
+def test_check_reports_every_fault_in_one_run(tmp_path: Path) -> None:
+    """Issue 12: a duplicate probe name must not hide an unknown component, nor a bad value
+    either of them: one run of `check` lists every fault it can find."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "service: {name: Acme, contact: {name: Jane Doe, email: ops@acme.example}}\n"
+        "components:\n"
+        "  - {id: api, name: API, impact: x, probes: [\n"
+        "      {name: p1, tcp: {host: 127.0.0.1, port: 1}},\n"
+        "      {name: p1, tcp: {host: 127.0.0.1, port: 2}}]}\n"
+        "subscribers:\n"
+        "  - {name: A, email: a@x.example, components: [nope]}\n"
+        "detection: {interval: 10}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "detector", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "detection.interval",
+        "components[0].probes[1].name",
+        "subscribers[0].components[0]",
+    ], lines
