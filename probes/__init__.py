@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detector.config.fields import Model
-from probes import dns, http, statuspage, tcp, tls
+from probes import dns, grpc_health, http, icmp, prometheus, statuspage, tcp, tls
 from probes.base import Check
 
 
@@ -55,5 +55,8 @@ for _kind in (
     ProbeKind("tls", tls.TlsSpec, tls.check),
     ProbeKind("dns", dns.DnsSpec, dns.check),
     ProbeKind("statuspage", statuspage.StatuspageSpec, statuspage.check),
+    ProbeKind("prometheus", prometheus.PrometheusSpec, prometheus.check),
+    ProbeKind("icmp", icmp.IcmpSpec, icmp.check),
+    ProbeKind("grpc", grpc_health.GrpcSpec, grpc_health.check),
 ):
     register(_kind)

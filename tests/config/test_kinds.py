@@ -186,7 +186,7 @@ def test_a_probe_kind_registered_once_is_config_schema_and_check() -> None:
     ]
     assert got["bad_value"] == [f"{where}.ping.count: must be at least 1"]
     assert got["two_kinds"] == [
-        f"{where}: a probe has exactly one kind (http, tcp, tls, dns, statuspage, ping), "
+        f"{where}: a probe has exactly one kind (http, tcp, tls, dns, statuspage, prometheus, icmp, grpc, ping), "
         "found tcp, ping"
     ]
 

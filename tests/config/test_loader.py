@@ -266,7 +266,7 @@ def test_probe_with_two_kinds() -> None:
     text = probe("        http: {url: 'http://h/'}\n        tcp: {host: h, port: 1}\n")
     assert errors(text) == [
         "components[0].probes[0]: a probe has exactly one kind (http, tcp, tls, dns, "
-        "statuspage), found http, tcp"
+        "statuspage, prometheus, icmp, grpc), found http, tcp"
     ]
 
 
