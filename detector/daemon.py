@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from detector.clock import Clock, SystemClock
 from detector.config.models import Config, ProbeConfig, Subscriber
 from detector.health import Health, describe
 from detector.history import History
+from detector.incidents import payload as payloads
 from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.notices import compose
@@ -83,6 +85,8 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._observed: set[str] = set()
         self.stopped = asyncio.Event()
+        self._side: set[asyncio.Task[None]] = set()  # operators' events under way
+        self._told: set[str] = set()  # overdue reports already told
 
     async def start(self) -> None:
         config = self.config
@@ -104,6 +108,7 @@ class Daemon:
             on_accepted=self._accepted,
             give_up_after=config.notify.give_up_after,
             health=self.health,
+            on_dead=self._dead,
         )
         self.engine = Engine(
             config,
@@ -151,6 +156,12 @@ class Daemon:
             asyncio.create_task(self.engine.run_ticks()),
             asyncio.create_task(self._housekeeping()),
         ]
+        if config.export is not None:  # a static copy of the public face, kept current
+            from detector.web.export import Exporter
+
+            self.exporter = Exporter(self.services, self.base_dir)
+            self.exporter.hook(self.store)  # woken by each commit; stopped with the tasks
+            self._tasks.append(asyncio.create_task(self.exporter.run()))
         # calendar work on APScheduler; probes keep their own heap (measured: a job per probe
         # would cost far more at 20,000 probes, and checks must wait on the monotonic clock)
         self.calendar = AsyncIOScheduler(timezone="UTC")
@@ -197,6 +208,7 @@ class Daemon:
                 on_accepted=self._accepted,
                 give_up_after=config.notify.give_up_after,
                 health=self.health,
+                on_dead=self._dead,
             )
             self.engine.wake_outbox, self.engine.enqueue = self.outbox.wake, self.outbox.enqueue
             self.outbox.start()
@@ -270,7 +282,10 @@ class Daemon:
             try:
                 counts = await self.store.outbox_counts()
                 self.metrics.outbox_pending.set(counts.get("pending", 0))
-                self.metrics.reports_overdue.set(await self.store.reports_overdue(self.clock.now()))
+                overdue = await self.store.reports_overdue(self.clock.now())
+                self.metrics.reports_overdue.set(overdue)
+                if overdue:
+                    await self._tell_overdue()
                 if self.history.pending and self._due_flush():
                     await self.history.flush()
                 self.health.ok("store:housekeeping")
@@ -280,6 +295,41 @@ class Daemon:
                 self.log.exception("housekeeping failed")
 
     _last_flush = float("-inf")
+
+    def _dead(self, row: OutboxRow) -> None:
+        """A channel gave up on a notice: operators hear it on their other channels."""
+        # its own stream: two dead notices are two facts, neither supersedes the other
+        notice_id = "dead-" + hashlib.sha1(row.id.encode()).hexdigest()[:16] + ".1"
+        dead = {
+            "notice_id": row.notice_id,
+            "channel": row.channel,
+            "event": row.event,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": payloads.iso(row.created_at),
+        }
+        task = asyncio.create_task(
+            self.engine.operator_event(
+                "notice.dead", notice_id=notice_id, exclude=row.channel, dead=dead
+            )
+        )
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def _tell_overdue(self) -> None:
+        """Each incident whose promised report is late is told to operators once."""
+        for inc in await self.store.overdue_reports(self.clock.now()):
+            notice_id = f"report-overdue.{inc.id}"
+            if notice_id in self._told or await self.store.outbox_rows(notice_id):
+                self._told.add(notice_id)
+                continue
+            await self.engine.operator_event(
+                "report.overdue",
+                notice_id=notice_id,
+                incident=payloads.incident_json(inc),
+                report_by=payloads.iso(inc.report_by or 0.0),
+            )
+            self._told.add(notice_id)
 
     async def _rollup(self) -> None:
         """Hourly, on the calendar: fold minute history into hours and drop what is past

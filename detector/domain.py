@@ -76,6 +76,8 @@ class Event(StrEnum):
     MAINTENANCE_SCHEDULED = "maintenance.scheduled"
     MAINTENANCE_STARTED = "maintenance.started"
     MAINTENANCE_ENDED = "maintenance.ended"
+    NOTICE_DEAD = "notice.dead"  # a notice a channel gave up on
+    REPORT_OVERDUE = "report.overdue"  # a promised report's date passed without one
 
 
 class Kind(StrEnum):
@@ -98,4 +100,6 @@ class Kind(StrEnum):
 
 
 # operators' events: webhooks and the console only, never a customer's channel
-INTERNAL_EVENTS = frozenset({Event.INCIDENT_PENDING, Event.DETECTOR_DEGRADED})
+INTERNAL_EVENTS = frozenset(
+    {Event.INCIDENT_PENDING, Event.DETECTOR_DEGRADED, Event.NOTICE_DEAD, Event.REPORT_OVERDUE}
+)

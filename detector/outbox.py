@@ -38,6 +38,7 @@ from detector import logs
 from detector.aio import wait_event
 from detector.channels.base import Channel, Delivery, Envelope, Recipient
 from detector.clock import Clock, deadline
+from detector.domain import Event
 from detector.health import Health
 from detector.metrics import Metrics
 from detector.notices.model import Message
@@ -138,6 +139,7 @@ class OutboxWorker:
         lease: float = 60.0,
         reconcile: float = 30.0,
         on_accepted: Accepted | None = None,
+        on_dead: Callable[[OutboxRow], None] | None = None,
         health: Health | None = None,
     ) -> None:
         self.store = store
@@ -151,6 +153,7 @@ class OutboxWorker:
         self.lease = lease
         self.reconcile = reconcile
         self.on_accepted = on_accepted
+        self.on_dead = on_dead
         self.health = health if health is not None else Health(metrics)
         self.crashes: Counter[str] = Counter()  # delivery loop restarts, per channel
         self._lanes = {ch.name: _Lane(ch) for ch in channels}
@@ -486,6 +489,8 @@ class OutboxWorker:
             detail=detail,
             permanent=permanent,
         )
+        if self.on_dead is not None and row.event != Event.NOTICE_DEAD:
+            self.on_dead(row)  # operators hear of it on their other channels
 
     def _record(
         self, lane: _Lane, row: OutboxRow, state: str, sent_at: float | None = None

@@ -1,8 +1,13 @@
 """Channels, one module each behind `detector.channels.base.Channel`.
 
 This is the channel kinds' registry: each kind is listed once below as (its `type:` value, the
-config model its module owns, the channel class). `detector.config.models` assembles the config's
-`channels` union from it, so a new kind touches its module and one line here.
+config model its module owns, the channel class, and whether it is an operators' channel).
+`detector.config.models` assembles the config's `channels` union from it, so a new kind touches
+its module and one line here.
+
+An operators' channel (webhook, console, slack, teams, pagerduty) may hear the detector's own
+events (`domain.INTERNAL_EVENTS`) and gets the whole payload, probe evidence included; a
+customers' channel (sendgrid, smtp, twilio) never does (notices.fanout, `is_operator`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from detector.channels import console, sendgrid, twilio, webhook
+from detector.channels import (
+    console,
+    pagerduty,
+    sendgrid,
+    slack,
+    smtp,
+    statuspage_io,
+    teams,
+    twilio,
+    webhook,
+)
 from detector.channels.base import Channel
 from detector.config.fields import ChannelBase
 
@@ -22,6 +37,7 @@ class ChannelKind:
     name: str  # the channel's `type:` in the config
     config: type[ChannelBase]  # its model, with `type: Literal[name]`
     make: Callable[[Any, str], Channel]  # (its config, a channel name) → the channel
+    operator: bool = False  # an operators' channel: see the module's doc
 
 
 KINDS: dict[str, ChannelKind] = {}
@@ -54,12 +70,30 @@ def seal() -> tuple[ChannelKind, ...]:
 
 
 for _kind in (
-    ChannelKind("webhook", webhook.WebhookChannel, webhook.Webhook),
+    ChannelKind("webhook", webhook.WebhookChannel, webhook.Webhook, operator=True),
     ChannelKind("sendgrid", sendgrid.SendgridChannel, sendgrid.SendGrid),
     ChannelKind("twilio", twilio.TwilioChannel, twilio.Twilio),
-    ChannelKind("console", console.ConsoleChannel, console.Console),
+    ChannelKind("console", console.ConsoleChannel, console.Console, operator=True),
+    # the whole payload (incident, notice) to mirror them; its `wants` takes incidents only,
+    # and it publishes no evidence
+    ChannelKind(
+        "statuspage_io",
+        statuspage_io.StatuspageIoChannel,
+        statuspage_io.StatuspageIo,
+        operator=True,
+    ),
+    ChannelKind("smtp", smtp.SmtpChannel, smtp.Smtp),
+    ChannelKind("slack", slack.SlackChannel, slack.Slack, operator=True),
+    ChannelKind("teams", teams.TeamsChannel, teams.Teams, operator=True),
+    ChannelKind("pagerduty", pagerduty.PagerdutyChannel, pagerduty.PagerDuty, operator=True),
 ):
     register(_kind)
+
+
+def is_operator(channel: Channel) -> bool:
+    """An operators' channel: its kind is registered as one."""
+    kind = KINDS.get(channel.kind)
+    return kind is not None and kind.operator
 
 
 class Configured(Protocol):

@@ -17,6 +17,7 @@ COMMANDS = {
     "incidents": "detector.cli.incidents",
     "postmortem": "detector.cli.postmortem",
     "maintenance": "detector.cli.maintenance",
+    "export": "detector.cli.export",
 }
 
 

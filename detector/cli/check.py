@@ -78,8 +78,8 @@ def _warnings(config: Config, people: list[Subscriber], channels: Counter[str]) 
     out = []
     if not config.channels:
         out.append("no channels: nobody will be told about an outage")
-    if any(p.email for p in people) and not channels["sendgrid"]:
-        out.append("subscribers have e-mail addresses, but there is no sendgrid channel")
+    if any(p.email for p in people) and not (channels["sendgrid"] or channels["smtp"]):
+        out.append("subscribers have e-mail addresses, but there is no sendgrid or smtp channel")
     if any(p.phone for p in people) and not channels["twilio"]:
         out.append("subscribers have phone numbers, but there is no twilio channel")
     return out

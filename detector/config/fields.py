@@ -35,6 +35,8 @@ EVENTS = (
     "maintenance.started",
     "maintenance.ended",
     "detector.degraded",
+    "notice.dead",
+    "report.overdue",
 )
 
 

@@ -642,7 +642,10 @@ def parse_config(
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        lines = _every_fault(walk.errors, validation_lines(e), _raw_reference_errors(data))
+        # a value whose ${...} failed is reported once, for that, not again as a bad value
+        failed = {line.split(": ", 1)[0] for line in walk.errors}
+        rest = [line for line in validation_lines(e) if line.split(": ", 1)[0] not in failed]
+        lines = _every_fault(walk.errors, rest, _raw_reference_errors(data))
         raise ConfigError(_redact(lines, walk.secrets)) from None
     except RecursionError:
         raise ConfigError(["(file): nested too deeply"]) from None

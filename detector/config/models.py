@@ -164,6 +164,13 @@ class Notify(Model):
     give_up_after: PositiveDuration = 86400.0  # an undeliverable notice is marked dead then
 
 
+class Export(Model):
+    """The running daemon keeps a static copy of the status page, feed and JSON in `dir`
+    (relative: to the config file's folder), for hosting where an outage cannot reach it."""
+
+    dir: str = Field(min_length=1)
+
+
 # --- probes --------------------------------------------------------------------------------
 
 
@@ -367,6 +374,7 @@ class Config(Model):
     detection: Detection = Field(default_factory=Detection)
     cadence: Cadence = Field(default_factory=Cadence)
     notify: Notify = Field(default_factory=Notify)
+    export: Export | None = None
     controls: list[ProbeConfig] = Field(default_factory=list)
     components: list[Component] = Field(min_length=1)
     subscribers: list[SubscriberEntry] = Field(default_factory=list)

@@ -156,6 +156,21 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                 )
         return matched
 
+    async def operator_event(
+        self,
+        event: str,
+        *,
+        notice_id: str | None = None,
+        exclude: str | None = None,
+        **data: Any,
+    ) -> None:
+        """Tell operators something no customer hears (a dead notice, an overdue report),
+        committed like any decision so it is delivered after a crash too."""
+        async with self.lock, self._txn() as change:
+            self._internal_notice(
+                event, self.clock.now(), change, notice_id=notice_id, exclude=exclude, **data
+            )
+
     def _alert_evidence(self, name: str, alert: dict[str, Any], at: float, ok: bool) -> None:
         labels = alert.get("labels") or {}
         notes = alert.get("annotations") or {}

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
+from detector.channels import is_operator
 from detector.config.models import Component
 from detector.domain import Status
 from detector.incidents import payload as payloads
@@ -142,11 +143,21 @@ class PublishingMixin(EngineBase):
         change.outbox.extend(rows)
         return notice
 
-    def _internal_notice(self, event: str, now: float, change: Change, **data: Any) -> None:
-        notice_id = f"detector.{int(now * 1000)}.{secrets.token_hex(2)}"
+    def _internal_notice(
+        self,
+        event: str,
+        now: float,
+        change: Change,
+        notice_id: str | None = None,
+        exclude: str | None = None,
+        **data: Any,
+    ) -> None:
+        """An operators' event: to every operators' channel that wants it (never customers'),
+        but not to `exclude` (the channel a dead notice came from)."""
+        notice_id = notice_id or f"detector.{int(now * 1000)}.{secrets.token_hex(2)}"
         body = payloads.internal(event, notice_id, now, self.config, self._all_evidence(), data)
         for ch in self.channels:
-            if ch.kind == "webhook" and ch.wants(event):
+            if is_operator(ch) and ch.wants(event) and ch.name != exclude:
                 change.outbox.append(
                     fanout.row(
                         notice_id, ch, event, payloads.blank_message(event), body, [], 0, now

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
+from detector.channels import is_operator
 from detector.channels.base import Channel
 from detector.config.models import Config, Subscriber
 from detector.domain import INTERNAL_EVENTS
@@ -78,7 +79,7 @@ def plan(
         if not ch.wants(facts.event):
             continue
         if ch.max_batch == 0:
-            if facts.event in INTERNAL_EVENTS and ch.kind != "webhook":
+            if facts.event in INTERNAL_EVENTS and not is_operator(ch):
                 continue
             rows.append(
                 row(
@@ -148,8 +149,8 @@ def row(
         owner, seq = owner_and_sequence(notice_id, now)
         stream = stream if stream is not None else stream_of(owner, ch)
         sequence = sequence if sequence is not None else seq
-    # the whole body (with evidence) only to operators' channels: webhooks and the console
-    if ch.kind in ("webhook", "console"):
+    # the whole body (with evidence) only to operators' channels (webhook, console, slack...)
+    if is_operator(ch):
         body = payload
     else:
         body = {"status_page_url": payload.get("status_page_url")}

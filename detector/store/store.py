@@ -340,6 +340,23 @@ class Store(OutboxQueries):
             )
         return [IncidentRow.from_db(r) for r in await self._all(q)]
 
+    async def overdue_reports(self, now: float, limit: int = 100) -> list[IncidentRow]:
+        """The incidents `reports_overdue` counts, oldest promise first."""
+        i = s.incidents
+        q = (
+            select(i)
+            .where(
+                i.c.resolved_at.is_not(None)
+                & i.c.report_by.is_not(None)
+                & (i.c.report_by < now)
+                & i.c.postmortem_published_at.is_(None)
+                & (i.c.vetoed.is_(False))
+            )
+            .order_by(i.c.report_by)
+            .limit(limit)
+        )
+        return [IncidentRow.from_db(r) for r in await self._all(q)]
+
     async def reports_overdue(self, now: float) -> int:
         """Resolved incidents whose promised report date passed without a published report."""
         i = s.incidents

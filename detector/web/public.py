@@ -194,9 +194,9 @@ def _incident_view(
 
 
 async def _components(
-    request: web.Request, s: Services, t: Chrome, now: float
+    uptimes: UptimeCache, s: Services, t: Chrome, now: float
 ) -> list[dict[str, Any]]:
-    uptime = await request.app[UPTIME].get(now)
+    uptime = await uptimes.get(now)
     out = []
     for c in s.config.components:
         status = "maintenance" if s.engine.in_maintenance(c.id, now) else s.engine.severity(c.id)
@@ -230,12 +230,26 @@ async def _components(
 
 async def status_page(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
-    now = s.engine.clock.now()
     lang = language(request, s)
+    html = await render_status_page(
+        s, request.app[UPTIME], request.app[MESSAGES], s.engine.clock.now(), lang
+    )
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**PAGE_HEADERS, "Content-Language": lang},
+    )
+
+
+async def render_status_page(
+    s: Services, uptimes: UptimeCache, messages: Messages, now: float, lang: str
+) -> str:
+    """The status page's HTML in `lang`, as it is at `now`: served at `/`, and written by
+    `detector export` (detector.web.export) for hosting elsewhere. Its links are relative."""
     t = Chrome(lang, s.config.service.timezone)
-    messages = request.app[MESSAGES]
     open_, past, notices = await public_incidents(s, now)
-    components = await _components(request, s, t, now)
+    components = await _components(uptimes, s, t, now)
     overall: str = worst([c["status"] for c in components if c["status"] != "maintenance"])
     if overall == Severity.OPERATIONAL and any(c["status"] == "maintenance" for c in components):
         overall = "maintenance"
@@ -255,7 +269,7 @@ async def status_page(request: web.Request) -> web.Response:
         if m.ends_at > now
     ]
     phone = s.config.service.contact.phone or ""
-    html = _ENV.get_template("status.html.j2").render(
+    return _ENV.get_template("status.html.j2").render(
         t=t,
         service=s.config.service,
         dial="".join(ch for ch in phone if ch.isdigit() or ch == "+"),
@@ -268,34 +282,13 @@ async def status_page(request: web.Request) -> web.Response:
         components=components,
         maintenance=maintenance,
     )
-    return web.Response(
-        text=html,
-        content_type="text/html",
-        charset="utf-8",
-        headers={**PAGE_HEADERS, "Content-Language": lang},
-    )
 
 
 async def atom(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     lang = language(request, s)
-    t = Chrome(lang, s.config.service.timezone)
-    incs = [i for i in await s.store.incidents(limit=FEED_INCIDENTS) if public(i)]
-    by = await s.store.notices([i.id for i in incs])
-    entries = []
-    for inc in incs:
-        for n in by[inc.id]:
-            text = request.app[MESSAGES].get(n, lang, s.config.service.timezone)
-            entries.append(
-                feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at, n.status)
-            )
-    body = feed.render(
-        base=base_url(request, s),
-        title=t.t("feed_title", service=s.config.service.name),
-        author=s.config.service.name,
-        lang=lang,
-        entries=entries,
-        now=s.engine.clock.now(),
+    body = await render_feed(
+        s, request.app[MESSAGES], lang, base_url(request, s), s.engine.clock.now()
     )
     return web.Response(
         body=body,
@@ -305,37 +298,61 @@ async def atom(request: web.Request) -> web.Response:
     )
 
 
+async def render_feed(s: Services, messages: Messages, lang: str, base: str, now: float) -> bytes:
+    """The Atom feed in `lang`; `base` is the status page's URL (ids and links start there)."""
+    t = Chrome(lang, s.config.service.timezone)
+    incs = [i for i in await s.store.incidents(limit=FEED_INCIDENTS) if public(i)]
+    by = await s.store.notices([i.id for i in incs])
+    entries = []
+    for inc in incs:
+        for n in by[inc.id]:
+            text = messages.get(n, lang, s.config.service.timezone)
+            entries.append(
+                feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at, n.status)
+            )
+    return feed.render(
+        base=base,
+        title=t.t("feed_title", service=s.config.service.name),
+        author=s.config.service.name,
+        lang=lang,
+        entries=entries,
+        now=now,
+    )
+
+
 async def banner(request: web.Request) -> web.Response:
     """`{}` when all is well; else the worst open incident, in the reader's language."""
     s = request.app[SERVICES]
-    lang = language(request, s)
+    body = await banner_body(s, request.app[MESSAGES], language(request, s), base_url(request, s))
+    return web.json_response(body, headers=BANNER_HEADERS)
+
+
+async def banner_body(s: Services, messages: Messages, lang: str, base: str) -> dict[str, Any]:
+    """The banner's JSON: `{}`, or the worst open incident in `lang`, linked from `base`."""
     candidates = [i for i in s.engine.open_incidents() if public(i)]
     notices = await s.store.notices([i.id for i in candidates])
     candidates = [i for i in candidates if notices[i.id]]
     if not candidates:
-        return web.json_response({}, headers=BANNER_HEADERS)
+        return {}
     inc = max(candidates, key=lambda i: (Severity.of(i.severity).rank, i.started_at))
     latest = notices[inc.id][-1]
     t = Chrome(lang, s.config.service.timezone)
-    text = request.app[MESSAGES].get(latest, lang, s.config.service.timezone)
-    return web.json_response(
-        {
-            "id": inc.id,
-            "title": inc.title,
-            "status": inc.status,
-            "status_label": _label(t, inc.status),
-            "severity": inc.severity,
-            "severity_label": _label(t, inc.severity),
-            "subject": text.subject,
-            "published_at": stamp(latest.published_at) or iso(s.engine.clock.now()),
-            "url": f"{base_url(request, s)}?lang={lang}#incident-{inc.id}",
-            "lang": lang,
-            "dir": t.dir,
-            "more": t.t("more"),
-            "dismiss": t.t("dismiss"),
-        },
-        headers=BANNER_HEADERS,
-    )
+    text = messages.get(latest, lang, s.config.service.timezone)
+    return {
+        "id": inc.id,
+        "title": inc.title,
+        "status": inc.status,
+        "status_label": _label(t, inc.status),
+        "severity": inc.severity,
+        "severity_label": _label(t, inc.severity),
+        "subject": text.subject,
+        "published_at": stamp(latest.published_at) or iso(s.engine.clock.now()),
+        "url": f"{base}?lang={lang}#incident-{inc.id}",
+        "lang": lang,
+        "dir": t.dir,
+        "more": t.t("more"),
+        "dismiss": t.t("dismiss"),
+    }
 
 
 async def banner_js(request: web.Request) -> web.Response:

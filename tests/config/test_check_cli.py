@@ -89,7 +89,10 @@ def test_summary_warns_when_nobody_can_be_told(tmp_path: Path) -> None:
     config = load_config(path, EXAMPLE_ENV)
     out = summary(config, load_subscribers(config, tmp_path), "c.yaml")
     assert "warning: no channels: nobody will be told about an outage" in out
-    assert "warning: subscribers have e-mail addresses, but there is no sendgrid channel" in out
+    assert (
+        "warning: subscribers have e-mail addresses, but there is no sendgrid or smtp channel"
+        in out
+    )
     assert "warning: subscribers have phone numbers, but there is no twilio channel" in out
 
 

@@ -186,7 +186,8 @@ def test_a_probe_kind_registered_once_is_config_schema_and_check() -> None:
     ]
     assert got["bad_value"] == [f"{where}.ping.count: must be at least 1"]
     assert got["two_kinds"] == [
-        f"{where}: a probe has exactly one kind (http, tcp, tls, dns, statuspage, prometheus, icmp, grpc, ping), "
+        f"{where}: a probe has exactly one kind "
+        "(http, tcp, tls, dns, statuspage, prometheus, icmp, grpc, ping), "
         "found tcp, ping"
     ]
 
@@ -201,7 +202,8 @@ def test_a_channel_kind_registered_once_is_config_schema_and_channel() -> None:
     assert got["missing_key"] == ["channels[0].routing_key: required key is missing"]
     assert got["empty_secret"] == ["channels[0].routing_key: must not be empty"]
     assert got["unknown_type"] == [
-        "channels[0].type: unknown channel type 'pagr' (webhook, sendgrid, twilio, console, pager)"
+        "channels[0].type: unknown channel type 'pagr' (webhook, sendgrid, twilio, console, "
+        "statuspage_io, smtp, slack, teams, pagerduty, pager)"
     ]
 
 

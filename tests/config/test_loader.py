@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from detector import channels as channel_kinds
 from detector.config import ConfigError, load_config, parse_config
 from detector.config.models import Config, Subscriber, SubscriberFile
 from tests.config._data import EXAMPLE, EXAMPLE_ENV, MINIMAL
+
+# every registered channel kind, in registry order, as the error lists them
+KIND_LIST = ", ".join(channel_kinds.KINDS)
 
 
 def errors(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -187,14 +191,14 @@ def test_channel_tag_is_not_in_the_path() -> None:
 
 
 def test_unknown_channel_type() -> None:
-    assert errors(with_("channels:\n  - {type: slack}\n")) == [
-        "channels[0].type: unknown channel type 'slack' (webhook, sendgrid, twilio, console)"
+    assert errors(with_("channels:\n  - {type: discord}\n")) == [
+        f"channels[0].type: unknown channel type 'discord' ({KIND_LIST})"
     ]
 
 
 def test_channel_without_type() -> None:
     assert errors(with_("channels:\n  - {url: 'http://127.0.0.1/'}\n")) == [
-        "channels[0].type: required key is missing (webhook, sendgrid, twilio, console)"
+        f"channels[0].type: required key is missing ({KIND_LIST})"
     ]
 
 
@@ -403,7 +407,7 @@ def test_nesting_limit_is_ours_whatever_the_parser(text: str, line: int) -> None
 def test_nesting_up_to_the_limit_is_not_a_yaml_error() -> None:
     assert errors(with_("x: " + "[" * 63 + "]" * 63 + "\n")) == [
         "x: unknown key (known keys: service, server, storage, cluster, detection, cadence, "
-        "notify, controls, components, subscribers, channels)"
+        "notify, export, controls, components, subscribers, channels)"
     ]
 
 
