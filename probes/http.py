@@ -60,6 +60,10 @@ class HttpSpec(Model):
     follow_redirects: bool = True
     verify_tls: bool = True
     proxy: AnyHttpUrl | None = None
+    # False: each check opens a new connection (DNS, TCP, TLS) and closes it, as a new
+    # customer's client does, so a bad certificate, a refusing load balancer or a broken DNS
+    # record is seen; True: pooled keep-alive connections, cheaper, but blind to those
+    reuse_connections: bool = False
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = MAX_BODY) -> tuple[bytes, bool]:
@@ -150,6 +154,15 @@ def _body_problem(
     return None
 
 
+def _request_headers(spec: HttpSpec) -> dict[str, str] | None:
+    if spec.reuse_connections:
+        return spec.headers or None
+    # `Connection: close` sends the request to make_session's pool-less connector: a new
+    # connection for this check, closed after it (whatever Connection header the probe set)
+    own = {k: v for k, v in spec.headers.items() if k.lower() != "connection"}
+    return own | {"Connection": "close"}
+
+
 async def check(spec: HttpSpec, ctx: ProbeContext) -> Result:
     expect = spec.expect
     # a reused keep-alive connection goes straight to the response; a new one passes through
@@ -159,7 +172,7 @@ async def check(spec: HttpSpec, ctx: ProbeContext) -> Result:
     async with ctx.session.request(
         spec.method,
         str(spec.url),
-        headers=spec.headers or None,
+        headers=_request_headers(spec),
         data=spec.body,
         allow_redirects=spec.follow_redirects,
         ssl=spec.verify_tls,  # True: verify with system CAs; False: accept any certificate

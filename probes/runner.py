@@ -14,6 +14,9 @@ from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import dns.exception
+from aiohttp import hdrs
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 
 from detector import __version__, logs
 from probes import REGISTRY
@@ -124,13 +127,39 @@ def _tracer() -> aiohttp.TraceConfig:
     return tc
 
 
+class _ProbeConnector(aiohttp.TCPConnector):
+    """Two pools behind one session. A request sent with `Connection: close` (probes.http does,
+    unless a probe sets `reuse_connections`) goes to a connector that opens a new connection for
+    it and closes it after, as a new customer's client would; any other request reuses pooled
+    keep-alive connections. Kept apart so a fresh check never takes an idle connection a
+    reusing probe left behind. Both cache DNS answers for DNS_CACHE_TTL seconds."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit, ttl_dns_cache=DNS_CACHE_TTL)
+        self.fresh = aiohttp.TCPConnector(
+            limit=limit, ttl_dns_cache=DNS_CACHE_TTL, force_close=True
+        )
+
+    async def connect(
+        self, req: aiohttp.ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        if req.headers.get(hdrs.CONNECTION, "").lower() == "close":
+            return await self.fresh.connect(req, traces, timeout)
+        return await super().connect(req, traces, timeout)
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        await asyncio.gather(
+            super().close(abort_ssl=abort_ssl), self.fresh.close(abort_ssl=abort_ssl)
+        )
+
+
 def make_session(limit: int = 1000) -> aiohttp.ClientSession:
-    """One session for every HTTP check: pooled keep-alive connections, cached DNS, no cookies
-    (a probe must not carry state from one check to the next), and no session-wide timeout:
-    the runner owns it per check."""
-    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=DNS_CACHE_TTL)
+    """One session for every HTTP check: a new connection per check, or pooled keep-alive
+    connections for probes that ask (_ProbeConnector; each pool holds at most `limit`), cached
+    DNS, no cookies (a probe must not carry state from one check to the next), and no
+    session-wide timeout: the runner owns it per check."""
     return aiohttp.ClientSession(
-        connector=connector,
+        connector=_ProbeConnector(limit),
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None),
         headers={"User-Agent": USER_AGENT},

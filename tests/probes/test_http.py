@@ -6,6 +6,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import trustme
 from aiohttp import web
@@ -242,3 +243,98 @@ async def test_tls_verification_and_verify_off(run: Run, ca: trustme.CA) -> None
 async def test_credentials_in_url_never_in_detail(run: Run) -> None:
     r = await run("http", {"url": f"http://user:s3cret@127.0.0.1:{unused_port()}/?token=abc"})
     assert not r.ok and "s3cret" not in r.detail and "abc" not in r.detail
+
+
+class Connections:
+    """A server that tells its connections apart: each request records the one it came on,
+    kept alive here so that no two connections can share an identity."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    async def handle(self, r: web.Request) -> web.Response:
+        self.seen.append(r.protocol)
+        return web.Response(text="ok")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.handle)
+        return app
+
+    @property
+    def count(self) -> int:
+        return len({id(p) for p in self.seen})
+
+
+async def test_new_connection_per_check_by_default(run: Run) -> None:
+    conns = Connections()
+    async with TestServer(conns.app(), host="127.0.0.1") as server:
+        url = str(server.make_url("/"))
+        for _ in range(3):
+            assert (await run("http", {"url": url})).ok
+        # a Connection header of the probe's own does not bring keep-alive back
+        r = await run("http", {"url": url, "headers": {"connection": "keep-alive"}})
+        assert r.ok, r.detail
+    assert (len(conns.seen), conns.count) == (4, 4)
+
+
+async def test_reuse_connections_keeps_one(run: Run) -> None:
+    conns = Connections()
+    async with TestServer(conns.app(), host="127.0.0.1") as server:
+        spec = {"url": str(server.make_url("/")), "reuse_connections": True}
+        for _ in range(3):
+            assert (await run("http", spec)).ok
+    assert (len(conns.seen), conns.count) == (3, 1)
+
+
+async def test_default_check_never_takes_a_reusing_probes_connection(run: Run) -> None:
+    conns = Connections()
+    async with TestServer(conns.app(), host="127.0.0.1") as server:
+        url = str(server.make_url("/"))
+        assert (await run("http", {"url": url, "reuse_connections": True})).ok
+        assert (await run("http", {"url": url})).ok  # the pooled connection sits idle meanwhile
+        assert (await run("http", {"url": url, "reuse_connections": True})).ok
+    first, fresh, again = conns.seen
+    assert first is again and fresh is not first
+
+
+async def test_replaced_certificate_seen_by_the_next_default_check(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reusing probe stays on its old TLS session; a default one handshakes each time, so it
+    meets the certificate the server serves now."""
+    import aiohttp.connector
+
+    ca = trustme.CA()
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    # the probe verifies with the system's CAs: for this test only, with our CA among them
+    monkeypatch.setattr(aiohttp.connector, "_SSL_CONTEXT_VERIFIED", trusting)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    conns = Connections()
+    runner = web.AppRunner(conns.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+    await site.start()
+    try:
+        url = f"https://127.0.0.1:{runner.addresses[0][1]}/"
+        assert (await run("http", {"url": url})).ok
+        assert (await run("http", {"url": url, "reuse_connections": True})).ok
+        ca.issue_cert("other.example").configure_cert(server_ctx)  # new handshakes get this
+        r = await run("http", {"url": url})
+        assert not r.ok and r.detail.startswith("certificate invalid: "), r.detail
+        r = await run("http", {"url": url, "reuse_connections": True})
+        assert r.ok, r.detail  # blind to it: its connection was made with the old certificate
+    finally:
+        await runner.cleanup()
+    assert conns.seen[1] is conns.seen[2]
+
+
+async def test_closing_the_session_closes_both_pools() -> None:
+    async with make_session() as session:
+        connector = session.connector
+        assert isinstance(connector, aiohttp.TCPConnector)
+        fresh = getattr(connector, "fresh", None)
+        assert isinstance(fresh, aiohttp.TCPConnector) and fresh.force_close
+    assert connector.closed and fresh.closed
