@@ -87,6 +87,7 @@ class EngineBase:
         # component → fingerprint → start of each matching Alertmanager alert now firing
         self.firing: dict[str, dict[str, float]] = {}
         self._memory = Memory()
+        self.version = 0  # committed changes so far: what the public pages are rendered from
         self.queue: asyncio.Queue[Decision] = asyncio.Queue()
         self.tick_wake = asyncio.Event()
         self.lock = asyncio.Lock()  # decisions, ticks and people's actions, one at a time
@@ -190,6 +191,7 @@ class EngineBase:
         self.export_schedule()
         if change.empty():
             return
+        self.version += 1
         self.tick_wake.set()
         if change.outbox:
             self.enqueue(change.outbox)

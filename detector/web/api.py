@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -10,10 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from detector.incidents.payload import incident_json, iso
 from detector.state import worst
 from detector.store import IncidentRow, NoticeRow
+from detector.web import cache
 from detector.web.app import SERVICES, Services
 
 
 def setup(app: web.Application) -> None:
+    app[cache.CACHE] = cache.ResponseCache()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -92,12 +95,27 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
+    """Built once per change (detector.web.cache); an operator's request afresh, unshared."""
     s = request.app[SERVICES]
+    now = s.engine.clock.now()
+
+    async def render() -> bytes:
+        return json.dumps(await status_body(s)).encode()
+
+    kind = "application/json; charset=utf-8"
+    if operator(request):
+        entry = cache.Entry.make(await render(), kind, None, now)
+        return cache.respond(request, entry, {}, shared=False)
+    entry = await request.app[cache.CACHE].get(
+        ("/api/v1/status", ""), cache.version(s, now), render, kind, now
+    )
+    return cache.respond(request, entry, {})
+
+
+async def status_body(s: Services) -> dict[str, Any]:
     comps = component_statuses(s)
     open_ = await with_updates(s, [i for i in s.engine.open_incidents() if public(i)])
-    return web.json_response(
-        {"status": worst([c["status"] for c in comps]), "components": comps, "incidents": open_}
-    )
+    return {"status": worst([c["status"] for c in comps]), "components": comps, "incidents": open_}
 
 
 async def incidents(request: web.Request) -> web.Response:

@@ -24,7 +24,7 @@ from detector.notices.model import NoticeFacts
 from detector.postmortem import build_postmortem
 from detector.state import worst
 from detector.store import IncidentRow, NoticeRow
-from detector.web import feed, openapi
+from detector.web import cache, feed, openapi
 from detector.web.admin import token_ok
 from detector.web.api import public
 from detector.web.app import SERVICES, Services
@@ -40,8 +40,6 @@ PAGE_HEADERS = {
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Vary": "Accept-Language",
-    "Cache-Control": "no-cache",
 }
 BANNER_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -229,17 +227,24 @@ async def _components(
 
 
 async def status_page(request: web.Request) -> web.Response:
+    """Rendered once per change and language (detector.web.cache); an operator's request is
+    rendered afresh and never shared."""
     s = request.app[SERVICES]
     lang = language(request, s)
-    html = await render_status_page(
-        s, request.app[UPTIME], request.app[MESSAGES], s.engine.clock.now(), lang
-    )
-    return web.Response(
-        text=html,
-        content_type="text/html",
-        charset="utf-8",
-        headers={**PAGE_HEADERS, "Content-Language": lang},
-    )
+    now = s.engine.clock.now()
+
+    async def render() -> bytes:
+        html = await render_status_page(s, request.app[UPTIME], request.app[MESSAGES], now, lang)
+        return html.encode()
+
+    headers = {**PAGE_HEADERS, "Content-Language": lang}
+    kind = "text/html; charset=utf-8"
+    if token_ok(request):
+        entry = cache.Entry.make(await render(), kind, None, now)
+        return cache.respond(request, entry, headers, shared=False)
+    current = cache.version(s, now)
+    entry = await request.app[cache.CACHE].get(("/", lang), current, render, kind, now)
+    return cache.respond(request, entry, headers)
 
 
 async def render_status_page(
