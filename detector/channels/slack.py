@@ -17,7 +17,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,6 +29,9 @@ from detector.channels.sendgrid import parse_retry_after
 from detector.clock import Clock, SystemClock
 from detector.config.fields import ChannelBase, Secret
 from detector.domain import INTERNAL_EVENTS, Event
+
+if TYPE_CHECKING:
+    from detector.channels.teams import TeamsChannel
 
 # --- what every operators' channel shares -------------------------------------------------------
 
@@ -344,14 +347,18 @@ def mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class Slack:
-    kind = "slack"
+class HookChannel:
+    """What an incoming-webhook channel for operators shares (Slack, Teams): the hook URL is
+    the credential, it hears operators' events, one JSON POST per event."""
+
+    kind = ""
+    provider = ""  # in logs and delivery details
     max_batch = 0
     concurrency = 2
 
     def __init__(
         self,
-        cfg: SlackChannel,
+        cfg: SlackChannel | TeamsChannel,
         name: str,
         timeout: float = 10.0,
         clock: Clock | None = None,
@@ -360,13 +367,32 @@ class Slack:
         self.name = name
         secret = cfg.url.get_secret_value()
         self.url = hook_url(secret, cfg.api_base)
-        self._http = JsonPoster("Slack", timeout, clock or SystemClock())
-        self._log = logs.get("detector.channels.slack", channel=name)
+        self._http = JsonPoster(self.provider, timeout, clock or SystemClock())
+        self._log = logs.get(f"detector.channels.{self.kind}", channel=name)
         self._secrets = hook_secrets(secret)
         logs.register_secrets(self._secrets)
 
     def wants(self, event: str) -> bool:
         return operator_wants(self.cfg, event)
+
+    def build(self, envelope: Envelope) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def accepted(self, reply: Reply) -> Delivery:
+        raise NotImplementedError
+
+    async def send(self, envelope: Envelope) -> Delivery:
+        reply = await self._http.post(self.url, self.build(envelope))
+        delivery = self.accepted(reply) if isinstance(reply, Reply) else reply
+        return logged(self._log, self.kind, envelope, redacted(delivery, *self._secrets))
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+class Slack(HookChannel):
+    kind = "slack"
+    provider = "Slack"
 
     def build(self, envelope: Envelope) -> dict[str, Any]:
         """`text` (the notification, and what clients without blocks show) and Block Kit
@@ -394,14 +420,6 @@ class Slack:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
         return {"text": cut(mrkdwn(note.title), SECTION_MAX), "blocks": blocks}
 
-    async def send(self, envelope: Envelope) -> Delivery:
-        reply = await self._http.post(self.url, self.build(envelope))
-        if isinstance(reply, Reply):
-            # Slack answers in one word: "ok", or what is wrong ("invalid_blocks", "no_service")
-            delivery = self._http.outcome(reply, reply.text, "accepted by Slack")
-        else:
-            delivery = reply
-        return logged(self._log, "slack", envelope, redacted(delivery, *self._secrets))
-
-    async def close(self) -> None:
-        await self._http.close()
+    def accepted(self, reply: Reply) -> Delivery:
+        # Slack answers in one word: "ok", or what is wrong ("invalid_blocks", "no_service")
+        return self._http.outcome(reply, reply.text, "accepted by Slack")

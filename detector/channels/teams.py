@@ -11,19 +11,14 @@ from typing import Any, Literal
 
 from pydantic import SecretStr, field_validator
 
-from detector import logs
-from detector.channels.base import Delivery, Envelope, logged, redacted
+from detector.channels.base import Delivery, Envelope
 from detector.channels.slack import (
-    JsonPoster,
+    HookChannel,
     Reply,
     check_hook_url,
     cut,
     describe,
-    hook_secrets,
-    hook_url,
-    operator_wants,
 )
-from detector.clock import Clock, SystemClock
 from detector.config.fields import ChannelBase, Secret
 
 
@@ -44,29 +39,9 @@ FACTS_MAX = 12
 _COLOR = {"critical": "Attention", "error": "Attention", "warning": "Warning", "info": "Good"}
 
 
-class Teams:
+class Teams(HookChannel):
     kind = "teams"
-    max_batch = 0
-    concurrency = 2
-
-    def __init__(
-        self,
-        cfg: TeamsChannel,
-        name: str,
-        timeout: float = 10.0,
-        clock: Clock | None = None,
-    ) -> None:
-        self.cfg = cfg
-        self.name = name
-        secret = cfg.url.get_secret_value()
-        self.url = hook_url(secret, cfg.api_base)
-        self._http = JsonPoster("Teams", timeout, clock or SystemClock())
-        self._log = logs.get("detector.channels.teams", channel=name)
-        self._secrets = hook_secrets(secret)
-        logs.register_secrets(self._secrets)
-
-    def wants(self, event: str) -> bool:
-        return operator_wants(self.cfg, event)
+    provider = "Teams"
 
     def build(self, envelope: Envelope) -> dict[str, Any]:
         note = describe(envelope)
@@ -118,16 +93,6 @@ class Teams:
             "attachments": [{"contentType": CARD, "contentUrl": None, "content": card}],
         }
 
-    async def send(self, envelope: Envelope) -> Delivery:
-        reply = await self._http.post(self.url, self.build(envelope))
-        if isinstance(reply, Reply):
-            # a workflow answers 202 and no body, a connector 200 and "1"; errors are words
-            delivery = self._http.outcome(
-                reply, reply.text, f"accepted by Teams: HTTP {reply.status}"
-            )
-        else:
-            delivery = reply
-        return logged(self._log, "teams", envelope, redacted(delivery, *self._secrets))
-
-    async def close(self) -> None:
-        await self._http.close()
+    def accepted(self, reply: Reply) -> Delivery:
+        # a workflow answers 202 and no body, a connector 200 and "1"; errors are words
+        return self._http.outcome(reply, reply.text, f"accepted by Teams: HTTP {reply.status}")
