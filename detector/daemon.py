@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from detector import channels as channel_kinds
 from detector import logs
+from detector.channels.base import Channel
 from detector.clock import Clock, SystemClock
 from detector.config.models import Config, ProbeConfig, Subscriber
 from detector.health import Health, describe
@@ -99,17 +100,7 @@ class Daemon:
             [config.service.locale, *(s.locale for s in subscribers if s.locale)],
             config.service.timezone,
         )
-        self.outbox = OutboxWorker(
-            self.store,
-            self.channels,
-            self.metrics,
-            self.clock,
-            base_backoff=self.outbox_base_backoff,
-            on_accepted=self._accepted,
-            give_up_after=config.notify.give_up_after,
-            health=self.health,
-            on_dead=self._dead,
-        )
+        self.outbox = self._outbox(config, self.channels)
         self.engine = Engine(
             config,
             self.store,
@@ -130,12 +121,7 @@ class Daemon:
         self.scheduler = Scheduler(
             config.all_probes(), config.detection, self._check, self.metrics, self.clock
         )
-        # per-check constants, looked up once: (component label, kind)
-        self.labels = {
-            name: (component or "control", self.engine.probes[name].kind)
-            for name, component in self.engine.component_of.items()
-            if name in self.engine.probes
-        }
+        self.labels = self._labels()
         self.services = Services(
             config, self.store, self.engine, self.metrics, self.scheduler, health=self.health
         )
@@ -183,6 +169,27 @@ class Daemon:
             open_incidents=len(self.engine.open_incidents()),
         )
 
+    def _outbox(self, config: Config, channels: list[Channel]) -> OutboxWorker:
+        return OutboxWorker(
+            self.store,
+            channels,
+            self.metrics,
+            self.clock,
+            base_backoff=self.outbox_base_backoff,
+            on_accepted=self._accepted,
+            give_up_after=config.notify.give_up_after,
+            health=self.health,
+            on_dead=self._dead,
+        )
+
+    def _labels(self) -> dict[str, tuple[str, str]]:
+        """Per-check constants, looked up once: (component label, kind) of every probe."""
+        return {
+            name: (component or "control", self.engine.probes[name].kind)
+            for name, component in self.engine.component_of.items()
+            if name in self.engine.probes
+        }
+
     async def reload(self, config: Config) -> bool:
         """SIGHUP as a diff: probes, incidents, streaks and metric counters go on; what changed
         is applied. Returns False when only a restart can apply it (another store or
@@ -199,17 +206,7 @@ class Daemon:
                 with contextlib.suppress(Exception):
                     await ch.close()
             channels = self.channels = channel_kinds.build(config)
-            self.outbox = OutboxWorker(
-                self.store,
-                channels,
-                self.metrics,
-                self.clock,
-                base_backoff=self.outbox_base_backoff,
-                on_accepted=self._accepted,
-                give_up_after=config.notify.give_up_after,
-                health=self.health,
-                on_dead=self._dead,
-            )
+            self.outbox = self._outbox(config, channels)
             self.engine.wake_outbox, self.engine.enqueue = self.outbox.wake, self.outbox.enqueue
             self.outbox.start()
         compose.warm(
@@ -218,11 +215,7 @@ class Daemon:
         )
         await self.engine.reconfigure(config, channels, subscribers)
         self.scheduler.reconfigure(config.all_probes(), config.detection)
-        self.labels = {
-            name: (component or "control", self.engine.probes[name].kind)
-            for name, component in self.engine.component_of.items()
-            if name in self.engine.probes
-        }
+        self.labels = self._labels()
         self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
         self.config = self.services.config = config
         for c in config.components:

@@ -278,11 +278,13 @@ class AlertSource(Model):
             parse_matcher(text)
         return v
 
+    @cached_property
     def parsed(self) -> list[Matcher]:
+        """Parsed once: every Alertmanager notification is matched against them."""
         return [parse_matcher(t) for t in self.matchers]
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.parsed())
+        return all(m.matches(labels) for m in self.parsed)
 
 
 class Component(Model):

@@ -342,31 +342,13 @@ class Store(OutboxQueries):
 
     async def overdue_reports(self, now: float, limit: int = 100) -> list[IncidentRow]:
         """The incidents `reports_overdue` counts, oldest promise first."""
-        i = s.incidents
-        q = (
-            select(i)
-            .where(
-                i.c.resolved_at.is_not(None)
-                & i.c.report_by.is_not(None)
-                & (i.c.report_by < now)
-                & i.c.postmortem_published_at.is_(None)
-                & (i.c.vetoed.is_(False))
-            )
-            .order_by(i.c.report_by)
-            .limit(limit)
-        )
+        q = select(s.incidents).where(_report_overdue(now))
+        q = q.order_by(s.incidents.c.report_by).limit(limit)
         return [IncidentRow.from_db(r) for r in await self._all(q)]
 
     async def reports_overdue(self, now: float) -> int:
         """Resolved incidents whose promised report date passed without a published report."""
-        i = s.incidents
-        q = select(func.count()).where(
-            i.c.resolved_at.is_not(None)
-            & i.c.report_by.is_not(None)
-            & (i.c.report_by < now)
-            & i.c.postmortem_published_at.is_(None)
-            & (i.c.vetoed.is_(False))
-        )
+        q = select(func.count()).where(_report_overdue(now))
         async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar() or 0)
 
@@ -441,6 +423,18 @@ class Store(OutboxQueries):
     async def _all(self, q: Any) -> Sequence[Row[Any]]:
         async with self.engine.connect() as conn:
             return (await conn.execute(q)).fetchall()
+
+
+def _report_overdue(now: float) -> Any:
+    """Resolved, a report promised by a date that has passed, none published, not vetoed."""
+    i = s.incidents
+    return (
+        i.c.resolved_at.is_not(None)
+        & i.c.report_by.is_not(None)
+        & (i.c.report_by < now)
+        & i.c.postmortem_published_at.is_(None)
+        & (i.c.vetoed.is_(False))
+    )
 
 
 def _applies(stmt: str, existing: dict[str, set[str]]) -> bool:
