@@ -1,224 +1,167 @@
-"""Scale: N probes (default 20,000) at a 10 s interval in one process.
+"""Scale, measured from outside: `detector run` with N http probes (default 20,000) at 10 s.
 
-Prints checks per second, CPU per check next to the CPU of the bare HTTP request it makes,
-how late checks start (scheduler lag), and memory. The target runs in a separate process so
-only the detector's own CPU is counted.
+The process users run, as a subprocess against one local nginx (Debian package nginx-light),
+each probe a fresh connection per check unless --reuse-connections true. Prints, read from
+outside the daemon (its /metrics, /proc/<pid>, nginx's stub_status):
 
-    .venv/bin/python bench/scale.py [--probes 20000] [--interval 10] [--seconds 40]
+  config load   `detector check -c FILE` wall time, and `detector run` start → /readyz 200
+  checks        per second in the window, against the rate the config asks for
+  CPU           per check and as a share of one core (utime + stime, every thread)
+  lag           scheduler lag p50/p99 (from detector_scheduler_lag_seconds, as PromQL's
+                histogram_quantile does) and the share of starts more than 100 ms late
+  memory        RSS and peak RSS (VmRSS, VmHWM)
+
+    .venv/bin/python bench/scale.py [--probes 20000] [--interval 10] [--seconds 30]
+    .venv/bin/python bench/scale.py --probes 5000,10000,20000     # several counts in one run
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import resource
+import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import yaml
-from aiohttp import ClientSession, TCPConnector
-
-from detector import logs
-from detector.config import parse_config
-from detector.daemon import Daemon, tune_gc
-from detector.demo import free_port
-
-TARGET = """
-import sys
-from aiohttp import web
-async def ok(request):
-    return web.Response(text="ok")
-app = web.Application()
-app.router.add_get("/healthz", ok)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
-"""
-
-
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+from sidebyside import (  # type: ignore[import-not-found]  # a sibling script, not a package
+    ROOT,
+    Nginx,
+    checks_by_result,
+    cpu_seconds,
+    detector_config,
+    find,
+    get,
+    lag_buckets,
+    metric_samples,
+    process,
+    quantile,
+    start_nginx,
+    status_kb,
+    tail,
+)
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def ready_after(url: str, proc: subprocess.Popen[bytes], log: Path, start: float) -> float:
+    """Seconds from `start` until `url` answers 200 (readiness: store open, web up)."""
+    deadline = start + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"detector run exited ({proc.returncode}):\n{tail(log)}")
+        try:
+            get(url, timeout=2)
+            return time.monotonic() - start
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"detector run not ready within 120 s:\n{tail(log)}")
 
 
-async def wait_up(url: str) -> None:
-    async with ClientSession() as s:
-        for _ in range(100):
-            try:
-                async with s.get(url) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                await asyncio.sleep(0.1)
-    raise SystemExit("target did not start")
-
-
-async def bare(url: str, rate: float, seconds: float) -> float:
-    """CPU seconds per bare request, paced like the probes, on a plain aiohttp session."""
-    session = ClientSession(connector=TCPConnector(limit=1000))
-    loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task[None]] = []
-
-    async def one() -> None:
-        async with session.get(url) as r:
-            await r.read()
-
-    async def paced(n: int) -> None:
-        """Start requests at `rate` per second, waking every 10 ms like a scheduler would."""
-        start, sent = loop.time(), 0
-        while sent < n:
-            due = min(n, int((loop.time() - start) * rate) + 1)
-            while sent < due:
-                tasks.append(asyncio.create_task(one()))
-                sent += 1
-            await asyncio.sleep(0.01)
-        await asyncio.gather(*tasks)
-        tasks.clear()
-
-    await paced(int(rate))  # warm the connection pool
-    t0 = cpu()
-    n = int(rate * seconds)
-    await paced(n)
-    used = cpu() - t0
-    await session.close()
-    return used / n
-
-
-def lag_buckets(daemon: Daemon) -> dict[float, float]:
-    h = daemon.metrics.scheduler_lag
+def measure(tmp: Path, nginx: Nginx, probes: int, args: argparse.Namespace) -> dict[str, float]:
+    reuse = {"default": None, "true": True, "false": False}[args.reuse_connections]
+    conf = detector_config(tmp, nginx.url, probes, args.interval, reuse)
+    (tmp / "detector.db").unlink(missing_ok=True)
+    listen = json.loads(conf.read_text())["server"]["listen"]
+    t0 = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "detector", "check", "-c", str(conf)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    check_s = time.monotonic() - t0
+    log = tmp / f"detector-{probes}.log"
+    argv = [sys.executable, "-m", "detector", "run", "-c", str(conf), "--log-format", "json"]
+    start = time.monotonic()
+    with process(argv, log, cwd=ROOT) as proc:
+        ready_s = ready_after(f"http://{listen}/readyz", proc, log, start)
+        metrics_url = f"http://{listen}/metrics"
+        time.sleep(args.interval + 1)  # the first round staggers its starts over one interval
+        m0 = metric_samples(get(metrics_url, timeout=30))
+        a0, r0 = nginx.counters()
+        c0, w0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(args.seconds)
+        c1, w1 = cpu_seconds(proc.pid), time.monotonic()
+        a1, r1 = nginx.counters()
+        m1 = metric_samples(get(metrics_url, timeout=30))
+        rss, hwm = status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM")
+        if proc.poll() is not None:
+            raise SystemExit(f"detector run exited ({proc.returncode}):\n{tail(log)}")
+    k0, k1 = checks_by_result(m0), checks_by_result(m1)
+    checks = r1 - r0 - 1  # nginx's count, in the very window the CPU was read
+    failed = sum(k1.get(r, 0.0) - k0.get(r, 0.0) for r in ("fail", "soft_fail"))
+    b0, b1 = lag_buckets(m0), lag_buckets(m1)
+    lag = {le: b1[le] - b0.get(le, 0.0) for le in b1}
+    starts = lag.get(float("inf"), 0.0)
+    wall, cpu = w1 - w0, c1 - c0
+    conns, reqs = a1 - a0 - 1, r1 - r0 - 1  # less the second stub_status request itself
     return {
-        float(smp.labels["le"]): smp.value
-        for m in h.collect()
-        for smp in m.samples
-        if smp.name.endswith("_bucket")
+        "probes": probes,
+        "check_s": check_s,
+        "ready_s": ready_s,
+        "rate": checks / wall,
+        "asked": probes / args.interval,
+        "failed": failed,
+        "cpu_us": 1e6 * cpu / checks if checks else float("nan"),
+        "core": 100 * cpu / wall,
+        "lag_p50_ms": 1000 * quantile(0.5, lag),
+        "lag_p99_ms": 1000 * quantile(0.99, lag),
+        "late": 100 * (1 - lag.get(0.1, 0.0) / starts) if starts else float("nan"),
+        "req_per_conn": reqs / conns if conns else float("inf"),
+        "rss_mb": rss / 1024,
+        "hwm_mb": hwm / 1024,
     }
 
 
-def lag_quantiles(before: dict[float, float], after: dict[float, float]) -> list[float]:
-    """Upper bucket bounds of p50 and p99 over the window between two snapshots."""
-    diff = {le: after[le] - before.get(le, 0.0) for le in after}
-    total = diff[float("inf")]
-    out = []
-    for q in (0.5, 0.99):
-        out.append(
-            next((le for le in sorted(diff) if total and diff[le] / total >= q), float("inf"))
-        )
-    out.append(total)
-    return out
-
-
-async def main(args: argparse.Namespace) -> None:
-    port = free_port()
-    target = subprocess.Popen([sys.executable, "-c", TARGET, str(port)])  # noqa: ASYNC220
-    url = f"http://127.0.0.1:{port}/healthz"
-    try:
-        await wait_up(url)
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            raw = {
-                "service": {"name": "bench", "contact": {"name": "Bench", "email": "b@x.example"}},
-                "server": {"listen": f"127.0.0.1:{free_port()}"},
-                "storage": {"url": f"sqlite:///{tmp}/bench.db"},
-                "detection": {"interval": f"{args.interval}s", "timeout": "5s"},
-                "components": [
-                    {
-                        "id": f"c{i}",
-                        "name": f"C{i}",
-                        "impact": "x",
-                        "probes": [
-                            {"name": f"p{i}-{j}", "http": {"url": url}}
-                            for j in range(args.per_component)
-                        ],
-                    }
-                    for i in range(args.probes // args.per_component)
-                ],
-            }
-            config = parse_config(yaml.safe_dump(raw), env={})
-            load_s = time.perf_counter() - t0
-            daemon = Daemon(config, Path(tmp))
-            await daemon.start()
-            await asyncio.sleep(args.interval)  # first round staggers in
-            c0, w0 = cpu(), time.perf_counter()
-            lag0 = lag_buckets(daemon)
-            checks0 = sum(
-                daemon.metrics.probe_checks.labels(r)._value.get()
-                for r in ("ok", "fail", "soft_fail")
-            )
-            await asyncio.sleep(args.seconds)
-            c1, w1 = cpu(), time.perf_counter()
-            checks1 = sum(
-                daemon.metrics.probe_checks.labels(r)._value.get()
-                for r in ("ok", "fail", "soft_fail")
-            )
-            p50, p99, nlag = lag_quantiles(lag0, lag_buckets(daemon))
-            fails = daemon.metrics.probe_checks.labels("fail")._value.get()
-            rss = rss_mb()
-            await daemon.stop()
-        checks = checks1 - checks0
-        per_check = (c1 - c0) / max(1, checks)
-        # the baseline in a fresh process with the daemon's GC settings: this one's heap
-        # (20,000 probes' worth) would make the bare request look dearer than it is
-        out = subprocess.run(  # noqa: ASYNC221 (the daemon is stopped; nothing else runs)
-            [
-                sys.executable,
-                __file__,
-                "--bare-only",
-                url,
-                "--probes",
-                str(args.probes),
-                "--interval",
-                str(args.interval),
-                "--seconds",
-                str(min(args.seconds, 15)),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        bare_cost = float(out.stdout.strip())
-        print(f"probes:                  {args.probes} at {args.interval:g} s interval")
-        print(f"config load:             {load_s:.2f} s")
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--probes", default="20000", help="probe counts, comma-separated")
+    ap.add_argument("--interval", type=float, default=10, help="the probes' interval, seconds")
+    ap.add_argument("--seconds", type=float, default=30, help="the measurement window")
+    ap.add_argument(
+        "--reuse-connections",
+        choices=("default", "true", "false"),
+        default="default",
+        help="write reuse_connections into each http probe (default: leave it out)",
+    )
+    args = ap.parse_args()
+    nginx_exe = find("nginx")
+    if nginx_exe is None:
+        print("bench/scale.py needs nginx: apt-get install nginx-light", file=sys.stderr)
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)  # nginx's workers may run as another user
+        ng, nginx = start_nginx(nginx_exe, tmp)
+        try:
+            for n in (int(p) for p in args.probes.split(",")):
+                print(f"{n} probes at {args.interval:g} s ...", file=sys.stderr, flush=True)
+                rows.append(measure(tmp, nginx, n, args))
+        finally:
+            ng.send_signal(signal.SIGQUIT)
+            ng.wait(10)
+    print(f"`detector run` from outside; window {args.seconds:g} s; interval {args.interval:g} s")
+    head = (
+        f"{'probes':>6} {'check s':>7} {'ready s':>7} {'checks/s':>8} {'asked':>6} "
+        f"{'failed':>6} {'µs/check':>8} {'% core':>6} {'lag p50':>7} {'lag p99':>7} "
+        f"{'>100ms':>7} {'req/conn':>8} {'RSS MB':>6} {'peak MB':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
         print(
-            f"checks in {w1 - w0:.0f} s:          {checks:.0f} ({checks / (w1 - w0):.0f}/s; "
-            f"expected {args.probes / args.interval:.0f}/s)"
+            f"{r['probes']:>6.0f} {r['check_s']:>7.2f} {r['ready_s']:>7.2f} {r['rate']:>8.0f} "
+            f"{r['asked']:>6.0f} {r['failed']:>6.0f} {r['cpu_us']:>8.0f} {r['core']:>6.1f} "
+            f"{r['lag_p50_ms']:>5.1f}ms {r['lag_p99_ms']:>5.1f}ms {r['late']:>6.2f}% "
+            f"{r['req_per_conn']:>8.1f} {r['rss_mb']:>6.0f} {r['hwm_mb']:>7.0f}"
         )
-        print(f"failed checks:           {fails:.0f}")
-        print(
-            f"CPU per check:           {per_check * 1e6:.0f} µs "
-            f"(CPU {100 * (c1 - c0) / (w1 - w0):.0f}% of one core)"
-        )
-        print(
-            f"CPU per bare request:    {bare_cost * 1e6:.0f} µs "
-            f"→ a check costs {per_check / bare_cost:.2f}× its bare request"
-        )
-        print(
-            f"scheduler lag:           p50 ≤ {p50 * 1000:.0f} ms, p99 ≤ {p99 * 1000:.0f} ms "
-            f"({nlag:.0f} starts)"
-        )
-        print(f"peak RSS (detector):     {rss:.0f} MB")
-    finally:
-        target.terminate()
-        target.wait()
+    return 0
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--probes", type=int, default=20000)
-    p.add_argument("--per-component", type=int, default=4)
-    p.add_argument("--interval", type=float, default=10.0)
-    p.add_argument("--seconds", type=float, default=30.0)
-    p.add_argument("--bare-only", metavar="URL")
-    logs.configure("error")
-    a = p.parse_args()
-    if a.bare_only:
-        tune_gc()
-        print(asyncio.run(bare(a.bare_only, a.probes / a.interval, a.seconds)))
-    else:
-        asyncio.run(main(a))
+    sys.exit(main())

@@ -55,3 +55,32 @@ def test_promtool_check_metrics_passes() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == b"" and out.stderr.strip() == b"", out.stdout + out.stderr
+
+
+def test_probe_series_are_cumulative_buckets_with_escaped_labels() -> None:
+    m = Metrics()
+    odd = 'say "hi"\\now\nthen'
+    for d in (0.004, 0.005, 0.3, 12.0):
+        m.observe_check(odd, "api", "http", True, False, d)
+    m.observe_check(odd, "api", "http", False, False, 0.02)
+    text = m.exposition().decode()
+    labels = 'probe="say \\"hi\\"\\\\now\\nthen",component="api",kind="http"'
+    name = "detector_probe_duration_seconds"
+    assert f'{name}_bucket{{{labels},le="0.005"}} 2\n' in text  # le is inclusive
+    assert f'{name}_bucket{{{labels},le="0.025"}} 3\n' in text
+    assert f'{name}_bucket{{{labels},le="0.5"}} 4\n' in text
+    assert f'{name}_bucket{{{labels},le="+Inf"}} 5\n' in text
+    assert f"{name}_count{{{labels}}} 5\n" in text
+    assert f"detector_probe_success{{{labels}}} 0\n" in text
+    sums = [line for line in text.splitlines() if line.startswith(f"{name}_sum")]
+    assert len(sums) == 1 and abs(float(sums[0].rsplit(" ", 1)[1]) - 12.329) < 1e-9
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_accepts_odd_probe_names() -> None:
+    m = populated()
+    m.observe_check('a "quoted"\\name\nwith a newline', "api", "http", True, False, 0.1)
+    out = subprocess.run(
+        ["promtool", "check", "metrics"], input=m.exposition(), capture_output=True, timeout=30
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
