@@ -11,7 +11,7 @@ from pathlib import Path
 
 from detector import logs
 from detector.cli.common import add_config_arg, load_or_report
-from detector.config import ConfigError, load_config
+from detector.config import Config, ConfigError, load_config
 from detector.daemon import Daemon
 
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     # before anything logs: every logger, structlog or stdlib, becomes redacted JSON on stderr
     logs.configure(args.log_level, fmt=args.log_format)
     try:
-        return asyncio.run(_serve(args.config))
+        return asyncio.run(_serve(args.config, config))
     except StartupFailure as e:
         return fail(str(e))
 
@@ -101,10 +101,12 @@ def first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
-async def _serve(path: str) -> int:
+async def _serve(path: str, config: Config) -> int:
+    """`config` is the one `run` already loaded and checked: loading 20,000 probes again would
+    double the start-up time and leave the first copy's garbage in the heap."""
     log = logs.get("detector")
     base = Path(path).resolve().parent
-    daemon = Daemon(load_config(path), base)
+    daemon = Daemon(config, base)
     await _start(daemon)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -18,7 +18,6 @@ on incidents are for telling; `Deadlines` keeps their monotonic twins.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -80,7 +79,9 @@ class EngineBase:
         self.log = logs.get("detector.incidents")
         self._index(config)
         self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.verdict_names()}
-        self.evidence: dict[str, deque[tuple[float, bool, str]]] = {}
+        # the last EVIDENCE_KEEP checks of each probe, oldest first; a list, not a deque: an
+        # empty deque is ~600 bytes, and there is one per probe
+        self.evidence: dict[str, list[tuple[float, bool, str]]] = {}
         self.control_checked_at: dict[str, float] = {}  # monotonic
         self.bad_since: dict[str, float] = {}  # probe → monotonic time of its streak's start
         self.checked_at: dict[str, float] = {}  # probe → monotonic time of its last result
@@ -98,16 +99,17 @@ class EngineBase:
         self.settings = {p.name: p.detection(config.detection) for p in config.all_probes()}
         self.component_of: dict[str, str | None] = {p.name: None for p in config.controls}
         # a probe's siblings are re-checked when it first fails or first passes again, so the
-        # component's probes are in phase and its severity settles in one re-check round
-        self.siblings: dict[str, list[str]] = {}
+        # component's probes are in phase and its severity settles in one re-check round: one
+        # list per component (a list per probe of the others was 18 MB at 100 probes each)
+        self.probe_names: dict[str, list[str]] = {}
         # what speaks for each component: its probes, and its Alertmanager alerts if it has any
         self.members: dict[str, list[str]] = {}
         self.alert_sources: dict[str, tuple[str, AlertSource]] = {}
         for c in config.components:
             for p in c.probes:
                 self.component_of[p.name] = c.id
-                self.siblings[p.name] = [q.name for q in c.probes if q.name != p.name]
-            self.members[c.id] = [p.name for p in c.probes]
+            self.probe_names[c.id] = [p.name for p in c.probes]
+            self.members[c.id] = list(self.probe_names[c.id])
             if c.alerts is not None:
                 name = f"alerts:{c.id}"
                 self.component_of[name] = c.id

@@ -5,7 +5,6 @@ memory changes. The parts live beside it: `lifecycle` (what a change means), `ac
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -180,10 +179,16 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         detail = f"{what} {'resolved' if ok else 'firing'}: {said}" + (
             f" — {summary}" if summary else ""
         )
+        self._remember(name, (at, ok, detail[:300]))
+
+    def _remember(self, name: str, entry: tuple[float, bool, str]) -> None:
         ev = self.evidence.get(name)
         if ev is None:
-            ev = self.evidence[name] = deque(maxlen=EVIDENCE_KEEP)
-        ev.append((at, ok, detail[:300]))
+            self.evidence[name] = [entry]
+            return
+        ev.append(entry)
+        if len(ev) > EVIDENCE_KEEP:
+            del ev[0]
 
     def on_result(self, name: str, result: Result, at: float) -> bool:
         """Step the probe's verdict; return True while it wants fast re-checks."""
@@ -200,7 +205,8 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         )
         self.states[name] = new
         self.checked_at[name] = self.clock.monotonic()
-        siblings = self.siblings.get(name)
+        component = self.component_of.get(name)
+        siblings = self.probe_names.get(component) if component is not None else None
         if siblings and new.bad_streak == 1 and state.bad_streak == 0:
             # the others of the component are checked now, so their streaks run in phase;
             # only those not already in trouble (one re-checked early would run ahead)
@@ -208,7 +214,9 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                 [
                     s
                     for s in siblings
-                    if self.states[s].confirmed == Level.OK and self.states[s].bad_streak == 0
+                    if s != name
+                    and self.states[s].confirmed == Level.OK
+                    and self.states[s].bad_streak == 0
                 ]
             )
         elif siblings and new.good_streak == 1 and state.good_streak == 0:
@@ -216,7 +224,9 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                 [
                     s
                     for s in siblings
-                    if self.states[s].confirmed != Level.OK and self.states[s].good_streak == 0
+                    if s != name
+                    and self.states[s].confirmed != Level.OK
+                    and self.states[s].good_streak == 0
                 ]
             )
         if state.bad_streak == 0 and new.bad_streak == 1:
@@ -230,10 +240,7 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         elif event is None and self.mem.settling and self.component_of[name] is not None:
             # a change waits to be said until every probe has spoken: this one just did
             self.queue.put_nowait(Decision(name, None, at, streak=True))
-        ev = self.evidence.get(name)
-        if ev is None:
-            ev = self.evidence[name] = deque(maxlen=EVIDENCE_KEEP)
-        ev.append((at, result.ok, result.detail))
+        self._remember(name, (at, result.ok, result.detail))
         component = self.component_of[name]
         if component is None:
             self.control_checked_at[name] = self.clock.monotonic()
