@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gc
 import os
 import re
+import time
 import types
 import typing
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,13 +78,23 @@ class ConfigError(Exception):
 # --- YAML ----------------------------------------------------------------------------------
 
 
-# libyaml is ~3x faster on a 20,000-probe file; its composer recurses in C (a segfault on very
-# deep nesting), so a cheap event pass checks the depth first.
+# libyaml scans and parses; its events are built into Python values here in one pass (_fast_read)
+# that also checks nesting, duplicate keys and the expanded size. Anything unusual in a document
+# (a YAML error, an explicit tag, an alias to an ancestor, a limit reached) sends the whole
+# text to the full loader below, which judges it and says what is wrong in the same words as
+# ever: the fast pass only ever returns what the full loader would.
 if typing.TYPE_CHECKING:
     # the C loader offers the pure-Python one's interface: checked against that one
     _SafeBase = yaml.SafeLoader
 else:
     _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# plain scalars that become values of another type; other implicit tags (`=`) go the full way
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("null", "bool", "int", "float", "timestamp")
+)
 
 
 class _Loader(_SafeBase):
@@ -94,14 +106,19 @@ class _Loader(_SafeBase):
         if node is None:
             return None
         _check_expanded_size(node)
-        return self.construct_document(node)
+        try:
+            return self.construct_document(node)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as e:  # a collection its tag cannot hold, found as it is filled in
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a value its tag cannot hold ({type(e).__name__})", node.start_mark
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
-                key_node, yaml.ScalarNode
-            ):
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = self.construct_object(key_node)
             if key in seen:
@@ -111,6 +128,200 @@ class _Loader(_SafeBase):
             seen.add(key)
         result: dict[Hashable, Any] = super().construct_mapping(node, deep)
         return result
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value its tag cannot hold (`!!int abc`, `2024-13-45`) is a YAML error at its line,
+        not an exception from deep inside PyYAML."""
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception:
+            kind = str(node.tag).rpartition(":")[2] or str(node.tag)
+            what = f": {_show(node.value)}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"not a valid {kind}{what}", node.start_mark
+            ) from None
+
+
+class _Decline(Exception):
+    """The fast pass leaves this document to the full loader."""
+
+
+class _Merge:
+    """A plain `<<` key: the mapping(s) it names are merged in."""
+
+
+_MERGE = _Merge()
+_NO_KEY = object()
+
+
+class _Plain(dict[str, Any]):
+    """Plain scalars resolved to their values (`10` → 10, `true` → True, `~` → None) as the
+    safe loader resolves them, each distinct text once."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        super().__init__()
+        self.loader = loader
+
+    def __missing__(self, text: str) -> Any:
+        loader = self.loader
+        resolve: Callable[..., str] = loader.resolve
+        tag = resolve(yaml.ScalarNode, text, (True, False))
+        if tag == _STR_TAG:
+            value: Any = text
+        elif tag == _MERGE_TAG:
+            value = _MERGE
+        elif tag in _PLAIN_TAGS:
+            try:
+                value = loader.yaml_constructors[tag](loader, yaml.ScalarNode(tag, text))
+            except Exception:  # `2024-13-45`: the full loader says where
+                raise _Decline from None
+        else:
+            raise _Decline
+        self[text] = value
+        return value
+
+
+def _fast_read(text: str) -> tuple[Any, bool, bool]:
+    """(document, whether it uses aliases, whether any string holds `${`), or _Decline."""
+    loader = _SafeBase(text)
+    try:
+        return _build(loader)
+    finally:
+        loader.dispose()
+
+
+def _merged(mapping: dict[Any, Any], sources: list[Any], merging: set[int]) -> None:
+    """`<<` as PyYAML does it: the merged pairs first, in order, then the mapping's own keys,
+    which override them. Where PyYAML's result hangs on which key strings are one object
+    (a key in two merged mappings, a merged mapping that merges in turn), the full loader
+    decides. `merging` holds the ids of mappings built with `<<`."""
+    pairs: list[tuple[Any, Any]] = []
+    for source in sources:
+        for part in source if type(source) is list else [source]:
+            if type(part) is not dict or id(part) in merging:
+                raise _Decline
+            pairs += part.items()
+    merged = dict(pairs)
+    if len(merged) != len(pairs):
+        raise _Decline
+    merged.update(mapping)
+    mapping.clear()
+    mapping.update(merged)
+    merging.add(id(mapping))
+
+
+def _build(loader: yaml.SafeLoader) -> tuple[Any, bool, bool]:
+    """Python values straight from libyaml's events, without its node tree.
+
+    Counts values and text bytes as _check_expanded_size does (an alias counts what it names
+    again) and stops at a limit, at nesting deeper than _MAX_DEPTH, and at anything it leaves to
+    the full loader: a tag, a key given twice, an alias to an unknown or enclosing anchor, a
+    key that is not a scalar, a second document.
+    """
+    get: Callable[[], Any] = loader.get_event
+    if type(get()) is not yaml.StreamStartEvent:
+        raise _Decline
+    event = get()
+    if type(event) is yaml.StreamEndEvent:
+        return None, False, False
+    if type(event) is not yaml.DocumentStartEvent:
+        raise _Decline
+    resolvers = loader.yaml_implicit_resolvers
+    if None in resolvers or loader.yaml_path_resolvers:  # resolvers PyYAML has, unused here
+        raise _Decline
+    special = frozenset(resolvers)
+    plain = _Plain(loader)
+    anchors: dict[str, tuple[Any, int, int]] = {}  # name → (value, its values, its bytes)
+    opened: set[str] = set()  # anchors of collections still open: an alias to one is a cycle
+    merging: set[int] = set()  # mappings built with `<<` (alive in the document till the end)
+    # the open collections, each with its merge sources, anchor and counts at its start
+    stack: list[tuple[Any, list[Any] | None, str | None, int, int]] = []
+    parent: Any = None  # the innermost open collection
+    merges: list[Any] | None = None
+    anchor: str | None = None
+    v0 = s0 = 0
+    key: Any = _NO_KEY  # in a mapping: the key whose value comes next, or _NO_KEY
+    root: Any = None
+    values = size = 0
+    aliased = refs = False
+    mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    scalar_event = yaml.ScalarEvent
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    while True:
+        event = get()
+        kind = type(event)
+        fresh = False
+        if kind is scalar_event:
+            if event.tag is not None:
+                raise _Decline
+            item = event.value
+            nbytes = len(item) if item.isascii() else len(item.encode("utf-8", "surrogatepass"))
+            values += 1
+            size += nbytes
+            refs = refs or "${" in item
+            if event.implicit[0] and (not item or item[0] in special):
+                item = plain[item]
+            if event.anchor is not None:
+                if event.anchor in anchors or event.anchor in opened:
+                    raise _Decline
+                anchors[event.anchor] = (item, 1, nbytes)
+        elif kind is mapping_start or kind is sequence_start:
+            if event.tag is not None or len(stack) >= _MAX_DEPTH:
+                raise _Decline
+            values += 1
+            item = {} if kind is mapping_start else []
+            fresh = True
+        elif kind in ends:
+            if merges is not None:
+                _merged(parent, merges, merging)
+            if anchor is not None:
+                opened.discard(anchor)
+                anchors[anchor] = (parent, values - v0, size - s0)
+            parent, merges, anchor, v0, s0 = stack.pop()
+            continue
+        elif kind is yaml.AliasEvent:
+            found = anchors.get(event.anchor)
+            if found is None:  # unknown, or an enclosing collection's (a cycle)
+                raise _Decline
+            item, more_values, more_bytes = found
+            values += more_values
+            size += more_bytes
+            aliased = True
+        elif kind is yaml.DocumentEndEvent:
+            break
+        else:
+            raise _Decline
+        if values > _MAX_NODES or size > _MAX_EXPANDED_BYTES:
+            raise _Decline
+        if type(parent) is dict and key is _NO_KEY:
+            if kind is not scalar_event or (item is not _MERGE and item in parent):
+                raise _Decline
+            key = item
+            continue
+        if item is _MERGE:  # `<<` anywhere but as a key
+            raise _Decline
+        if type(parent) is dict:
+            if key is _MERGE:
+                merges = [*(merges or ()), item]
+            else:
+                parent[key] = item
+            key = _NO_KEY
+        elif parent is None:
+            root = item
+        else:
+            parent.append(item)
+        if fresh:
+            stack.append((parent, merges, anchor, v0, s0))
+            parent, merges, anchor, v0, s0 = item, None, event.anchor, values - 1, size
+            if anchor is not None:
+                if anchor in anchors or anchor in opened:
+                    raise _Decline
+                opened.add(anchor)
+    if type(get()) is not yaml.StreamEndEvent:
+        raise _Decline
+    return root, aliased, refs
 
 
 def _walk_depth(events: Iterator[yaml.Event]) -> None:
@@ -209,10 +420,14 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _read_yaml(text: str) -> Any:
+def _read_yaml(text: str) -> tuple[Any, bool, bool]:
+    """(document, whether its values may be shared through aliases, whether any string may
+    hold a `${` reference); ConfigError for anything that is not one safe YAML document."""
+    with contextlib.suppress(_Decline, yaml.YAMLError):
+        return _fast_read(text)
     try:
         _check_depth(text)
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader), True, True  # a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -228,16 +443,17 @@ def _read_yaml(text: str) -> Any:
 
 
 class _Walk:
-    """One pass over the parsed YAML: interpolates strings, and guards against alias tricks."""
+    """Interpolates the strings of the parsed YAML, and guards against alias tricks."""
 
     def __init__(self, env: Mapping[str, str], base: Path | None = None) -> None:
         self.env = env
         self.base = base
         self.nodes = 0
         self.errors: list[str] = []
-        self.secrets: set[str] = set()
+        self.read: set[str] = set()  # the contents of `${file:...}` and NAME_FILE files
 
     def run(self, node: Any, loc: tuple[Any, ...], stack: frozenset[int]) -> Any:
+        """A copy of `node` with its strings interpolated, each alias use copied on its own."""
         self.nodes += 1
         if self.nodes > _MAX_NODES:
             raise ConfigError([f"(file): too large (more than {_MAX_NODES:,} values)"])
@@ -252,9 +468,48 @@ class _Walk:
         inner = stack | {id(node)}
         if isinstance(node, list):
             return [self.run(v, (*loc, i), inner) for i, v in enumerate(node)]
-        out = {k: self.run(v, (*loc, k), inner) for k, v in node.items()}
-        self._note_secrets(out, loc)
-        return out
+        return {k: self.run(v, (*loc, k), inner) for k, v in node.items()}
+
+    def tree(self, node: dict[Any, Any] | list[Any], loc: tuple[Any, ...] = ()) -> None:
+        """Interpolate in place a document without aliases (a tree, so no value is visited twice
+        and none is its own ancestor; _fast_read has counted and bounded it)."""
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in items:
+            if isinstance(v, str):
+                if "${" in v:
+                    node[k] = self._interpolate(v, (*loc, k))
+            elif isinstance(v, dict | list):
+                self.tree(v, (*loc, k))
+
+    def secrets(self, data: Any) -> set[str]:
+        """What error lines must not show: file contents read, values under secret keys,
+        credential headers, the storage URL's password. Found only when there are errors."""
+        found = set(self.read)
+        stack: list[tuple[Any, Any]] = [(data, None)]
+        while stack:
+            node, key = stack.pop()
+            if isinstance(node, list):
+                stack += ((v, None) for v in node)
+            elif isinstance(node, dict):
+                in_headers = key == "headers"
+                for k, v in node.items():
+                    if (
+                        isinstance(v, str)
+                        and isinstance(k, str)
+                        and (k in SECRET_KEYS or (in_headers and SECRET_HEADER_RE.search(k)))
+                    ):
+                        found.add(v)
+                    stack.append((v, k))
+        storage = data.get("storage") if isinstance(data, dict) else None
+        url = storage.get("url") if isinstance(storage, dict) else None
+        if isinstance(url, str):
+            try:
+                password = urlsplit(url).password
+            except ValueError:
+                password = None
+            if password:
+                found.add(password)
+        return found
 
     def _interpolate(self, text: str, loc: tuple[Any, ...]) -> str:
         if "${" not in text:
@@ -295,26 +550,8 @@ class _Walk:
             self.errors.append(f"{_render(loc)}: cannot read file {name}: {why}")
             return ""
         value = value.removesuffix("\n").removesuffix("\r")
-        self.secrets.add(value)
+        self.read.add(value)
         return value
-
-    def _note_secrets(self, node: dict[Any, Any], loc: tuple[Any, ...]) -> None:
-        in_headers = bool(loc) and loc[-1] == "headers"
-        for k, v in node.items():
-            if (
-                isinstance(v, str)
-                and isinstance(k, str)
-                and (k in SECRET_KEYS or (in_headers and SECRET_HEADER_RE.search(k)))
-            ):
-                self.secrets.add(v)
-        url = node.get("url") if loc == ("storage",) else None
-        if isinstance(url, str):
-            try:
-                password = urlsplit(url).password
-            except ValueError:
-                password = None
-            if password:
-                self.secrets.add(password)
 
 
 # --- pydantic errors → one plain line each ---------------------------------------------------
@@ -618,11 +855,36 @@ def _redact(lines: list[str], secrets: set[str]) -> list[str]:
 
 
 def parse_config(
-    text: str, env: Mapping[str, str] | None = None, base: Path | None = None
+    text: str,
+    env: Mapping[str, str] | None = None,
+    base: Path | None = None,
+    *,
+    timings: dict[str, float] | None = None,
 ) -> Config:
     """Parse and validate config text; raise ConfigError (and nothing else) on any fault.
-    `base` is where relative `${file:...}` paths start (the config file's folder)."""
-    raw = _read_yaml(text)
+    `base` is where relative `${file:...}` paths start (the config file's folder). `timings`,
+    if given, gets the seconds each phase took (bench/startup.py shows them)."""
+    with _gc_paused():
+        return _parse(text, env, base, _Laps(timings))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic collector off while a config is built. Loading makes hundreds of thousands of
+    containers and no cycles worth collecting, and each full pass the collector would make
+    walks all of them again: two thirds of a 20,000-probe load went on those passes."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _parse(text: str, env: Mapping[str, str] | None, base: Path | None, lap: _Laps) -> Config:
+    raw, aliased, refs = _read_yaml(text)
+    lap("YAML parse (events → values, limits, duplicate keys)")
     if raw is None:
         raise ConfigError(["(top level): the configuration is empty"])
     if not isinstance(raw, dict):
@@ -630,7 +892,12 @@ def parse_config(
     environ = os.environ if env is None else env
     walk = _Walk(environ, base)
     try:
-        data = walk.run(raw, (), frozenset())
+        if aliased:  # each use of an alias is interpolated, and reported, on its own
+            data = walk.run(raw, (), frozenset())
+        else:
+            if refs:
+                walk.tree(raw)
+            data = raw
     except RecursionError:
         raise ConfigError(["(file): nested too deeply"]) from None
     if environ.get(LISTEN_ENV):
@@ -639,6 +906,7 @@ def parse_config(
             **(server if isinstance(server, dict) else {}),
             "listen": environ[LISTEN_ENV],
         }
+    lap("${ENV} expansion")
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
@@ -646,13 +914,29 @@ def parse_config(
         failed = {line.split(": ", 1)[0] for line in walk.errors}
         rest = [line for line in validation_lines(e) if line.split(": ", 1)[0] not in failed]
         lines = _every_fault(walk.errors, rest, _raw_reference_errors(data))
-        raise ConfigError(_redact(lines, walk.secrets)) from None
+        raise ConfigError(_redact(lines, walk.secrets(data))) from None
     except RecursionError:
         raise ConfigError(["(file): nested too deeply"]) from None
+    lap("pydantic validation (builds the probes' models)")
     lines = _every_fault(walk.errors, _reference_errors(config))
     if lines:
-        raise ConfigError(_redact(lines, walk.secrets))
+        raise ConfigError(_redact(lines, walk.secrets(data)))
+    lap("cross-references")
     return config
+
+
+class _Laps:
+    """Seconds since the previous lap, by name, into `timings` (when there is one)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = now - self.last
+            self.last = now
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -185,7 +185,8 @@ class ProbeBase(DetectionOverrides):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ProbeBase:
-        kinds = [k for k in PROBE_KINDS if getattr(self, k) is not None]
+        given = self.model_fields_set  # a kind left out is None: only the keys given can count
+        kinds = [k for k in PROBE_KINDS if k in given and getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
                 f"a probe has exactly one kind ({', '.join(PROBE_KINDS)}), found "
@@ -204,12 +205,12 @@ class ProbeBase(DetectionOverrides):
 
     def detection(self, defaults: Detection) -> Detection:
         """The effective detection settings: this probe's overrides over the defaults."""
-        own = {
-            k: v
-            for k, v in self.model_dump(include=set(Detection.model_fields)).items()
-            if v is not None
-        }
+        own = {k: v for k in _OVERRIDES if (v := getattr(self, k)) is not None}
         return defaults.model_copy(update=own) if own else defaults
+
+
+# the settings a probe may override (read at start for every probe, by the engine and scheduler)
+_OVERRIDES = tuple(k for k in DetectionOverrides.model_fields if k in Detection.model_fields)
 
 
 _CLASHES = [kind.name for kind in _PROBE_KINDS if kind.name in ProbeBase.model_fields]
@@ -385,21 +386,22 @@ class Config(Model):
     @model_validator(mode="after")
     def _unique(self) -> Config:
         """Names are keys in the store and the API; ctx["loc"] lets the loader name the key path."""
-        seen: dict[str, str] = {}
+        seen: dict[str, tuple[str | int, ...]] = {}
         located = [(("controls", i), p) for i, p in enumerate(self.controls)] + [
             (("components", j, "probes", i), p)
             for j, c in enumerate(self.components)
             for i, p in enumerate(c.probes)
         ]
         for loc, probe in located:
-            where = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc)[1:]
             if probe.name in seen:
+                first = seen[probe.name]
+                where = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in first)[1:]
                 raise PydanticCustomError(
                     "duplicate_name",
                     "probe name '{name}' is already used by {first}; names must be unique",
-                    {"name": probe.name, "first": seen[probe.name], "loc": (*loc, "name")},
+                    {"name": probe.name, "first": where, "loc": (*loc, "name")},
                 )
-            seen[probe.name] = where
+            seen[probe.name] = loc
         ids: dict[str, int] = {}
         for j, c in enumerate(self.components):
             if c.id in ids:
