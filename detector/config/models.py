@@ -384,6 +384,35 @@ class Config(Model):
     channels: list[Channel] = Field(default_factory=list)
 
     @model_validator(mode="after")
+    def _one_instance(self) -> Config:
+        """Several instances sharing one store (cluster, quorum across vantages) are not built
+        yet: their keys are refused rather than accepted and ignored."""
+        if self.cluster is not None:
+            raise PydanticCustomError(
+                "not_available",
+                "several instances sharing one store are not available yet; remove `cluster` "
+                "(one `detector run` does everything)",
+                {"loc": ("cluster",)},
+            )
+        located: list[tuple[tuple[str | int, ...], Any]] = [(("detection",), self.detection)]
+        located += [(("controls", i), p) for i, p in enumerate(self.controls)]
+        located += [
+            (("components", j, "probes", i), p)
+            for j, c in enumerate(self.components)
+            for i, p in enumerate(c.probes)
+        ]
+        for loc, where in located:
+            q = where.quorum
+            if isinstance(q, int) and q > 1:
+                raise PydanticCustomError(
+                    "quorum_impossible",
+                    "{quorum} vantages cannot agree: this detector is one vantage (several "
+                    "instances are not available yet); use 1 or majority",
+                    {"quorum": q, "loc": (*loc, "quorum")},
+                )
+        return self
+
+    @model_validator(mode="after")
     def _unique(self) -> Config:
         """Names are keys in the store and the API; ctx["loc"] lets the loader name the key path."""
         seen: dict[str, tuple[str | int, ...]] = {}

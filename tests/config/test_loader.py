@@ -528,3 +528,18 @@ def test_impact_per_language() -> None:
     assert e.value.lines == [
         "components[0].impact: needs a sentence in the service's language 'en'"
     ]
+
+
+def test_cluster_is_refused_until_several_instances_work() -> None:
+    assert errors(with_("cluster: {vantage: eu-west}\n")) == [
+        "cluster: several instances sharing one store are not available yet; remove `cluster` "
+        "(one `detector run` does everything)"
+    ]
+
+
+def test_a_quorum_one_vantage_cannot_reach_is_refused() -> None:
+    assert errors(with_("detection: {quorum: 2}\n")) == [
+        "detection.quorum: 2 vantages cannot agree: this detector is one vantage (several "
+        "instances are not available yet); use 1 or majority"
+    ]
+    assert parse_config(with_("detection: {quorum: 1}\n"), {}).detection.quorum == 1
