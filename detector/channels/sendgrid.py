@@ -16,18 +16,6 @@ from typing import Annotated, Any, Literal
 
 import aiohttp
 from pydantic import AfterValidator, Field
-from sendgrid.helpers.mail import (
-    ClickTracking,
-    CustomArg,
-    From,
-    Header,
-    Mail,
-    MimeType,
-    Personalization,
-    SendGridException,
-    To,
-    TrackingSettings,
-)
 
 from detector import logs
 from detector.channels.base import Delivery, Envelope, Recipient, logged, redacted
@@ -123,6 +111,19 @@ class SendGrid:
 
     def build(self, envelope: Envelope, recipients: list[Recipient]) -> dict[str, Any]:
         """The mail/send body: recipients in order, one personalization each."""
+        # the SDK (~8 MB) is imported by the first e-mail, not by every daemon
+        from sendgrid.helpers.mail import (
+            ClickTracking,
+            CustomArg,
+            From,
+            Header,
+            Mail,
+            MimeType,
+            Personalization,
+            To,
+            TrackingSettings,
+        )
+
         message = envelope.message
         mail = Mail(from_email=From(self.cfg.from_), subject=" ".join(message.subject.split()))
         for i, r in enumerate(recipients):
@@ -163,6 +164,8 @@ class SendGrid:
                     envelope,
                     Delivery(True, "no recipient with a valid e-mail address", rejected=rejected),
                 )
+            from sendgrid.helpers.mail import SendGridException
+
             try:
                 body = self.build(envelope, good)
             except SendGridException as e:  # e.g. the SDK found an API key in the content

@@ -24,9 +24,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import aiosmtplib
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from detector import logs
@@ -36,6 +35,9 @@ from detector.channels.base import Delivery, Envelope, Recipient, logged, redact
 from detector.channels.sendgrid import _NAMED_ADDRESS_RE, _sender_email, _status_page
 from detector.clock import Clock, SystemClock
 from detector.config.fields import ChannelBase, Secret
+
+if TYPE_CHECKING:  # imported by the first e-mail: a daemon pays only for the providers it uses
+    import aiosmtplib
 
 Security = Literal["starttls", "implicit", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
@@ -289,6 +291,8 @@ class Smtp:
         return Delivery(True, f"accepted by the SMTP server: {reply.code} {reply.message}")
 
     def _failure(self, e: Exception, stage: str, recipient: Recipient) -> Delivery:
+        import aiosmtplib
+
         if isinstance(e, TimeoutError):  # ours, or aiosmtplib's (a TimeoutError too)
             return Delivery(False, f"SMTP server did not answer within {self.timeout:g}s ({stage})")
         if isinstance(e, aiosmtplib.SMTPRecipientRefused):
@@ -326,6 +330,8 @@ class Smtp:
             self._helo = await asyncio.to_thread(socket.getfqdn)
         if self._tls is None and self.cfg.security != "none":
             self._tls = await asyncio.to_thread(self._tls_context)
+        import aiosmtplib
+
         at.client = client = aiosmtplib.SMTP(
             hostname=self.cfg.host,
             port=self.port,
