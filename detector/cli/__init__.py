@@ -18,6 +18,7 @@ COMMANDS = {
     "postmortem": "detector.cli.postmortem",
     "maintenance": "detector.cli.maintenance",
     "export": "detector.cli.export",
+    "migrate": "detector.cli.migrate",
 }
 
 

@@ -1,3 +1,4 @@
+from detector.store.errors import StoreUnavailable
 from detector.store.store import (
     STORE_ERRORS,
     Change,
@@ -6,7 +7,6 @@ from detector.store.store import (
     NoticeRow,
     OutboxRow,
     Store,
-    StoreUnavailable,
 )
 
 __all__ = [

@@ -1,5 +1,7 @@
-"""Tables. The schema is versioned: `SCHEMA_VERSION` goes up with every change, and
-`MIGRATIONS[v]` holds the statements that bring version v-1 to v."""
+"""Tables: the schema as the newest migration leaves it (`detector.store.migrations`).
+
+A change here is a change of schema: it comes with a new Alembic revision in
+`detector/store/migrations/versions/`, and a test compares the two on both backends."""
 
 from __future__ import annotations
 
@@ -15,31 +17,6 @@ from sqlalchemy import (
     Table,
     Text,
 )
-
-SCHEMA_VERSION = 3
-MIGRATIONS: dict[int, list[str]] = {
-    # v2: the outbox is delivered per stream, in sequence; rows of v1 get what can be known.
-    # Webhook/console rows (no recipients) get their exact stream: "<owner>/<channel>/", the
-    # owner being the notice's incident (or maintenance), "detector" for internal events.
-    # Recipient rows keep no stream (each its own): v1 numbered batches across locale/zone
-    # groups, so a batch number does not say who is in it.
-    2: [
-        "ALTER TABLE outbox ADD COLUMN stream VARCHAR(200)",
-        "ALTER TABLE outbox ADD COLUMN sequence BIGINT NOT NULL DEFAULT 0",
-        "ALTER TABLE outbox ADD COLUMN stale_at FLOAT",
-        "ALTER TABLE outbox ADD COLUMN claimed_until FLOAT",
-        "UPDATE outbox SET sequence = COALESCE("
-        "(SELECT n.sequence FROM notices n WHERE n.id = outbox.notice_id), "
-        "CAST(created_at * 1000 AS BIGINT))",
-        "UPDATE outbox SET "
-        "stream = COALESCE((SELECT n.incident_id FROM notices n WHERE n.id = outbox.notice_id), "
-        "'detector') || '/' || channel || '/', "
-        "stale_at = (SELECT n.next_update_at FROM notices n WHERE n.id = outbox.notice_id) "
-        "WHERE recipients = '[]'",
-    ],
-    # v3: a status a person set (API, CLI) sticks through automatic changes
-    3: ["ALTER TABLE incidents ADD COLUMN status_by_person BOOLEAN NOT NULL DEFAULT FALSE"],
-}
 
 metadata = MetaData()
 

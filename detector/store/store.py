@@ -6,22 +6,55 @@ share every query. Whatever must survive a crash is written in one transaction p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import Field, asdict, dataclass, field
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
-from sqlalchemy import delete, event, func, insert, inspect, select, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from detector.store import migrations
 from detector.store import schema as s
+from detector.store.errors import StoreUnavailable
 from detector.store.outbox import OutboxQueries
+
+# PostgreSQL: how long to wait for a connection (the driver's default is a minute) and for
+# `ping` (readiness) to answer at all
+CONNECT_TIMEOUT = 10.0
+PING_TIMEOUT = 5.0
+
+
+_ROLLUP = text(
+    "INSERT INTO check_history_hourly (probe, bucket, checks, failures, soft, duration_sum) "
+    "SELECT probe, (bucket / 3600) * 3600, SUM(checks), SUM(failures), SUM(soft), "
+    "SUM(duration_sum) FROM check_history WHERE bucket < :cutoff "
+    "GROUP BY probe, (bucket / 3600) * 3600 "
+    "ON CONFLICT (probe, bucket) DO UPDATE SET "
+    "checks = check_history_hourly.checks + excluded.checks, "
+    "failures = check_history_hourly.failures + excluded.failures, "
+    "soft = check_history_hourly.soft + excluded.soft, "
+    "duration_sum = check_history_hourly.duration_sum + excluded.duration_sum"
+)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """The async engine of a storage URL. PostgreSQL: a bounded wait for a connection, and
+    each pooled connection checked before use, so one the server dropped (a restart, a
+    failover) is replaced instead of failing the next call."""
+    if async_url(url).startswith("postgresql+asyncpg://"):
+        return create_async_engine(
+            async_url(url),
+            pool_pre_ping=True,
+            connect_args={"timeout": CONNECT_TIMEOUT},
+        )
+    return create_async_engine(async_url(url))
 
 
 def async_url(url: str) -> str:
@@ -155,19 +188,18 @@ class Change:
         )
 
 
-class StoreUnavailable(Exception):
-    """The store cannot be used as it is (its file vanished or was replaced)."""
-
-
-# what a store call raises when the store, not our code, is at fault: the driver's errors,
-# the disk's, and ours above; callers keep their memory and try again later
+# what a store call raises when the store, not our code, is at fault: the driver's errors
+# (SQLAlchemy wraps SQLite's and asyncpg's, e.g. OperationalError, InterfaceError, DBAPIError
+# for a lost connection or a serialization failure), the disk's and the network's (OSError:
+# a refused or timed-out connection), and ours (StoreUnavailable); callers keep their memory
+# and try again later
 STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, StoreUnavailable)
 
 
 class Store(OutboxQueries):
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(async_url(url))
+        self.engine: AsyncEngine = create_engine(url)
         self.path: str | None = None
         self._identity: tuple[int, int] | None = None
         if self.engine.dialect.name == "sqlite":
@@ -176,39 +208,14 @@ class Store(OutboxQueries):
             if database and database != ":memory:" and not database.startswith("file:"):
                 self.path = database
 
-    async def open(self) -> None:
-        """Bring the store to SCHEMA_VERSION: migrate the tables that exist, then create the
-        ones that do not (a table created now is born at the latest version)."""
-        async with self.engine.begin() as conn:
-            existing = await conn.run_sync(
-                lambda c: {
-                    t: {col["name"] for col in inspect(c).get_columns(t)}
-                    for t in inspect(c).get_table_names()
-                }
-            )
-            version = None
-            if "meta" in existing:
-                version = (
-                    await conn.execute(
-                        select(s.meta.c.value).where(s.meta.c.key == "schema_version")
-                    )
-                ).scalar()
-            if version is not None:
-                for v in range(int(version) + 1, s.SCHEMA_VERSION + 1):
-                    for stmt in s.MIGRATIONS.get(v, []):
-                        if _applies(stmt, existing):
-                            await conn.exec_driver_sql(stmt)
-            await conn.run_sync(s.metadata.create_all)
-            if version is None:
-                await conn.execute(
-                    insert(s.meta).values(key="schema_version", value=str(s.SCHEMA_VERSION))
-                )
-            else:
-                await conn.execute(
-                    update(s.meta)
-                    .where(s.meta.c.key == "schema_version")
-                    .values(value=str(s.SCHEMA_VERSION))
-                )
+    async def open(self) -> migrations.Migrated:
+        """Bring the store to the newest schema revision (Alembic, one transaction; a store
+        from before Alembic is upgraded in place) and say what was done. SQLite creates its
+        file here; from then on it is opened read-write only."""
+        try:
+            migrated = await migrations.upgrade(self.engine)
+        except OSError as e:  # the network's (PostgreSQL): a start-up failure that says so
+            raise StoreUnavailable(f"cannot connect: {_why(e)}") from e
         if self.path is not None:
             st = os.stat(self.path)
             self._identity = (st.st_dev, st.st_ino)
@@ -219,6 +226,7 @@ class Store(OutboxQueries):
                 f"sqlite+aiosqlite:///file:{quote(self.path)}?mode=rw&uri=true"
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        return migrated
 
     def check_file(self) -> None:
         """Raise if the database file we opened is gone or is another file now: writing on
@@ -251,7 +259,7 @@ class Store(OutboxQueries):
     async def ping(self) -> bool:
         try:
             self.check_file()
-            async with self.engine.connect() as conn:
+            async with asyncio.timeout(PING_TIMEOUT), self.engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
             return True
         except Exception:
@@ -384,6 +392,7 @@ class Store(OutboxQueries):
     async def history(self, since_bucket: int) -> list[Row[Any]]:
         """Check history since a time: hourly rows for the old part, minute rows after."""
         h, m = s.check_history_hourly, s.check_history
+        since_bucket = int(since_bucket)  # an INTEGER column: PostgreSQL takes no float
         q = (
             select(h)
             .where(h.c.bucket >= since_bucket)
@@ -399,20 +408,9 @@ class Store(OutboxQueries):
         (20,000 probes write 28.8 million minute rows a day)."""
         cutoff = int((now - minute_keep) // 3600) * 3600
         async with self.write() as conn:
-            await conn.exec_driver_sql(
-                "INSERT INTO check_history_hourly "
-                "(probe, bucket, checks, failures, soft, duration_sum) "
-                "SELECT probe, (bucket / 3600) * 3600, SUM(checks), SUM(failures), SUM(soft), "
-                "SUM(duration_sum) FROM check_history WHERE bucket < %(cutoff)s "
-                "GROUP BY probe, (bucket / 3600) * 3600 "
-                "ON CONFLICT (probe, bucket) DO UPDATE SET "
-                "checks = check_history_hourly.checks + excluded.checks, "
-                "failures = check_history_hourly.failures + excluded.failures, "
-                "soft = check_history_hourly.soft + excluded.soft, "
-                "duration_sum = check_history_hourly.duration_sum + excluded.duration_sum".replace(
-                    "%(cutoff)s", str(cutoff)
-                )
-            )
+            # integer division on both backends (the columns are integers); the sums are
+            # BIGINT on PostgreSQL, assigned to the INTEGER columns as they fit
+            await conn.execute(_ROLLUP, {"cutoff": cutoff})
             await conn.execute(delete(s.check_history).where(s.check_history.c.bucket < cutoff))
             await conn.execute(
                 delete(s.check_history_hourly).where(
@@ -437,16 +435,10 @@ def _report_overdue(now: float) -> Any:
     )
 
 
-def _applies(stmt: str, existing: dict[str, set[str]]) -> bool:
-    """A migration statement is for a table that exists (one created later is born new),
-    and an added column must not be there already."""
-    m = re.match(r"\s*(?:ALTER TABLE|UPDATE)\s+(\w+)(?:\s+ADD COLUMN\s+(\w+))?", stmt, re.I)
-    if m is None:
-        return True
-    table, column = m.group(1), m.group(2)
-    if table not in existing:
-        return False
-    return column is None or column not in existing[table]
+def _why(e: OSError) -> str:
+    if isinstance(e, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    return str(e.strerror or e)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,6 +1,7 @@
 """Issue 4 against the real daemon process (`python -m detector run`): kill -9 in the middle of
 a fan-out to 2,000 subscribers, SIGTERM while sends are in flight, and time-to-notice in
 /metrics. The provider doubles run in this test process; the daemon reaches them on 127.0.0.1.
+Each on SQLite and on PostgreSQL (`storage_url`, tests/store/backends.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.delivery.doubles import SlowSendGrid, SlowTwilio, start_sendgrid, sta
 from tests.delivery.process import Daemon
 from tests.delivery.stack import ENV, channel_configs, crowd, write_csv
 from tests.e2e.harness import Receiver, Target, until, write_config
+from tests.store.backends import storage_url  # noqa: F401 (the fixture)
 
 LOCALES = ("en", "fr", "pl", "ar", "id")
 ZONES = ("", "Asia/Kolkata")  # × LOCALES: ten outbox groups, so ten e-mail batches
@@ -34,6 +36,7 @@ class World:
     receiver: Receiver
     daemons: list[Daemon]
     doubles: list[SlowSendGrid | SlowTwilio]
+    storage: str
 
     async def daemon(self, config: Path, port: int) -> Daemon:
         d = await Daemon(config, port, self.tmp / "daemon.log").start()
@@ -54,10 +57,10 @@ class World:
             twilio=twilio.url,
         )
         extra = {"channels": channels, "subscribers": [{"file": "subscribers.csv"}], **over}
-        return write_config(self.tmp, self.target, self.receiver, extra=extra)
+        return write_config(self.tmp, self.target, self.receiver, extra=extra, storage=self.storage)
 
     async def rows(self) -> list[OutboxRow]:
-        store = Store(f"sqlite:///{self.tmp / 'detector.db'}")
+        store = Store(self.storage)
         try:
             return await store.outbox_rows()
         finally:
@@ -65,10 +68,15 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+async def world(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    storage_url: str,  # noqa: F811
+) -> AsyncIterator[World]:
     for name, value in ENV.items():  # the daemon reads its secrets from the environment
         monkeypatch.setenv(name, value)
-    w = World(tmp_path, await Target().start(), await Receiver().start(), [], [])
+    target, receiver = await Target().start(), await Receiver().start()
+    w = World(tmp_path, target, receiver, [], [], storage_url)
     yield w
     for d in w.daemons:
         await d.stop(timeout=5)

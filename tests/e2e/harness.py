@@ -138,7 +138,10 @@ def write_config(
     cadence: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
     components: list[dict[str, Any]] | None = None,
+    storage: str | None = None,
 ) -> tuple[Path, int]:
+    """The daemon's config in `tmp`; its store a SQLite file there unless `storage` names one
+    (the `storage_url` fixture: each backend in turn)."""
     port = free_port()
     cfg: dict[str, Any] = {
         "service": {
@@ -149,7 +152,7 @@ def write_config(
             "report_within": "5d",
         },
         "server": {"listen": f"127.0.0.1:{port}"},
-        "storage": {"url": f"sqlite:///{tmp / 'detector.db'}"},
+        "storage": {"url": storage or f"sqlite:///{tmp / 'detector.db'}"},
         "detection": {
             "interval": "200ms",
             "timeout": "500ms",

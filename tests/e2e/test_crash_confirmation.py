@@ -1,6 +1,7 @@
 """Issue 8: a crash while an outage is being confirmed keeps its start. The first failed check
 of a suspect streak is stored (one write per streak), so after `kill -9` and a restart the
-incident's `started_at` is that check, not the first failure the new process saw."""
+incident's `started_at` is that check, not the first failure the new process saw. On SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tests.e2e.harness import DaemonProcess, Receiver, Target, until, write_conf
 from tests.e2e.test_cycle import ts
 
 
-async def test_kill9_during_confirmation_keeps_started_at(tmp_path: Path) -> None:
+async def test_kill9_during_confirmation_keeps_started_at(tmp_path: Path, storage_url: str) -> None:
     target = await Target().start()
     receiver = await Receiver().start()
     daemons: list[DaemonProcess] = []
@@ -21,6 +22,7 @@ async def test_kill9_during_confirmation_keeps_started_at(tmp_path: Path) -> Non
             target,
             receiver,
             detection={"failures_to_confirm": 10, "recheck_interval": "300ms"},
+            storage=storage_url,
         )
         log = tmp_path / "daemon.log"
         daemon = await DaemonProcess(config, port, log).start()

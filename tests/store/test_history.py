@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from detector.history import History
 from detector.store import Store
 
 DAY = 86400
 
 
-async def test_aggregates_rollup_and_retention(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
-    await store.open()
+async def test_aggregates_rollup_and_retention(store: Store) -> None:
     now = 1_800_000_000.0
     h = History(store)
     for days_ago in (100, 3, 0):
@@ -31,4 +27,3 @@ async def test_aggregates_rollup_and_retention(tmp_path: Path) -> None:
     assert len([r for r in rows if r.bucket < now - 2 * DAY]) == 1
     await store.rollup_history(now)  # idempotent
     assert sum(r.checks for r in await store.history(0)) == 240
-    await store.close()

@@ -1,5 +1,6 @@
 """The outbox's store side: schema v2 (an existing v1 file upgrades in place), one transaction
-that records results and claims rows, and letting a dead process's claims go."""
+that records results and claims rows, and letting a dead process's claims go. On SQLite and
+PostgreSQL (the `store` fixture), but for the v1 file, which only SQLite ever had."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from sqlalchemy import MetaData, create_engine
 from detector.clock import SystemClock
 from detector.metrics import Metrics
 from detector.outbox import OutboxWorker
-from detector.store import Change, OutboxRow, Store
+from detector.store import Change, OutboxRow, Store, legacy
 from detector.store import schema as s
+from detector.store.migrations import head
 from detector.store.outbox import OutboxResult
 from tests.delivery.kit import MESSAGE, Scripted, row
 from tests.e2e.harness import until
@@ -80,7 +82,7 @@ async def test_a_v1_database_is_upgraded_in_place_and_its_rows_delivered(
     v1_database(path, now)
     store = Store(f"sqlite:///{path}")
     await store.open()
-    await store.open()  # a second start finds v2 and changes nothing
+    assert (await store.open()).before == head()  # a second start changes nothing
     try:
         rows = {r.id: r for r in await store.outbox_rows()}
         hook = rows["api-1.2/webhook-0/0"]
@@ -94,8 +96,9 @@ async def test_a_v1_database_is_upgraded_in_place_and_its_rows_delivered(
         assert all(r.claimed_until is None for r in rows.values())
         db = sqlite3.connect(path)
         [(version,)] = db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        [(revision,)] = db.execute("SELECT version_num FROM alembic_version")
         db.close()
-        assert version == str(s.SCHEMA_VERSION)
+        assert (version, revision) == (str(legacy.LEGACY_VERSION), head())
 
         channels = [Scripted("webhook-0"), Scripted("sendgrid-1")]
         worker = OutboxWorker(store, list(channels), Metrics(), SystemClock(), poll=0.01)
@@ -115,12 +118,6 @@ async def test_a_v1_database_is_upgraded_in_place_and_its_rows_delivered(
         await store.close()
 
 
-async def open_store(tmp: Path) -> Store:
-    store = Store(f"sqlite:///{tmp / 'outbox.db'}")
-    await store.open()
-    return store
-
-
 def stored(seq: int, **extra: object) -> OutboxRow:
     r = row(seq, NOW)
     for k, v in extra.items():
@@ -128,42 +125,35 @@ def stored(seq: int, **extra: object) -> OutboxRow:
     return r
 
 
-async def test_one_write_records_results_and_claims_only_pending_rows(tmp_path: Path) -> None:
-    store = await open_store(tmp_path)
-    try:
-        await store.commit(Change(outbox=[stored(1), stored(2), stored(3, state="sent")]), NOW)
-        results = [
-            OutboxResult("inc-1.1/hook/0", "sent", 1, NOW, sent_at=NOW + 1),
-            OutboxResult("inc-1.3/hook/0", "dead", 9, NOW, last_error="x" * 900),  # final
-        ]
-        claimed = await store.write_outbox(
-            results, ["inc-1.1/hook/0", "inc-1.2/hook/0", "inc-1.3/hook/0"], NOW + 60
-        )
-        assert claimed == {"inc-1.2/hook/0"}  # 1 was just recorded sent, 3 was sent before
-        rows = {r.notice_id: r for r in await store.outbox_rows()}
-        assert (rows["inc-1.1"].state, rows["inc-1.1"].sent_at) == ("sent", NOW + 1)
-        assert rows["inc-1.1"].claimed_until is None
-        assert rows["inc-1.2"].claimed_until == NOW + 60
-        assert (rows["inc-1.3"].state, rows["inc-1.3"].attempts) == ("sent", 0)  # untouched
-        retry = OutboxResult("inc-1.2/hook/0", "pending", 1, NOW + 5, last_error="y" * 900)
-        assert await store.write_outbox([retry], [], None) == set()
-        again = {r.notice_id: r for r in await store.outbox_rows()}["inc-1.2"]
-        assert (again.state, again.attempts, again.next_attempt_at) == ("pending", 1, NOW + 5)
-        assert again.claimed_until is None and again.last_error == "y" * 500
-    finally:
-        await store.close()
+async def test_one_write_records_results_and_claims_only_pending_rows(store: Store) -> None:
+    await store.commit(Change(outbox=[stored(1), stored(2), stored(3, state="sent")]), NOW)
+    results = [
+        OutboxResult("inc-1.1/hook/0", "sent", 1, NOW, sent_at=NOW + 1),
+        OutboxResult("inc-1.3/hook/0", "dead", 9, NOW, last_error="x" * 900),  # final
+    ]
+    claimed = await store.write_outbox(
+        results, ["inc-1.1/hook/0", "inc-1.2/hook/0", "inc-1.3/hook/0"], NOW + 60
+    )
+    assert claimed == {"inc-1.2/hook/0"}  # 1 was just recorded sent, 3 was sent before
+    rows = {r.notice_id: r for r in await store.outbox_rows()}
+    assert (rows["inc-1.1"].state, rows["inc-1.1"].sent_at) == ("sent", NOW + 1)
+    assert rows["inc-1.1"].claimed_until is None
+    assert rows["inc-1.2"].claimed_until == NOW + 60
+    assert (rows["inc-1.3"].state, rows["inc-1.3"].attempts) == ("sent", 0)  # untouched
+    retry = OutboxResult("inc-1.2/hook/0", "pending", 1, NOW + 5, last_error="y" * 900)
+    assert await store.write_outbox([retry], [], None) == set()
+    again = {r.notice_id: r for r in await store.outbox_rows()}["inc-1.2"]
+    assert (again.state, again.attempts, again.next_attempt_at) == ("pending", 1, NOW + 5)
+    assert again.claimed_until is None and again.last_error == "y" * 500
 
 
 async def test_claims_of_a_gone_process_are_let_go_and_pending_rows_come_in_order(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    store = await open_store(tmp_path)
-    try:
-        rows = [stored(3, claimed_until=NOW + 60), stored(1), stored(2, state="superseded")]
-        other = row(1, NOW, channel="mail")
-        await store.commit(Change(outbox=[*rows, other]), NOW)
-        assert [r.notice_id for r in await store.pending_outbox("hook")] == ["inc-1.1", "inc-1.3"]
-        await store.release_outbox_claims("hook")
-        assert all(r.claimed_until is None for r in await store.outbox_rows())
-    finally:
-        await store.close()
+    rows = [stored(3, claimed_until=NOW + 60), stored(1), stored(2, state="superseded")]
+    other = row(1, NOW, channel="mail")
+    await store.commit(Change(outbox=[*rows, other]), NOW)
+    assert [r.notice_id for r in await store.pending_outbox("hook")] == ["inc-1.1", "inc-1.3"]
+    await store.release_outbox_claims("hook")
+    assert all(r.claimed_until is None for r in await store.outbox_rows())
+    assert await store.outbox_counts() == {"pending": 3, "superseded": 1}

@@ -3,8 +3,6 @@ broken (resolved, date passed, no published post-mortem), for the alert that say
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from detector.store import Change, IncidentRow, Store
 
 NOW = 1_800_000_000.0
@@ -27,23 +25,19 @@ def incident(iid: str, **over: object) -> IncidentRow:
     return row
 
 
-async def test_reports_overdue_counts_only_broken_promises(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    await store.open()
-    try:
-        await store.commit(
-            Change(
-                incidents=[
-                    incident("late"),
-                    incident("published", postmortem_published_at=NOW - 10),
-                    incident("not-yet", report_by=NOW + 3600),
-                    incident("open", resolved_at=None, status="monitoring"),
-                    incident("vetoed", vetoed=True),
-                ]
-            ),
-            NOW,
-        )
-        assert await store.reports_overdue(NOW) == 1
-        assert await store.reports_overdue(NOW + 7200) == 2  # "not-yet" is late by then
-    finally:
-        await store.close()
+async def test_reports_overdue_counts_only_broken_promises(store: Store) -> None:
+    await store.commit(
+        Change(
+            incidents=[
+                incident("late"),
+                incident("published", postmortem_published_at=NOW - 10),
+                incident("not-yet", report_by=NOW + 3600),
+                incident("open", resolved_at=None, status="monitoring"),
+                incident("vetoed", vetoed=True),
+            ]
+        ),
+        NOW,
+    )
+    assert await store.reports_overdue(NOW) == 1
+    assert await store.reports_overdue(NOW + 7200) == 2  # "not-yet" is late by then
+    assert [i.id for i in await store.overdue_reports(NOW + 7200)] == ["late", "not-yet"]
