@@ -13,11 +13,16 @@ flight: those are recorded `superseded`, counted and never sent, so a customer n
 "opened" after "resolved". A row whose promised next update (`stale_at`, wall clock) has passed
 is not sent: it waits for its successor, which the engine publishes at that time.
 
-Claim, send, record. The heads about to be sent are claimed in one transaction (with the
-results held so far); a failed claim sends nothing. Results are held in memory and written in
-one transaction per batch; if that fails they stay held and are written when the store is
-back, and their rows are never sent again by this process. Only a crash between send and
-record can resend (same notice_id: the contract's at-least-once).
+Claim, send, record. Heads are claimed ahead, a few slots' worth at a time, in the
+transaction that records the results held so far; a failed claim sends nothing. A claimed row
+starts only while the channel's sends in flight plus the sends whose outcome is not yet on
+record stay under its `concurrency`: a slot is free again once the send that held it is
+recorded, so a crash resends at most `concurrency` rows, claimed ahead or not. Results are held
+in memory and written in one transaction per batch (a record alone is cheap: the costly claims
+ride along only when the claimed queue runs low); if that fails they stay held and are written
+when the store is back, and their rows are never sent again by this process. Only a crash
+between send and record can resend (same notice_id: the contract's at-least-once). A claimed
+row that has not started when a newer row of its stream arrives is superseded like any other.
 
 Waiting is on the monotonic clock: backoff per stream, exponential with jitter, capped at
 `max_backoff`; a Retry-After is kept but capped the same way and never past the row's give-up
@@ -30,7 +35,7 @@ import asyncio
 import heapq
 import itertools
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -48,6 +53,10 @@ from detector.store.outbox import OutboxResult
 Accepted = Callable[[OutboxRow, float], Awaitable[None]]
 STORE_KEY = "store:outbox"
 NEVER = float("-inf")
+# Rows claimed ahead, in flight or queued, as a multiple of a channel's concurrency. A claim
+# costs more than a record (an UPDATE and a SELECT over the ids), so it is done in batches;
+# the queue is topped up when it holds less than one `concurrency` of rows.
+CLAIM_AHEAD = 4
 
 
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -111,6 +120,9 @@ class _Lane:
     timers: list[tuple[float, int, str]] = field(default_factory=list)  # monotonic heap
     results: dict[str, OutboxResult] = field(default_factory=dict)  # unrecorded, by row id
     busy: int = 0  # streams with a row claimed or in flight
+    queue: deque[tuple[_Stream, _Item]] = field(default_factory=deque)  # claimed, not started
+    sending: int = 0  # sends in flight
+    unrecorded: set[str] = field(default_factory=set)  # sent rows whose outcome is not written
     reload: bool = True
     released: bool = False  # the previous process's claims are let go (once, at start)
     look_at: float = NEVER  # event-loop time of the next reconcile with the store
@@ -178,7 +190,12 @@ class OutboxWorker:
 
     def enqueue(self, rows: Iterable[OutboxRow]) -> None:
         """Rows just committed: delivered from memory, no store read (duplicates ignored)."""
-        self._fed = True
+        if not self._fed:  # from now on the store is only reconciled, every `reconcile` s
+            self._fed = True
+            at = asyncio.get_running_loop().time() + self.reconcile
+            for each in self._lanes.values():
+                if not each.reload:  # loaded already, on the unfed `poll` cadence until now
+                    each.look_at = max(each.look_at, at)
         give_up = self.clock.monotonic() + self.give_up_after  # created now, in this process
         for row in rows:
             lane = self._lanes.get(row.channel)
@@ -204,6 +221,8 @@ class OutboxWorker:
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         for lane in self._lanes.values():
+            self._unclaim(lane, list(lane.queue))  # claimed, not started: pending on record,
+            lane.queue.clear()  # sent after the next start (which lets their claims go)
             results = list(lane.results.values())
             if not results:
                 continue
@@ -218,9 +237,7 @@ class OutboxWorker:
                     reason=_reason(e),
                 )
                 continue
-            for r in results:
-                if lane.results.get(r.id) is r:
-                    del lane.results[r.id]
+            self._recorded(lane, results)
 
     # --- the loops --------------------------------------------------------------------------
 
@@ -259,6 +276,7 @@ class OutboxWorker:
             heads = self._take(lane) if can_write and not self._stopping else []
             if can_write and (heads or lane.results):
                 await self._write(lane, heads)
+            self._start(lane)
             self._running(lane)
             self.metrics.outbox_pending.set(sum(len(x.rows) for x in self._lanes.values()))
             await wait_event(lane.wake, self._timeout(lane))
@@ -313,9 +331,7 @@ class OutboxWorker:
             self._store_failed(lane, "write", e)
             return
         self._store_ok(lane, "write")
-        for r in results:
-            if lane.results.get(r.id) is r:  # a newer result of that row waits its turn
-                del lane.results[r.id]
+        self._recorded(lane, results)
         for st, it in heads:
             if it.row.id not in claimed:  # no longer pending in the store: not ours to send
                 lane.rows.pop(it.row.id, None)
@@ -325,9 +341,48 @@ class OutboxWorker:
             elif self._stopping:
                 self._unclaim(lane, [(st, it)])
             else:
-                task = asyncio.create_task(self._send(lane, st, it))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                lane.queue.append((st, it))
+
+    def _recorded(self, lane: _Lane, results: list[OutboxResult]) -> None:
+        """`results` are on record: forget them, and free the slots of the sends they close."""
+        for r in results:
+            if lane.results.get(r.id) is r:  # a newer result of that row waits its turn
+                del lane.results[r.id]
+                lane.unrecorded.discard(r.id)
+
+    def _start(self, lane: _Lane) -> None:
+        """Start claimed rows while the sends in flight and those not yet on record leave a
+        slot: that sum, not the sends in flight alone, is what `concurrency` bounds. Nothing
+        starts while results wait on a store that fails writes (the loop retries those writes,
+        and the first that holds lets the queue go on)."""
+        if self._stopping or (lane.write_failures and lane.results):
+            return
+        wall = self.clock.now()
+        gone: list[tuple[str, str]] = []
+        while lane.queue and lane.sending + len(lane.unrecorded) < lane.ch.concurrency:
+            st, it = lane.queue.popleft()
+            newest = max(st.items.values(), key=_order, default=None)
+            if newest is not None and _order(newest) > _order(it):
+                st.inflight = None  # a newer row came while it waited: that one goes instead
+                lane.busy -= 1
+                self._supersede(lane, st, it, newest.row.notice_id, gone)
+                lane.dirty[st.key] = None
+                continue
+            if it.row.stale_at is not None and it.row.stale_at <= wall:
+                self._unclaim(lane, [(st, it)])  # its next update is due: looked at again
+                continue
+            lane.sending += 1
+            task = asyncio.create_task(self._send(lane, st, it))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        if gone:
+            self.log.info(
+                "claimed notices superseded by newer ones before they were sent",
+                channel=lane.ch.name,
+                rows=len(gone),
+                notices=sorted({old for old, _ in gone})[:10],
+                by=sorted({new for _, new in gone})[:10],
+            )
 
     def _store_failed(self, lane: _Lane, op: str, e: BaseException) -> None:
         """Back off this kind of store call (monotonic) and say so, once, on /readyz."""
@@ -431,9 +486,12 @@ class OutboxWorker:
             heapq.heappush(lane.timers, (at, next(self._tie), st.key))
 
     def _take(self, lane: _Lane) -> list[tuple[_Stream, _Item]]:
-        """The heads to send now, as many as the channel has slots for, oldest-ready first."""
+        """The heads to claim now, oldest-ready first: none while the claimed queue holds a
+        `concurrency` of rows, else up to CLAIM_AHEAD times that, claimed or in flight."""
         out: list[tuple[_Stream, _Item]] = []
-        free = lane.ch.concurrency - lane.busy
+        if len(lane.queue) >= lane.ch.concurrency:
+            return out
+        free = CLAIM_AHEAD * lane.ch.concurrency - lane.busy
         mono, wall = self.clock.monotonic(), self.clock.now()
         while free > 0 and lane.ready:
             key = next(iter(lane.ready))
@@ -519,6 +577,7 @@ class OutboxWorker:
                 except Exception as e:  # a channel bug is a failed attempt, not a lost notice
                     result = Delivery(False, f"channel error: {type(e).__name__}")
         except asyncio.CancelledError:  # outcome unknown: kept, and sent at the next start
+            lane.sending -= 1
             self._unclaim(lane, [(st, it)])
             lane.wake.set()
             raise
@@ -536,6 +595,8 @@ class OutboxWorker:
         row.attempts += 1
         st.inflight = None
         lane.busy -= 1
+        lane.sending -= 1
+        lane.unrecorded.add(row.id)  # its slot is free again once this outcome is written
         lane.dirty[st.key] = None
         lane.wake.set()
         log = self.log.bind(notice_id=row.notice_id, channel=name, attempt=row.attempts)

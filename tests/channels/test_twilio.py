@@ -70,6 +70,30 @@ async def test_sends_one_sms(double: TwilioDouble, tw: Twilio) -> None:
     assert msg.num_segments == 1 and msg.sid in d.detail
 
 
+async def test_form_body_arrives_as_sent(double: TwilioDouble, tw: Twilio) -> None:
+    """The body is form-encoded by us, not by aiohttp's FormData: what the API decodes must be
+    exactly the message, whatever it holds (reserved characters, UCS-2, astral emoji)."""
+    sms = "Awaria: API nie działa & 50% błędów; a=b+c? Szczegóły: https://s.example/?x=1 😀"
+    assert (await tw.send(envelope(person(), sms=sms))).ok
+    [msg] = double.requests
+    assert msg.form == {"To": "+48225550100", "From": "+15550100", "Body": sms}
+    assert msg.encoding == "UCS-2"
+
+
+async def test_sdk_request_log_only_when_asked(
+    double: TwilioDouble, tw: Twilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK's own request/response lines are formatted only when its logger takes INFO."""
+    caplog.set_level(logging.WARNING, logger="detector.channels.twilio.sdk")
+    assert (await tw.send(envelope(person()))).ok
+    assert not [r for r in caplog.records if r.name == "detector.channels.twilio.sdk"]
+    caplog.set_level(logging.INFO, logger="detector.channels.twilio.sdk")
+    assert (await tw.send(envelope(person()))).ok
+    lines = [r.getMessage() for r in caplog.records if r.name == "detector.channels.twilio.sdk"]
+    assert "-- BEGIN Twilio API Request --" in lines
+    assert DEFAULT_TOKEN not in caplog.text and "Authorization" not in caplog.text
+
+
 async def test_api_base_wins_over_edge_and_region(
     double: TwilioDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,13 +51,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(disk: Path) -> Path:
-    """Write until the disk says it is full."""
+    """Write until the disk says it is full. Unbuffered: a buffered file could keep a short
+    tail of the last write and fail again when closed, outside the suppress."""
     filler = disk / "filler"
-    with filler.open("wb") as f:
+    with filler.open("wb", buffering=0) as f:
         with contextlib.suppress(OSError):
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
                 os.fsync(f.fileno())
     return filler
 
