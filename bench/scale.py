@@ -134,6 +134,8 @@ def measure(tmp: Path, nginx: Nginx, probes: int, args: argparse.Namespace) -> d
     check_s = time.monotonic() - t0
     log = tmp / f"detector-{probes}.log"
     argv = [sys.executable, "-m", "detector", "run", "-c", str(conf), "--log-format", "json"]
+    if args.loop != "default":
+        argv += ["--loop", args.loop]
     start = time.monotonic()
     with process(argv, log, cwd=ROOT) as proc:
         ready_s = ready_after(f"http://{listen}/readyz", proc, log, start)
@@ -186,6 +188,12 @@ def main() -> int:
         default="default",
         help="write reuse_connections into each http probe (default: leave it out)",
     )
+    ap.add_argument(
+        "--loop",
+        choices=("default", "uvloop", "asyncio"),
+        default="default",
+        help="`detector run --loop` (default: its own pick, uvloop where installed)",
+    )
     ap.add_argument("--targets", type=int, default=8, help="loopback addresses nginx listens on")
     args = ap.parse_args()
     nginx_exe = find("nginx")
@@ -206,7 +214,7 @@ def main() -> int:
             ng.wait(10)
     print(
         f"`detector run` from outside; window {args.seconds:g} s; interval {args.interval:g} s; "
-        f"nginx on {args.targets} loopback addresses"
+        f"nginx on {args.targets} loopback addresses; loop: {args.loop}"
     )
     head = (
         f"{'probes':>6} {'check s':>7} {'ready s':>7} {'checks/s':>8} {'asked':>6} "

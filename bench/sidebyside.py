@@ -7,12 +7,14 @@ subjects hit it in turn, each alone, for one bounded window, and each one's CPU 
   blackbox   prometheus-blackbox-exporter, driven through /probe at the rate (this script plays
              Prometheus; its own CPU is not counted)
   detector   `python -m detector run -c CONF` as a subprocess, P http probes at interval I
-             (rate = P / I); its checks from /metrics (detector_probe_checks_total)
+             (rate = P / I); its checks counted by nginx in the window, failures from
+             its /metrics
   bare-fresh a child Python process doing paced aiohttp GETs, a fresh connection per GET
   bare-keep  the same on keep-alive connections
 
-The bare loops run on the daemon's event loop (asyncio.run, the default loop, as in
-detector/cli/run.py) with the daemon's GC thresholds (detector.daemon.tune_gc). The detector's
+The bare loops run on the daemon's event loop (detector.cli.run.loop_factory: uvloop where it
+is installed, as `detector run` does; --loop asyncio for the standard loop, both sides) with
+the daemon's GC thresholds (detector.daemon.tune_gc). The detector's
 scheduler lag (p99 and the share of starts more than 100 ms late) and RSS are read from the
 running `detector run` process: its /metrics and /proc/<pid>/status. nginx's stub_status counts
 requests and connections in each window, so the table shows whether a subject reused
@@ -84,6 +86,7 @@ import asyncio, gc, sys
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 
 url, rate, fresh = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "fresh"
+use_uvloop = sys.argv[5] == "uvloop"  # the daemon's loop, as detector.cli.run.loop_factory picks
 gc.set_threshold(*map(int, sys.argv[4].split(",")))  # the daemon's, from detector.daemon.tune_gc
 
 async def main():
@@ -115,7 +118,12 @@ async def main():
         await asyncio.gather(*tasks)
     print(failed, flush=True)
 
-asyncio.run(main())
+if use_uvloop:
+    import uvloop
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+else:
+    asyncio.run(main())
 """
 
 
@@ -403,6 +411,7 @@ def run_detector(
     listen = json.loads(conf.read_text())["server"]["listen"]
     log = tmp / "detector.log"
     argv = [sys.executable, "-m", "detector", "run", "-c", str(conf), "--log-format", "json"]
+    argv += ["--loop", LOOP]
     with process(argv, log, cwd=ROOT) as proc:
         metrics_url = f"http://{listen}/metrics"
         wait_http(metrics_url, proc, "detector run", log)
@@ -444,6 +453,17 @@ def run_detector(
 # --- the bare loops ---------------------------------------------------------------------------
 
 
+LOOP = "uvloop"  # set by --loop: the daemon's event loop, and the bare loops'
+
+
+def daemon_loop(choice: str) -> str:
+    """The loop `detector run --loop CHOICE` runs on ("default": its own pick)."""
+    sys.path.insert(0, str(ROOT))
+    from detector.cli.run import loop_factory
+
+    return "asyncio" if loop_factory(None if choice == "default" else choice) is None else "uvloop"
+
+
 def daemon_gc_thresholds() -> str:
     """The GC thresholds `detector run` sets, for the bare loop to use without importing it."""
     import gc
@@ -461,7 +481,7 @@ def daemon_gc_thresholds() -> str:
 def run_bare(tmp: Path, nginx: Nginx, rate: float, fresh: bool, warm: float, seconds: float) -> Row:
     mode = "fresh" if fresh else "keep"
     log = tmp / f"bare-{mode}.log"
-    argv = [sys.executable, "-c", BARE, nginx.url, str(rate), mode, daemon_gc_thresholds()]
+    argv = [sys.executable, "-c", BARE, nginx.url, str(rate), mode, daemon_gc_thresholds(), LOOP]
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("wb")
     )
@@ -517,7 +537,15 @@ def main() -> int:
         help="write reuse_connections into each http probe (default: leave it out)",
     )
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument(
+        "--loop",
+        choices=("default", "uvloop", "asyncio"),
+        default="default",
+        help="the event loop of the daemon and of the bare loops (default: the daemon's own pick)",
+    )
     args = ap.parse_args()
+    global LOOP
+    LOOP = daemon_loop(args.loop)
 
     nginx_exe = find("nginx")
     blackbox_exe = find("prometheus-blackbox-exporter", "blackbox_exporter")
