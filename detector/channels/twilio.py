@@ -6,27 +6,26 @@ One recipient per envelope (max_batch 1) so a retry never texts anyone twice.
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib
 import json
 import logging
 import re
-from contextvars import ContextVar
-from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import aiohttp
 from pydantic import AfterValidator, Field
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
-from twilio.rest import Client
 
 from detector import logs
 from detector.channels.base import Delivery, Envelope, logged, redacted
 from detector.channels.sendgrid import parse_retry_after
 from detector.clock import Clock, SystemClock
 from detector.config.fields import ChannelBase, Secret, e164
+
+if TYPE_CHECKING:  # the SDK (and requests, which it brings) loads when a Twilio channel is built
+    from twilio.http.response import Response
+    from twilio.rest import Client
+
+    from detector.channels.twilio_sdk import HttpClient
 
 _MESSAGING_SERVICE_RE = re.compile(r"MG[0-9a-fA-F]{32}")
 _SHORT_CODE_RE = re.compile(r"\d{5,6}")
@@ -65,70 +64,6 @@ DEFAULT_RETRY_AFTER = 1.0  # Twilio's 429 rarely carries Retry-After
 _SDK_LOG = logging.getLogger("detector.channels.twilio.sdk")
 _SDK_LOG.setLevel(logging.WARNING)
 
-# The SDK's exception drops the response headers; each send collects its own responses here.
-_RESPONSES: ContextVar[list[Response] | None] = ContextVar("twilio_responses", default=None)
-_FORM = "application/x-www-form-urlencoded"
-
-
-class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the twilio SDK ships no types
-    """The SDK's aiohttp client, keeping each response for the send that made it.
-
-    Still the SDK's request path (its session, its Response), cheaper per message: the Basic
-    pair is worked out once, the form body is encoded as the SDK's sync client encodes it
-    (`urlencode`, repeated keys for lists) rather than through aiohttp's FormData, and the
-    SDK's request/response log lines are not formatted unless someone will read them.
-    """
-
-    def __init__(self, logger: logging.Logger) -> None:
-        super().__init__(logger=logger)
-        self._auth: tuple[tuple[str, str], str] | None = None  # (sid, token) → header value
-
-    def _authorization(self, auth: tuple[str, str]) -> str:
-        if self._auth is None or self._auth[0] != auth:
-            creds = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            self._auth = (auth, f"Basic {creds}")
-        return self._auth[1]
-
-    def log_request(self, kwargs: dict[str, Any]) -> None:
-        if self.logger.isEnabledFor(logging.INFO):
-            super().log_request(kwargs)
-
-    def log_response(self, status_code: int, response: Any) -> None:
-        if self.logger.isEnabledFor(logging.INFO):
-            super().log_response(status_code, response)
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        headers = dict(headers or {})
-        if auth is not None:  # as a header: aiohttp deprecates the SDK's BasicAuth object
-            headers["Authorization"] = self._authorization(auth)
-        body: bytes | dict[str, object] | None = data
-        if data and headers.get("Content-Type") == _FORM:
-            body = urlencode(data, doseq=True).encode()
-        response: Response = await super().request(
-            method,
-            url,
-            params=params,
-            data=body,
-            headers=headers,
-            auth=None,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
-        sink = _RESPONSES.get()
-        if sink is not None:
-            sink.append(response)
-        return response
-
 
 class Twilio:
     kind = "twilio"
@@ -146,7 +81,7 @@ class Twilio:
         self.name = name
         self.timeout = timeout  # the SDK's own timeout is not applied; this bound is
         self._clock = clock or SystemClock()
-        self._http: _HttpClient | None = None
+        self._http: HttpClient | None = None
         self._client: Client | None = None
         self._log = logs.get("detector.channels.twilio", channel=name)
         token = cfg.auth_token.get_secret_value()
@@ -163,7 +98,11 @@ class Twilio:
     def _sdk(self) -> Client:
         """Built lazily: the SDK's aiohttp session must be created inside the running loop."""
         if self._client is None:
-            self._http = _HttpClient(logger=_SDK_LOG)
+            from twilio.rest import Client
+
+            from detector.channels.twilio_sdk import HttpClient
+
+            self._http = HttpClient(logger=_SDK_LOG)
             client = Client(
                 self.cfg.account_sid, self.cfg.auth_token.get_secret_value(), http_client=self._http
             )
@@ -192,9 +131,13 @@ class Twilio:
             return self._done(
                 envelope, Delivery(True, "recipient has no phone number", rejected=[recipient])
             )
+        from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
+        from detector.channels.twilio_sdk import RESPONSES
+
         client = self._sdk()
         responses: list[Response] = []
-        token = _RESPONSES.set(responses)
+        token = RESPONSES.set(responses)
         try:
             async with asyncio.timeout(self.timeout):
                 msg = await client.messages.create_async(
@@ -216,7 +159,7 @@ class Twilio:
                 True, f"accepted by Twilio: {msg.sid} ({msg.num_segments} segment(s))"
             )
         finally:
-            _RESPONSES.reset(token)
+            RESPONSES.reset(token)
         return self._done(envelope, delivery)
 
     def _refused(

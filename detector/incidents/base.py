@@ -78,7 +78,8 @@ class EngineBase:
         self.retry_cap = retry_cap
         self.log = logs.get("detector.incidents")
         self._index(config)
-        self.states: dict[str, ProbeState] = {name: ProbeState() for name in self.verdict_names()}
+        fresh = ProbeState()  # frozen: every probe that has not spoken shares one
+        self.states: dict[str, ProbeState] = dict.fromkeys(self.verdict_names(), fresh)
         # the last EVIDENCE_KEEP checks of each probe, oldest first; a list, not a deque: an
         # empty deque is ~600 bytes, and there is one per probe
         self.evidence: dict[str, list[tuple[float, bool, str]]] = {}

@@ -182,9 +182,15 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         self._remember(name, (at, ok, detail[:300]))
 
     def _remember(self, name: str, entry: tuple[float, bool, str]) -> None:
+        """Keep a probe's last checks as evidence; a run of good checks keeps only its latest
+        ("fine until 10:02:11, then failed, failed..."): 20,000 healthy probes would otherwise
+        hold six results each, about 16 MB that nobody reads."""
         ev = self.evidence.get(name)
         if ev is None:
             self.evidence[name] = [entry]
+            return
+        if entry[1] and ev[-1][1]:
+            ev[-1] = entry
             return
         ev.append(entry)
         if len(ev) > EVIDENCE_KEEP:
