@@ -127,7 +127,9 @@ class Daemon:
         )
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, config.server.host, config.server.port)
+        # a crowd arrives during an outage: at 500 new connections/s aiohttp's default backlog
+        # (128) overflows in a 250 ms stall, and a dropped SYN costs a visitor a second or more
+        site = web.TCPSite(self._runner, config.server.host, config.server.port, backlog=1024)
         await site.start()
         self.outbox.start()
         # the config and everything built from it live as long as the process: keep them out
