@@ -16,8 +16,9 @@ a commit or a reload: a probe's step between commits shows within SEVERITIES_FOR
 the next request.
 
 A version that differs means one new render, by the request that found the entry stale (so a
-reader who comes after a change sees it); readers who come while that render runs are served
-the entry it replaces, and only with no entry at all do they wait for it, never render again.
+reader who comes after a change sees it). Readers who come while that render runs wait for it
+when a commit or a reload made it (what they see must include the change), and are served the
+entry it replaces when only the minute or a probe's step did; they never render again.
 Requests carrying the admin token are never served from (nor stored in) the cache.
 """
 
@@ -112,9 +113,11 @@ class ResponseCache:
         if hit is not None and hit.version == current:
             return hit
         lock = self.locks.setdefault(key, asyncio.Lock())
-        if hit is not None and lock.locked():
-            # the new one is being rendered for another request: this one takes the entry it
-            # replaces, a render's time old (tens of ms), rather than queue behind it
+        if hit is not None and lock.locked() and _same_story(hit.version, current):
+            # the new one is being rendered for another request and differs only by the minute
+            # or a probe's step: this one takes the entry it replaces, a render's time old (tens
+            # of ms), rather than queue behind it. After a commit or a reload everyone waits:
+            # a reader who comes after a change (an incident resolved) must see it.
             return hit
         async with lock:
             hit = self.entries.get(key)  # rendered while this request waited
@@ -123,6 +126,11 @@ class ResponseCache:
             entry = Entry.make(await render(), content_type, current, now)
             self.entries[key] = entry
             return entry
+
+
+def _same_story(old: Hashable, new: Hashable) -> bool:
+    """Both versions name the same configuration and the same commit (see `version`)."""
+    return isinstance(old, tuple) and isinstance(new, tuple) and old[:2] == new[:2]
 
 
 def accepts_gzip(request: web.Request) -> bool:

@@ -158,3 +158,40 @@ async def test_gzip_when_the_client_takes_it(make_world: MakeWorld, path: str) -
         assert r.headers["Content-Encoding"] == "gzip"
         assert r.headers["ETag"] != plain.headers["ETag"]
         assert gzip.decompress(await r.read()).decode() == plain.text
+
+
+async def test_during_a_render_a_reader_after_a_commit_waits_for_it() -> None:
+    """Served the previous entry while a new one renders only when the minute or a probe's
+    step changed it; after a commit (an incident resolved) the reader waits and sees it."""
+    from detector.web.cache import ResponseCache
+
+    responses = ResponseCache()
+    key = ("/", "en")
+    await responses.get(key, ("cfg", 1, 10, ()), _body(b"v1"), "text/html", 0.0)
+    gate = asyncio.Event()
+
+    async def slow() -> bytes:
+        await gate.wait()
+        return b"v2"
+
+    # a new minute is rendering; a reader of the same commit gets the previous page at once
+    rendering = asyncio.create_task(responses.get(key, ("cfg", 1, 11, ()), slow, "text/html", 0))
+    await asyncio.sleep(0)
+    same = await responses.get(key, ("cfg", 1, 11, ()), _body(b"x"), "text/html", 0.0)
+    assert same.body == b"v1"
+    # a reader after a commit waits for the render in flight, then renders its own version
+    after_commit = asyncio.create_task(
+        responses.get(key, ("cfg", 2, 11, ()), _body(b"v3"), "text/html", 0.0)
+    )
+    await asyncio.sleep(0)
+    assert not after_commit.done()
+    gate.set()
+    assert (await rendering).body == b"v2"
+    assert (await after_commit).body == b"v3"
+
+
+def _body(data: bytes) -> Any:
+    async def render() -> bytes:
+        return data
+
+    return render
