@@ -84,6 +84,7 @@ from sidebyside import (  # this directory, on the path above
     get,
     lag_buckets,
     metric_samples,
+    nginx_conf,
     process,
     quantile,
     status_kb,
@@ -96,25 +97,6 @@ TOKEN = "crowd-bench-admin-token"
 PAGE_P99_MS = 50.0  # issue 13's bounds
 LAG_P99_MS = 100.0
 
-NGINX_CONF = """\
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location = /healthz {{ default_type text/plain; return 200 "ok\\n"; }}
-        location = /down {{ default_type text/plain; return 503 "down\\n"; }}
-    }}
-}}
-"""
 
 # ---------------------------------------------------------------------------------------------
 # the generator (a child process: `crowd.py --generator ...`)
@@ -279,7 +261,8 @@ def nginx(exe: str, tmp: Path) -> Iterator[tuple[int, int]]:
     """nginx serving /healthz and /down: (its port, its master's pid)."""
     port = free_port()
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+    down = '        location = /down { default_type text/plain; return 503 "down\\n"; }'
+    conf.write_text(nginx_conf(tmp, port, backlog=4096, locations=down))
     argv = [exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)]
     argv += ["-g", "daemon off;"]
     with process(argv, tmp / "nginx.log") as proc:

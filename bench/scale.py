@@ -29,8 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sidebyside import (  # type: ignore[import-not-found]  # a sibling script, not a package
-    NGINX_CONF,
+from sidebyside import (  # a sibling script, not a package
     ROOT,
     Nginx,
     checks_by_result,
@@ -42,32 +41,15 @@ from sidebyside import (  # type: ignore[import-not-found]  # a sibling script, 
     metric_samples,
     process,
     quantile,
+    start_nginx,
     status_kb,
     tail,
-    wait_http,
 )
 
-
-def start_nginx(exe: str, tmp: Path, targets: int) -> tuple[subprocess.Popen[bytes], Nginx]:
-    """nginx on `targets` loopback addresses (127.0.0.1, .2, ...), one port.
-
-    A new connection per check leaves a TIME_WAIT socket for a minute per (client address and
-    port, server address and port): at 2,000 checks/s against one address the 28,000 ephemeral
-    ports of Linux's default range run out, and the bench would measure the kernel, not the
-    detector. Real probes go to many hosts; spread over a few addresses, so do these."""
-    port = free_port()
-    listens = "".join(f"listen 127.0.0.{i + 1}:{port}; " for i in range(targets))
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(tmp=tmp, port=port).replace(f"listen 127.0.0.1:{port};", listens)
-    )
-    argv = [exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)]
-    argv += ["-g", "daemon off;"]
-    with (tmp / "nginx.log").open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    nginx = Nginx(port)
-    wait_http(nginx.url, proc, "nginx", tmp / "nginx-error.log")
-    return proc, nginx
+# A new connection per check leaves a TIME_WAIT socket for a minute per (client address and port,
+# server address and port): at 2,000 checks/s against one address the 28,000 ephemeral ports of
+# Linux's default range run out, and the bench would measure the kernel, not the detector. Real
+# probes go to many hosts; spread over a few nginx addresses (--targets), so do these.
 
 
 def detector_config(

@@ -49,11 +49,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # no proxy from the environment: every request here goes to 127.0.0.1
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-NGINX_CONF = """\
+_NGINX_CONF = """\
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 8192; }}
 http {{
     access_log off;
     client_body_temp_path {tmp}/client_body;
@@ -62,12 +62,24 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     server {{
-        listen 127.0.0.1:{port};
+{listens}
         location = /healthz {{ default_type text/plain; return 200 "ok\\n"; }}
         location = /nginx_status {{ stub_status; }}
+{locations}
     }}
 }}
 """
+
+
+def nginx_conf(
+    tmp: Path, port: int, *, addresses: int = 1, backlog: int | None = None, locations: str = ""
+) -> str:
+    """The benches' nginx: GET /healthz → 200 "ok", stub_status, on `port` of 127.0.0.1 (and
+    127.0.0.2 ... up to `addresses`), everything it writes in `tmp`; `locations` adds more."""
+    opt = f" backlog={backlog}" if backlog else ""
+    listens = "\n".join(f"        listen 127.0.0.{i + 1}:{port}{opt};" for i in range(addresses))
+    return _NGINX_CONF.format(tmp=tmp, listens=listens, locations=locations)
+
 
 BLACKBOX_CONF = """\
 modules:
@@ -509,10 +521,10 @@ def run_bare(tmp: Path, nginx: Nginx, rate: float, fresh: bool, warm: float, sec
 # --- the run ----------------------------------------------------------------------------------
 
 
-def start_nginx(exe: str, tmp: Path) -> tuple[subprocess.Popen[bytes], Nginx]:
+def start_nginx(exe: str, tmp: Path, addresses: int = 1) -> tuple[subprocess.Popen[bytes], Nginx]:
     port = free_port()
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+    conf.write_text(nginx_conf(tmp, port, addresses=addresses))
     log = tmp / "nginx.log"
     # -p/-e: nginx's prefix and its first error log in the temp dir, not the packaged ones
     argv = [exe, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c", str(conf)]

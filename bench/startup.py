@@ -31,9 +31,7 @@ import asyncio
 import contextlib
 import gc
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,28 +52,19 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sidebyside import (  # noqa: E402  # a sibling script
+    find,
+    free_port,
+    nginx_conf,
+    status_kb,
+    tail,
+)
+
 # no proxy from the environment: every request here goes to 127.0.0.1
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 MB = 1 << 20
 
-NGINX_CONF = """\
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location = /healthz {{ default_type text/plain; return 200 "ok\\n"; }}
-    }}
-}}
-"""
 
 AIOHTTP_TARGET = """
 import sys
@@ -91,33 +80,12 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 # --- helpers --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def get(url: str, timeout: float = 5) -> tuple[int, str]:
     try:
         with HTTP.open(url, timeout=timeout) as r:
             return int(r.status), str(r.read().decode())
     except urllib.error.HTTPError as e:
         return int(e.code), str(e.read().decode(errors="replace"))
-
-
-def status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -134,11 +102,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def target(tmp: Path) -> Iterator[str]:
     """A local server answering GET /healthz with 200: nginx if installed, else aiohttp."""
     port = free_port()
-    path = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
-    nginx = shutil.which("nginx", path=path)
+    nginx = find("nginx")
     if nginx:
         conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        conf.write_text(nginx_conf(tmp, port))
         argv = [nginx, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"]
     else:
         argv = [sys.executable, "-c", AIOHTTP_TARGET, str(port)]
