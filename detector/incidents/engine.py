@@ -211,7 +211,7 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
         )
         self.states[name] = new
         self.checked_at[name] = self.clock.monotonic()
-        component = self.component_of.get(name)
+        component = self.component_of[name]  # None: a control
         siblings = self.probe_names.get(component) if component is not None else None
         if siblings and new.bad_streak == 1 and state.bad_streak == 0:
             # the others of the component are checked now, so their streaks run in phase;
@@ -247,7 +247,6 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
             # a change waits to be said until every probe has spoken: this one just did
             self.queue.put_nowait(Decision(name, None, at, streak=True))
         self._remember(name, (at, result.ok, result.detail))
-        component = self.component_of[name]
         if component is None:
             self.control_checked_at[name] = self.clock.monotonic()
             if event is not None or self.deferred:
