@@ -10,6 +10,8 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from detector import channels as channel_kinds
 from detector import logs
 from detector.channels.base import Channel
 from detector.clock import Clock, SystemClock
+from detector.cluster.node import Node
 from detector.config.models import Config, ProbeConfig, Subscriber
 from detector.health import Health, describe
 from detector.history import History
@@ -63,6 +66,31 @@ def secrets_of(config: Config) -> list[str]:
     return [*secret_values(config), *pairs]
 
 
+def engine_config(config: Config) -> Config:
+    """With several instances each vantage weighs its own controls (a blind vantage writes no
+    trouble), so the leader's engine has none of its own to wait for."""
+    if config.cluster is None:
+        return config
+    return config.model_copy(update={"controls": []})
+
+
+def advertise(config: Config) -> str:
+    """Where other instances reach this one (people's actions go to the leader):
+    DETECTOR_ADVERTISE, or this host's address and the port it serves."""
+    given = os.environ.get("DETECTOR_ADVERTISE")
+    if given:
+        return given.rstrip("/")
+    host = config.server.host
+    if host in ("", "0.0.0.0", "::"):
+        try:
+            host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.server.port}"
+
+
 class Daemon:
     def __init__(
         self,
@@ -88,12 +116,16 @@ class Daemon:
         self.stopped = asyncio.Event()
         self._side: set[asyncio.Task[None]] = set()  # operators' events under way
         self._told: set[str] = set()  # overdue reports already told
+        self.node: Node | None = None  # several instances: this one's part (PostgreSQL)
+        self._leader_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         config = self.config
         logs.register_secrets(secrets_of(config))
         self.store = Store(config.storage.url)
-        await self.store.open()
+        migrated = await self.store.open()
+        if migrated.before != migrated.after and (migrated.before or migrated.legacy):
+            self.log.info("store schema upgraded", change=migrated.describe())
         self.channels = channel_kinds.build(config)
         subscribers = subscribers_of(config, self.base_dir)
         compose.warm(
@@ -102,7 +134,7 @@ class Daemon:
         )
         self.outbox = self._outbox(config, self.channels)
         self.engine = Engine(
-            config,
+            engine_config(config),
             self.store,
             self.channels,
             subscribers,
@@ -115,6 +147,7 @@ class Daemon:
             enqueue=self.outbox.enqueue,
         )
         await self.engine.load()
+        self.engine.remote = config.cluster is not None
         self.session = make_session()
         self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
         self.history = History(self.store)
@@ -122,8 +155,30 @@ class Daemon:
             config.all_probes(), config.detection, self._check, self.metrics, self.clock
         )
         self.labels = self._labels()
+        if config.cluster is not None:
+            self.node = Node(
+                config,
+                self.store,
+                self.engine,
+                self.scheduler,
+                self.metrics,
+                self.health,
+                self.clock,
+                advertise=advertise(config),
+                lead=self._lead,
+                follow=self._follow,
+            )
+            await self.node.start()  # before the first checks: only its share runs here
+        else:
+            self.metrics.probes_owned.set(len(config.all_probes()))
         self.services = Services(
-            config, self.store, self.engine, self.metrics, self.scheduler, health=self.health
+            config,
+            self.store,
+            self.engine,
+            self.metrics,
+            self.scheduler,
+            health=self.health,
+            leader_url=None if self.node is None else self._leader_url,
         )
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
@@ -131,7 +186,8 @@ class Daemon:
         # (128) overflows in a 250 ms stall, and a dropped SYN costs a visitor a second or more
         site = web.TCPSite(self._runner, config.server.host, config.server.port, backlog=1024)
         await site.start()
-        self.outbox.start()
+        if self.node is None:
+            self.outbox.start()
         # the config and everything built from it live as long as the process: keep them out
         # of the cyclic collector's full passes, which would otherwise walk them again and again
         gc.collect()
@@ -140,10 +196,12 @@ class Daemon:
         self.scheduler.start_all()
         self._tasks = [
             asyncio.create_task(self.scheduler.run()),
-            asyncio.create_task(self.engine.run_decisions()),
-            asyncio.create_task(self.engine.run_ticks()),
             asyncio.create_task(self._housekeeping()),
         ]
+        if self.node is None:  # alone: always the leader
+            self._tasks += self._leader_loops()
+        else:  # several: the node takes up the leader's loops when it gets the lease
+            self._tasks.append(asyncio.create_task(self.node.run()))
         if config.export is not None:  # a static copy of the public face, kept current
             from detector.web.export import Exporter
 
@@ -171,6 +229,39 @@ class Daemon:
             open_incidents=len(self.engine.open_incidents()),
         )
 
+    def _leader_loops(self) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(self.engine.run_decisions()),
+            asyncio.create_task(self.engine.run_ticks()),
+        ]
+
+    def leading(self) -> bool:
+        return self.node is None or self.node.leading
+
+    async def _lead(self) -> None:
+        """The lease is ours: the engine was rebuilt from the store; deliver and decide."""
+        self.outbox = self._outbox(self.config, self.channels)
+        self.engine.wake_outbox, self.engine.enqueue = self.outbox.wake, self.outbox.enqueue
+        self.outbox.start()
+        self._leader_tasks = self._leader_loops()
+
+    async def _follow(self) -> None:
+        """The lease is gone: stop deciding and sending at once."""
+        tasks, self._leader_tasks = self._leader_tasks, []
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.outbox.abort()
+        self.engine.wake_outbox, self.engine.enqueue = (lambda: None), (lambda rows: None)
+
+    def _leader_url(self) -> str | None:
+        """None while this instance leads; else the leader's address ("" when none is known),
+        where people's actions are sent on."""
+        node = self.node
+        if node is None or node.leading:
+            return None
+        return next((m.listen for m in node.live if m.member == node.leader), "")
+
     def _outbox(self, config: Config, channels: list[Channel]) -> OutboxWorker:
         return OutboxWorker(
             self.store,
@@ -182,6 +273,7 @@ class Daemon:
             give_up_after=config.notify.give_up_after,
             health=self.health,
             on_dead=self._dead,
+            may_send=self.leading if self.node is None else self.node.may_send,
         )
 
     def _labels(self) -> dict[str, tuple[str, str]]:
@@ -202,7 +294,9 @@ class Daemon:
         logs.register_secrets(secrets_of(config))
         subscribers = subscribers_of(config, self.base_dir)
         channels = self.channels
-        if config.channels != old.channels:
+        if config.channels != old.channels and not self.leading():
+            self.channels = channel_kinds.build(config)  # the next lease starts them
+        elif config.channels != old.channels:
             await self.outbox.stop()
             for ch in self.channels:
                 with contextlib.suppress(Exception):
@@ -215,8 +309,11 @@ class Daemon:
             [config.service.locale, *(s.locale for s in subscribers if s.locale)],
             config.service.timezone,
         )
-        await self.engine.reconfigure(config, channels, subscribers)
-        self.scheduler.reconfigure(config.all_probes(), config.detection)
+        await self.engine.reconfigure(engine_config(config), self.channels, subscribers)
+        if self.node is not None:
+            self.node.reconfigure(config)
+        else:
+            self.scheduler.reconfigure(config.all_probes(), config.detection)
         self.labels = self._labels()
         self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
         self.config = self.services.config = config
@@ -243,6 +340,8 @@ class Daemon:
                 detail=result.detail,
                 duration=round(result.duration, 4),
             )
+        if self.node is not None:
+            return self.node.vantage.on_result(probe.name, result, now)
         return self.engine.on_result(probe.name, result, now)
 
     def _recheck_controls(self) -> None:
@@ -279,7 +378,7 @@ class Daemon:
                 self.metrics.outbox_pending.set(counts.get("pending", 0))
                 overdue = await self.store.reports_overdue(self.clock.now())
                 self.metrics.reports_overdue.set(overdue)
-                if overdue:
+                if overdue and self.leading():
                     await self._tell_overdue()
                 if self.history.pending and self._due_flush():
                     await self.history.flush()
@@ -329,8 +428,12 @@ class Daemon:
     async def _rollup(self) -> None:
         """Hourly, on the calendar: fold minute history into hours and drop what is past
         keeping. A store that cannot take it now is tried again next hour."""
+        if not self.leading():
+            return
         try:
             await self.store.rollup_history(self.clock.now())
+            if self.node is not None:  # instances gone for a day are gone for good
+                await self.store.forget_members(older_than=86400.0)
         except STORE_ERRORS as e:
             self.health.failed("store:rollup", describe(e))
         else:
@@ -364,6 +467,9 @@ class Daemon:
     async def stop(self, drain: float = 10.0) -> None:
         """Graceful: stop checking, write what was decided, finish sends in flight."""
         await self.scheduler.stop()
+        for t in self._leader_tasks:
+            t.cancel()
+        await asyncio.gather(*self._leader_tasks, return_exceptions=True)
         if getattr(self, "calendar", None) is not None and self.calendar.running:
             self.calendar.shutdown(wait=False)
         for t in self._tasks:
@@ -371,9 +477,13 @@ class Daemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.engine.drain()
-        await self.outbox.stop(drain)
+        if self.node is None or self.node.leading:
+            await self.outbox.stop(drain)
         with contextlib.suppress(Exception):
             await self.history.flush()
+        if self.node is not None:
+            with contextlib.suppress(Exception):
+                await self.node.leave()
         if self._runner is not None:
             await self._runner.cleanup()
         for ch in self.channels:

@@ -33,6 +33,11 @@ class Health:
         if self.problems.pop(key, None) is not None:
             self.log.warning("ready again", part=key)
 
+    def clear(self, prefix: str) -> None:
+        """A part that is gone (a former leader's delivery) is no problem any more."""
+        for key in [k for k in self.problems if k.startswith(prefix)]:
+            self.ok(key)
+
     def ready(self) -> bool:
         return not self.problems
 

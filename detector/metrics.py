@@ -82,6 +82,17 @@ class Metrics:
             p + "leader", "1 on the instance that runs incidents and notices.", registry=r
         )
         self.leader.set(1)
+        self.vantages_live = Gauge(
+            p + "vantages_live", "Vantages with a live member (1 alone).", registry=r
+        )
+        self.vantages_live.set(1)
+        self.members_live = Gauge(
+            p + "members_live", "Instances heartbeating in the cluster (1 alone).", registry=r
+        )
+        self.members_live.set(1)
+        self.probes_owned = Gauge(
+            p + "probes_owned", "Probes this instance runs (its vantage's share).", registry=r
+        )
         Info(p + "build", "Version of outage-detector.", registry=r).info({"version": __version__})
         self._results = {r: self.probe_checks.labels(r) for r in ("ok", "soft_fail", "fail")}
 

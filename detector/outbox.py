@@ -153,8 +153,10 @@ class OutboxWorker:
         on_accepted: Accepted | None = None,
         on_dead: Callable[[OutboxRow], None] | None = None,
         health: Health | None = None,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
+        self.may_send = may_send  # several instances: False once this one may not lead
         self.channels = channels
         self.metrics = metrics
         self.clock = clock
@@ -238,6 +240,17 @@ class OutboxWorker:
                 )
                 continue
             self._recorded(lane, results)
+
+    async def abort(self) -> None:
+        """No longer the leader: stop now, sends in flight included (their rows stay pending
+        on record, for the new leader), and write nothing: the lease is gone."""
+        self._stopping = True
+        tasks = [*self._loops, *self._inflight]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.health.clear("delivery:")
+        self.health.ok(STORE_KEY)
 
     # --- the loops --------------------------------------------------------------------------
 
@@ -572,6 +585,10 @@ class OutboxWorker:
             except (TypeError, ValueError, KeyError) as e:  # a row no channel could send
                 result = Delivery(False, f"unreadable row: {_reason(e)}", permanent=True)
             else:
+                if not self.may_send():  # the lease ran out: not ours to send any more
+                    lane.sending -= 1
+                    self._unclaim(lane, [(st, it)])
+                    return
                 try:
                     result = await lane.ch.send(env)
                 except Exception as e:  # a channel bug is a failed attempt, not a lost notice

@@ -66,10 +66,14 @@ class Scheduler:
         for i, name in enumerate(names):
             self._push(name, now + self.settings[name].interval * i / n)
 
-    def reconfigure(self, probes: list[ProbeConfig], defaults: Detection) -> None:
+    def reconfigure(
+        self, probes: list[ProbeConfig], defaults: Detection, spread: float | None = None
+    ) -> None:
         """SIGHUP as a diff: an unchanged probe keeps its place in the schedule (a re-check
         streak under way goes on on time); a changed one is checked now; a new one starts
-        within its interval; a removed one is dropped."""
+        within its interval, or within `spread` seconds (probes taken over from an instance
+        that died: their last check may be an interval old already); a removed one is
+        dropped."""
         now = self.clock.monotonic()
         new = {p.name: p for p in probes}
         settings = {p.name: p.detection(defaults) for p in probes}
@@ -91,7 +95,10 @@ class Scheduler:
             else:
                 self.again.add(name)  # in flight: checked again, by the new definition
         for i, name in enumerate(fresh):
-            self._push(name, now + settings[name].interval * i / max(1, len(fresh)))
+            window = settings[name].interval
+            if spread is not None:
+                window = min(window, spread)
+            self._push(name, now + window * i / max(1, len(fresh)))
 
     def check_now(self, names: Iterable[str]) -> None:
         now = self.clock.monotonic()

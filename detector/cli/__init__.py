@@ -19,6 +19,7 @@ COMMANDS = {
     "maintenance": "detector.cli.maintenance",
     "export": "detector.cli.export",
     "migrate": "detector.cli.migrate",
+    "cluster": "detector.cli.cluster",
 }
 
 

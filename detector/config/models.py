@@ -384,16 +384,19 @@ class Config(Model):
     channels: list[Channel] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_instance(self) -> Config:
-        """Several instances sharing one store (cluster, quorum across vantages) are not built
-        yet: their keys are refused rather than accepted and ignored."""
-        if self.cluster is not None:
+    def _instances(self) -> Config:
+        """Several instances share a PostgreSQL store; alone (no `cluster`), this detector is
+        one vantage, so no quorum above 1 can ever form."""
+        postgres = self.storage.url.startswith(("postgresql://", "postgres://"))
+        if self.cluster is not None and not postgres:
             raise PydanticCustomError(
-                "not_available",
-                "several instances sharing one store are not available yet; remove `cluster` "
-                "(one `detector run` does everything)",
+                "cluster_needs_postgres",
+                "several instances share one PostgreSQL store: set storage.url to "
+                "postgresql://... or remove `cluster`",
                 {"loc": ("cluster",)},
             )
+        if self.cluster is not None:
+            return self
         located: list[tuple[tuple[str | int, ...], Any]] = [(("detection",), self.detection)]
         located += [(("controls", i), p) for i, p in enumerate(self.controls)]
         located += [
@@ -406,8 +409,9 @@ class Config(Model):
             if isinstance(q, int) and q > 1:
                 raise PydanticCustomError(
                     "quorum_impossible",
-                    "{quorum} vantages cannot agree: this detector is one vantage (several "
-                    "instances are not available yet); use 1 or majority",
+                    "{quorum} vantages cannot agree: without `cluster` this detector is one "
+                    "vantage; use 1 or majority, or run several instances (`cluster`, "
+                    "PostgreSQL)",
                     {"quorum": q, "loc": (*loc, "quorum")},
                 )
         return self

@@ -93,6 +93,23 @@ class EngineBase:
         self.queue: asyncio.Queue[Decision] = asyncio.Queue()
         self.tick_wake = asyncio.Event()
         self.lock = asyncio.Lock()  # decisions, ticks and people's actions, one at a time
+        # several instances: verdicts come combined from every vantage (`on_verdict`), not
+        # from this process's checks
+        self.remote = False
+
+    def reset(self) -> None:
+        """Forget everything, to be rebuilt from the store by `load` (a new leader, or a
+        follower's copy of what the leader committed)."""
+        fresh = ProbeState()
+        self.states = dict.fromkeys(self.verdict_names(), fresh)
+        self.evidence = {}
+        self.control_checked_at = {}
+        self.bad_since = {}
+        self.checked_at = {}
+        self.firing = {}
+        self._memory = Memory()
+        self.queue = asyncio.Queue()
+        self.version += 1
 
     def _index(self, config: Config) -> None:
         """Per-probe lookups the hot path needs, built once per configuration."""

@@ -32,6 +32,7 @@ from detector.state import (
 )
 from detector.store import (
     STORE_ERRORS,
+    Fenced,
 )
 from probes.base import Result
 
@@ -155,6 +156,33 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                 )
         return matched
 
+    def on_verdict(
+        self, name: str, new: ProbeState, evidence: list[tuple[float, bool, str]], at: float
+    ) -> None:
+        """Several instances: the vantages' combined verdict on a probe changed (`cluster.
+        logic.combine`). Stepped like a probe of our own: a confirmation, a change or a
+        recovery is a decision; a streak starting or ending is one too, for settling."""
+        old = self.states[name]
+        if new == old:
+            return
+        self.states[name] = new
+        mono = self.clock.monotonic()
+        self.checked_at[name] = mono
+        if old.confirmed == Level.OK and old.bad_streak == 0:
+            self.bad_since[name] = mono
+        for entry in evidence:
+            self._remember(name, entry)
+        event: ProbeEvent | None = None
+        if old.confirmed == Level.OK and new.confirmed != Level.OK:
+            event = ProbeEvent("confirmed", new.confirmed, new.first_bad_at)
+        elif old.confirmed != Level.OK and new.confirmed == Level.OK:
+            event = ProbeEvent("recovered", Level.OK, old.first_bad_at)
+        elif old.confirmed != Level.OK and (
+            new.confirmed != old.confirmed or new.severity != old.severity
+        ):
+            event = ProbeEvent("changed", new.confirmed, old.first_bad_at)
+        self.queue.put_nowait(Decision(name, event, at, streak=event is None))
+
     async def operator_event(
         self,
         event: str,
@@ -269,6 +297,9 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
                     async with self.lock:
                         await self._decide(decision)
                     break
+                except Fenced:  # no longer the leader: the cluster node stops this loop
+                    await asyncio.sleep(wait)
+                    wait = min(self.retry_cap, wait * 2)
                 except STORE_ERRORS as e:
                     self.health.failed("store", describe(e))
                     await asyncio.sleep(wait)
@@ -304,6 +335,8 @@ class Engine(LifecycleMixin, ActionsMixin, MaintenanceMixin, PublishingMixin):
             try:
                 wait = await self.tick()
                 backoff = 0.05
+            except Fenced:  # no longer the leader: the cluster node stops this loop
+                wait, backoff = backoff, min(self.retry_cap, backoff * 2)
             except STORE_ERRORS as e:  # nothing changed; what was due is due again
                 self.health.failed("store", describe(e))
                 wait, backoff = backoff, min(self.retry_cap, backoff * 2)

@@ -190,7 +190,12 @@ class LifecycleMixin(EngineBase):
             for p in probes:
                 if self.states[p.name].suspect:
                     return False
-                if opening and began is not None and self.checked_at.get(p.name, 0.0) < began:
+                if (
+                    opening
+                    and began is not None
+                    and not self.remote  # vantages re-check their own siblings
+                    and self.checked_at.get(p.name, 0.0) < began
+                ):
                     return False
         if opening:
             return not any(

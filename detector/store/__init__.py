@@ -1,3 +1,4 @@
+from detector.store.cluster import Fenced, Lease, Member, Verdict
 from detector.store.errors import StoreUnavailable
 from detector.store.store import (
     STORE_ERRORS,
@@ -12,10 +13,14 @@ from detector.store.store import (
 __all__ = [
     "STORE_ERRORS",
     "Change",
+    "Fenced",
     "IncidentRow",
+    "Lease",
     "MaintenanceRow",
+    "Member",
     "NoticeRow",
     "OutboxRow",
     "Store",
     "StoreUnavailable",
+    "Verdict",
 ]

@@ -64,7 +64,7 @@ class OutboxQueries:
 
     if TYPE_CHECKING:
 
-        def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+        def write(self, *, fenced: bool = True) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     async def _all(self, q: Any) -> Sequence[Row[Any]]:
         raise NotImplementedError

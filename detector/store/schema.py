@@ -114,7 +114,8 @@ def _history(name: str) -> Table:
         name,
         metadata,
         Column("probe", String(200), primary_key=True),
-        Column("bucket", Integer, primary_key=True),
+        # SQLite's INTEGER is 64 bits; PostgreSQL's is 32, which epoch seconds outgrow in 2038
+        Column("bucket", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
         Column("checks", Integer, nullable=False),
         Column("failures", Integer, nullable=False),
         Column("soft", Integer, nullable=False),
@@ -138,3 +139,47 @@ maintenance = Table(
     # 0 none, 1 scheduled, 2 started, 3 ended
     Column("announced", Integer, nullable=False, default=0),
 )
+
+
+# --- several instances (PostgreSQL; the tables exist on SQLite too, unused) ------------------
+# Times here are the database's clock (epoch seconds): instances on several hosts compare
+# heartbeats and the lease against one clock, not against their own.
+
+cluster_members = Table(
+    "cluster_members",
+    metadata,
+    Column("member", String(64), primary_key=True),  # one per process: random, never reused
+    Column("vantage", String(200), nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("listen", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("blind", Boolean, nullable=False, default=False),  # its controls fail
+    Column("probes_owned", Integer, nullable=False, default=0),
+)
+
+cluster_lease = Table(
+    "cluster_lease",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row: 1
+    Column("holder", String(64)),
+    Column("epoch", BigInteger, nullable=False, default=0),
+    Column("expires_at", Float, nullable=False, default=0.0),
+)
+
+# each vantage's verdict on each probe, written when it changes (not every check)
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("vantage", String(200), primary_key=True),
+    Column("probe", String(200), primary_key=True),
+    Column("level", Integer, nullable=False),  # detector.state.Level
+    Column("suspect", Boolean, nullable=False, default=False),  # re-checking towards a change
+    Column("first_bad_at", Float),
+    Column("severity", String(20)),
+    Column("detail", Text, nullable=False, default=""),
+    Column("at", Float, nullable=False),  # the check that changed it
+    Column("changed_at", Float, nullable=False),  # database clock
+)
+Index("ix_verdicts_changed", verdicts.c.changed_at)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from detector.store import migrations
 from detector.store import schema as s
+from detector.store.cluster import ClusterQueries
 from detector.store.errors import StoreUnavailable
 from detector.store.outbox import OutboxQueries
 
@@ -196,9 +197,12 @@ class Change:
 STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, StoreUnavailable)
 
 
-class Store(OutboxQueries):
+class Store(OutboxQueries, ClusterQueries):
     def __init__(self, url: str) -> None:
         self.url = url
+        # several instances: (member, epoch) the leader's writes must hold the lease at; a
+        # follower's epoch is 0, which no lease has, so its writes are refused (`Fenced`)
+        self.fence: tuple[str, int] | None = None
         self.engine: AsyncEngine = create_engine(url)
         self.path: str | None = None
         self._identity: tuple[int, int] | None = None
@@ -247,10 +251,14 @@ class Store(OutboxQueries):
             )
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction on the file we opened, or none at all."""
+    async def write(self, *, fenced: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One write transaction on the file we opened, or none at all. With several
+        instances, a `fenced` write (everything the leader decides) first checks, in the same
+        transaction, that this instance still holds the leader lease."""
         self.check_file()
         async with self.engine.begin() as conn:
+            if fenced and self.fence is not None:
+                await self.check_fence(conn)
             yield conn
 
     async def close(self) -> None:
@@ -324,7 +332,7 @@ class Store(OutboxQueries):
             {"probe": p, "bucket": b, "checks": c, "failures": f, "soft": so, "duration_sum": d}
             for p, b, c, f, so, d in rows
         ]
-        async with self.write() as conn:
+        async with self.write(fenced=False) as conn:  # every instance counts its own checks
             await conn.execute(stmt, params)
 
     async def update_incident(self, incident_id: str, **values: Any) -> None:

@@ -530,16 +530,20 @@ def test_impact_per_language() -> None:
     ]
 
 
-def test_cluster_is_refused_until_several_instances_work() -> None:
+def test_cluster_needs_postgresql() -> None:
     assert errors(with_("cluster: {vantage: eu-west}\n")) == [
-        "cluster: several instances sharing one store are not available yet; remove `cluster` "
-        "(one `detector run` does everything)"
+        "cluster: several instances share one PostgreSQL store: set storage.url to "
+        "postgresql://... or remove `cluster`"
     ]
+    pg = "storage: {url: 'postgresql://u@127.0.0.1/d'}\ncluster: {vantage: eu-west, lease: 3s}\n"
+    cfg = parse_config(with_(pg + "detection: {quorum: 2}\n"), {})
+    assert cfg.cluster is not None and cfg.cluster.lease == 3.0
+    assert cfg.detection.quorum == 2
 
 
 def test_a_quorum_one_vantage_cannot_reach_is_refused() -> None:
     assert errors(with_("detection: {quorum: 2}\n")) == [
-        "detection.quorum: 2 vantages cannot agree: this detector is one vantage (several "
-        "instances are not available yet); use 1 or majority"
+        "detection.quorum: 2 vantages cannot agree: without `cluster` this detector is one "
+        "vantage; use 1 or majority, or run several instances (`cluster`, PostgreSQL)"
     ]
     assert parse_config(with_("detection: {quorum: 1}\n"), {}).detection.quorum == 1

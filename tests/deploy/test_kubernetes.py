@@ -6,7 +6,8 @@ Service, ServiceMonitor, scrape annotations, the config in the ConfigMap loads).
 
 The manifests are built with `kubectl kustomize` (or `kustomize build`) where one is installed,
 else with build() below, which applies the kustomizations itself: resources, namespace, images
-and strategic-merge patches, all that these files use (anything else makes it stop, not guess).
+and strategic-merge patches (a `$patch: delete` of a whole resource included), all that these
+files use (anything else makes it stop, not guess).
 Where kubectl is installed, a test checks that build() and kubectl give the same objects.
 """
 
@@ -33,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
 BASE = KUBE / "base"
 OVERLAY = KUBE / "overlays" / "example"
+SEVERAL = KUBE / "overlays" / "several-instances"  # three replicas sharing one PostgreSQL
+FOLDERS = [BASE, OVERLAY, SEVERAL]
+FOLDER_IDS = ["base", "overlay", "several-instances"]
 SERVICEMONITOR_SCHEMA = KUBE / "schemas" / "servicemonitor-monitoring.coreos.com-v1.json"
 # the oldest Kubernetes minor release still in upstream support when this was written, and the
 # newest kubernetes-validate knows
@@ -77,13 +81,20 @@ def build(folder: Path) -> list[Resource]:
         if set(entry) != {"path"}:
             raise NotImplementedError(f"patch {entry}: only `path:` strategic-merge patches")
         for patch in yaml.safe_load_all((folder / entry["path"]).read_text()):
+            patch = dict(patch)
+            directive = patch.pop("$patch", None)
+            if directive not in (None, "delete"):
+                raise NotImplementedError(f"patch {entry['path']}: $patch: {directive}")
             i = next((i for i, r in enumerate(out) if same_object(r, patch)), None)
             if i is None:
                 raise LookupError(
                     f"patch {entry['path']}: no {patch['kind']} "
                     f"{patch['metadata']['name']} to patch"
                 )
-            out[i] = merge(out[i], patch, strategic=is_builtin(patch))
+            if directive == "delete":  # the whole resource goes
+                del out[i]
+            else:
+                out[i] = merge(out[i], patch, strategic=is_builtin(patch))
     for image in k.get("images", []):
         for r in out:
             set_image(r, image)
@@ -137,13 +148,14 @@ def list_merge_key(field: str, items: list[Any]) -> str | None:
 
 
 def merge_list(base: list[Any], patch: list[Any], key: str) -> list[Any]:
-    out = copy.deepcopy(base)
+    """As kustomize orders them: the patch's items first, in its order (each merged into the
+    base's item of the same key, if any), then the base's other items, in theirs."""
+    out: list[Any] = []
     for item in patch:
-        i = next((i for i, b in enumerate(out) if b.get(key) == item.get(key)), None)
-        if i is None:
-            out.append(copy.deepcopy(item))
-        else:
-            out[i] = merge(out[i], item, strategic=True)
+        match = next((b for b in base if b.get(key) == item.get(key)), None)
+        out.append(copy.deepcopy(item) if match is None else merge(match, item, strategic=True))
+    patched = {item.get(key) for item in patch}
+    out += [copy.deepcopy(b) for b in base if b.get(key) not in patched]
     return out
 
 
@@ -228,7 +240,7 @@ def problems(resources: list[Resource]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("folder", [BASE, OVERLAY], ids=["base", "overlay"])
+@pytest.mark.parametrize("folder", FOLDERS, ids=FOLDER_IDS)
 def test_manifests_validate_against_the_kubernetes_schemas(folder: Path) -> None:
     resources = rendered(folder)
     assert resources
@@ -248,7 +260,7 @@ def test_validation_refuses_a_misspelt_field() -> None:
     assert any("Service/outage-detector" in p and "eighty" in p for p in found), found
 
 
-@pytest.mark.parametrize("folder", [BASE, OVERLAY], ids=["base", "overlay"])
+@pytest.mark.parametrize("folder", FOLDERS, ids=FOLDER_IDS)
 def test_builder_agrees_with_kustomize(folder: Path) -> None:
     if kustomize_command(folder) is None:
         pytest.skip(
@@ -386,3 +398,53 @@ def test_status_page_service_and_scraping(overlay: list[Resource]) -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == (port["name"], "/metrics")
     assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+
+
+# -- several instances -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def several() -> list[Resource]:
+    return rendered(SEVERAL)
+
+
+def test_several_instances_share_one_postgresql(several: list[Resource], tmp_path: Path) -> None:
+    """Three replicas, one vantage, each reachable at its pod IP; the store in PostgreSQL
+    from a Secret (no volume claim: a ReadWriteOnce volume would hold the other pods back);
+    the config in the ConfigMap loads as the container sees it, with `cluster`."""
+    deployment = one(several, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    pod = spec["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["api", "detector"]
+    assert not [r for r in several if r["kind"] == "PersistentVolumeClaim"]
+    assert not [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+
+    detector = container(deployment, "detector")
+    assert detector["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "detector"}
+    env = {e["name"]: e for e in detector["env"]}
+    assert env["DETECTOR_VANTAGE"]["value"]  # one fixed vantage: the replicas share probes
+    names = [e["name"] for e in detector["env"]]
+    assert names.index("POD_IP") < names.index("DETECTOR_ADVERTISE")  # $(POD_IP) expands
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env["DETECTOR_ADVERTISE"]["value"] == f"http://$(POD_IP):{PORT}"
+    ref = env["DETECTOR_STORAGE_URL"]["valueFrom"]["secretKeyRef"]
+    secrets = {r["metadata"]["name"]: r for r in several if r["kind"] == "Secret"}
+    url = secrets[ref["name"]]["stringData"][ref["key"]]
+
+    keys = tmp_path / "secrets"
+    keys.mkdir()
+    for name, value in secrets["outage-detector-secrets"]["stringData"].items():
+        (keys / name).write_text(value + "\n")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name, text in one(several, "ConfigMap")["data"].items():
+        (etc / name).write_text(text.replace(f"{SECRETS_DIR}/", f"{keys}/"))
+    config = load_config(
+        etc / "detector.yaml",
+        env={"DETECTOR_LISTEN": f"0.0.0.0:{PORT}", "DETECTOR_STORAGE_URL": url},
+    )
+    assert config.storage.url == url and url.startswith("postgresql://")
+    assert config.cluster is not None
+    assert config.subscribers and len(config.channels) == 3

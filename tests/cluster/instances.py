@@ -1,0 +1,204 @@
+"""Several `detector run` subprocesses on one PostgreSQL: each with its own vantage, port and
+path to the service (a Target of its own, so one vantage can lose the service while others
+still see it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import ClientSession
+
+from tests.e2e.harness import SECRET, Receiver, free_port, until
+
+METRIC = re.compile(r"^(detector_[a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+|NaN)$", re.M)
+
+
+def cluster_config(
+    folder: Path,
+    name: str,
+    storage: str,
+    receiver: Receiver,
+    *,
+    lease: str = "1s",
+    components: list[dict[str, Any]] | None = None,
+    detection: dict[str, Any] | None = None,
+    cadence: dict[str, str] | None = None,
+) -> tuple[Path, int]:
+    """One instance's config; the probe's address comes from TARGET_PORT in its environment
+    (each vantage its own path to the service)."""
+    port = free_port()
+    cfg: dict[str, Any] = {
+        "service": {
+            "name": "Acme Cloud",
+            "status_page_url": "https://status.acme.example/",
+            "timezone": "Europe/Warsaw",
+            "contact": {"name": "Jane Doe, Head of Operations", "email": "ops@acme.example"},
+            "report_within": "5d",
+        },
+        "server": {"listen": f"127.0.0.1:{port}", "admin_token": "${ADMIN_TOKEN}"},
+        "storage": {"url": storage},
+        "cluster": {"lease": lease},
+        "detection": {
+            "interval": "200ms",
+            "timeout": "500ms",
+            "failures_to_confirm": 3,
+            "recheck_interval": "100ms",
+            "successes_to_recover": 2,
+            "stable_for": "1s",
+            **(detection or {}),
+        },
+        "cadence": cadence or {"major_outage": "4s", "partial_outage": "4s", "degraded": "4s"},
+        "components": components
+        or [
+            {
+                "id": "api",
+                "name": "Public API",
+                "impact": "You cannot reach the API.",
+                "probes": [
+                    {
+                        "name": "api-health",
+                        "http": {
+                            "url": "http://127.0.0.1:${TARGET_PORT}/healthz",
+                            "expect": {"status": [200]},
+                        },
+                    }
+                ],
+            }
+        ],
+        "channels": [
+            {
+                "type": "webhook",
+                "url": f"http://127.0.0.1:{receiver.port}/hook",
+                "secret": "${WEBHOOK_SECRET}",
+            }
+        ],
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, port
+
+
+class Instance:
+    def __init__(self, name: str, config: Path, port: int, env: dict[str, str]) -> None:
+        self.name = name
+        self.config = config
+        self.port = port
+        self.env = env
+        self.log = config.with_suffix(".log")
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, wait: bool = True) -> Instance:
+        env = {
+            **os.environ,
+            "WEBHOOK_SECRET": SECRET,
+            "ADMIN_TOKEN": "admin-token-123456",
+            "DETECTOR_ADVERTISE": f"http://127.0.0.1:{self.port}",
+            **self.env,
+        }
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "detector",
+                "run",
+                "-c",
+                str(self.config),
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=str(self.config.parent),
+            )
+        if wait:
+            await until(self.ready, 30, f"{self.name} to be ready")
+        return self
+
+    async def ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.returncode is not None:
+            raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.text()}")
+        try:
+            async with ClientSession() as s, s.get(self.url("/readyz")) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def metrics(self) -> dict[str, float]:
+        """Unlabelled samples, and labelled ones summed per name."""
+        async with ClientSession() as s, s.get(self.url("/metrics")) as r:
+            body = await r.text()
+        out: dict[str, float] = {}
+        for name, _labels, value in METRIC.findall(body):
+            out[name] = out.get(name, 0.0) + float(value)
+        return out
+
+    async def metric(self, name: str) -> float:
+        return (await self.metrics()).get(name, 0.0)
+
+    async def sent(self) -> float:
+        """Notices this process delivered (its own counter: who sent what)."""
+        async with ClientSession() as s, s.get(self.url("/metrics")) as r:
+            body = await r.text()
+        return sum(
+            float(v)
+            for n, labels, v in METRIC.findall(body)
+            if n == "detector_notices_total" and 'outcome="sent"' in labels
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.returncode is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGCONT)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), 15)
+        except TimeoutError:
+            self.proc.kill()
+            return await self.proc.wait()
+
+
+async def leaders(instances: list[Instance]) -> list[Instance]:
+    out = []
+    for i in instances:
+        if i.alive and await i.metric("detector_leader") == 1:
+            out.append(i)
+    return out
+
+
+async def one_leader(instances: list[Instance], timeout: float = 15) -> Instance:
+    found: list[Instance] = []
+
+    async def exactly_one() -> bool:
+        nonlocal found
+        found = await leaders(instances)
+        return len(found) == 1
+
+    await until(exactly_one, timeout, "exactly one leader")
+    return found[0]
