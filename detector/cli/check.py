@@ -52,6 +52,16 @@ def summary(
         f"channels: {len(config.channels)} ({_counts(channels)})",
         f"storage: {safe_url(config.storage.url)}",
     ]
+    if config.cluster is not None:
+        from detector.cluster.node import vantage_name
+
+        vantage = vantage_name(config.cluster)
+        quorum = config.detection.quorum
+        lines.append(
+            f"cluster: vantage {vantage}, lease {config.cluster.lease:g}s (a new leader within "
+            f"{2 * config.cluster.lease:g}s), quorum "
+            + (f"{quorum} vantages" if isinstance(quorum, int) else "majority of live vantages")
+        )
     lines += [f"warning: {w}" for w in _warnings(config, people, channels)]
     lines += [f"warning: {w}" for w in duplicate_lines(duplicates or [])]
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -164,3 +165,23 @@ def test_check_reports_every_fault_in_one_run(tmp_path: Path) -> None:
         "components[0].probes[1].name",
         "subscribers[0].components[0]",
     ], lines
+
+
+def test_summary_says_how_several_instances_will_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DETECTOR_VANTAGE", "eu-west")
+    text = EXAMPLE.read_text().split("\nchannels:")[0]
+    path = tmp_path / "c.yaml"
+    csv = EXAMPLE.parent / "subscribers.example.csv"
+    text = re.sub(r"\nstorage:\n(  .*\n)+", "\n", text)
+    path.write_text(
+        text.replace("subscribers.example.csv", str(csv))
+        + "\nstorage: {url: 'postgresql://detector@127.0.0.1/detector'}\ncluster: {lease: 5s}\n"
+    )
+    config = load_config(path, EXAMPLE_ENV)
+    out = summary(config, [], "c.yaml")
+    assert (
+        "cluster: vantage eu-west, lease 5s (a new leader within 10s), quorum majority of live "
+        "vantages"
+    ) in out.splitlines()
