@@ -15,6 +15,7 @@ from detector.incidents.base import EngineBase
 from detector.notices import fanout
 from detector.notices.compose import compose
 from detector.notices.model import Message, NoticeFacts
+from detector.state import Level
 from detector.store import (
     Change,
     IncidentRow,
@@ -51,7 +52,7 @@ class PublishingMixin(EngineBase):
             components=[c.name for c in comps],
             impacts=self._impacts(comps),
             impact_translations=[c.impact_translations() for c in comps],
-            vendor=inc.vendor,
+            vendor=self._vendor_at_fault(inc),
             started_at=inc.started_at,
             published_at=now,
             next_update_at=inc.next_update_at,
@@ -60,6 +61,23 @@ class PublishingMixin(EngineBase):
             **self._service_facts(),
             **extra,
         )
+
+    def _vendor_at_fault(self, inc: IncidentRow) -> str | None:
+        """The vendor a notice may name: only while that vendor's own word (a `statuspage`
+        probe of a component of this incident that has the vendor) fails too. Our own checks
+        failing on a component that depends on a vendor prove nothing about the vendor."""
+        if inc.vendor is None:
+            return None
+        for cid in inc.component_ids:
+            if not self._known(cid):
+                continue
+            c = self.config.component(cid)
+            if c.vendor != inc.vendor:
+                continue
+            for p in c.probes:
+                if p.kind == "statuspage" and self.states[p.name].confirmed != Level.OK:
+                    return inc.vendor
+        return None
 
     def _impacts(self, comps: list[Component]) -> list[str]:
         return [c.impact_in(self.config.service.locale) for c in comps]

@@ -312,3 +312,38 @@ async def test_human_update_cause_resolve_and_postmortem(make: Make) -> None:
     assert stored is not None and stored.status == "resolved" and stored.cause
     manual = await engine.open_manual("Billing e-mails delayed", ["api"], "degraded")
     assert manual.manual and manual in engine.open_incidents()
+
+
+VENDORED = [
+    {
+        "id": "payments",
+        "name": "Payments",
+        "impact": "Card payments cannot be taken.",
+        "vendor": "Stripe",
+        "probes": [
+            {"name": "checkout", "tcp": {"host": "127.0.0.1", "port": 4}},
+            {"name": "stripe-status", "statuspage": {"url": "http://127.0.0.1:5"}},
+        ],
+    }
+]
+VENDOR_DOWN = Result(False, 0.0, "Stripe: major outage", severity="major_outage")
+
+
+async def test_the_vendor_is_named_only_while_its_own_status_fails(make: Make) -> None:
+    """Our checkout failing proves nothing about Stripe: the notice owns it without naming
+    them. Once Stripe's own status page says it fails too, the next notice may name them."""
+    engine, clock, store = await make(components=VENDORED)
+    await feed(engine, clock, "stripe-status", UP)
+    await feed(engine, clock, "checkout", DOWN, 3)
+    await settle(engine, clock)
+    [opened] = await notices(store)
+    assert opened.kind == "opened"
+    assert "Stripe" not in opened.subject + opened.text
+    await feed(engine, clock, "stripe-status", VENDOR_DOWN, 3)
+    await settle(engine, clock)
+    clock.advance(15 * 60)
+    await engine.tick()
+    later = (await notices(store))[1:]
+    assert later and all("Stripe" in n.text for n in later), [n.text for n in later]
+    (inc,) = await store.open_incidents()
+    assert inc.vendor == "Stripe"  # the webhook's incident still says which vendor is behind it
