@@ -110,7 +110,24 @@ async def _start(daemon: Daemon) -> None:
             "(check storage.url, and that its folder exists and is writable)"
         )
     await daemon.abort()
+    await _sqlite_threads_done()
     raise StartupFailure(why)
+
+
+async def _sqlite_threads_done(timeout: float = 2.0) -> None:
+    """aiosqlite hands a failed connection's stop to its worker thread without waiting for
+    it; if the loop closes first, the thread's late answer prints a traceback after our one
+    line. Wait (the loop still running) until those threads have finished."""
+    import threading
+
+    try:
+        from aiosqlite import core
+    except ImportError:
+        return
+    worker = getattr(core, "_connection_worker_thread", None)
+    for t in threading.enumerate():
+        if worker is not None and getattr(t, "_target", None) is worker:
+            await asyncio.to_thread(t.join, timeout)
 
 
 def store_name(url: str) -> str:

@@ -13,9 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
 from tests.e2e.harness import SECRET, Receiver, free_port, until
+
+
+class FromReceiver(Receiver):
+    """The webhook receiver, noting which instance sent each notice (`?from=` in the URL
+    each instance's config gives it)."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        before = len(self.hooks)
+        response = await super()._handle(request)
+        if len(self.hooks) > before:
+            self.hooks[-1].headers["x-from"] = request.query.get("from", "")
+        return response
+
 
 METRIC = re.compile(r"^(detector_[a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+|NaN)$", re.M)
 
@@ -75,7 +88,8 @@ def cluster_config(
         "channels": [
             {
                 "type": "webhook",
-                "url": f"http://127.0.0.1:{receiver.port}/hook",
+                # who sent it, for the receiver (`Hook.headers["x-from"]`): one URL each
+                "url": f"http://127.0.0.1:{receiver.port}/hook?from={name}",
                 "secret": "${WEBHOOK_SECRET}",
             }
         ],
