@@ -24,6 +24,7 @@ import aiohttp
 
 from detector.cli.common import load_or_report
 from detector.config import Config
+from detector.domain import Severity
 from detector.store import Store
 from detector.text import clean_line, clean_operator_text
 
@@ -376,7 +377,7 @@ def print_list(incs: list[dict[str, Any]]) -> None:
             for v in (
                 i["id"],
                 i["status"] + (" (held)" if i.get("held_until") else ""),
-                i["severity"],
+                severity_shown(i),
                 i["started_at"] or "-",
                 i["title"],
             )
@@ -392,6 +393,16 @@ def print_list(incs: list[dict[str, Any]]) -> None:
         )
 
 
+def severity_shown(inc: dict[str, Any]) -> str:
+    """The worst severity customers were told of, as the post-mortem and the public report say
+    it; while the incident is open and now better or worse than that, the current one too."""
+    told = [u.get("severity") for u in inc.get("updates", [])]
+    worst = Severity.worst([inc["severity"], *told])
+    if inc.get("resolved_at") or worst == inc["severity"]:
+        return str(worst)
+    return f"{worst} (now {inc['severity']})"
+
+
 def one_line(text: object) -> str:
     """One line for the terminal: stored text never moves the cursor or rings a bell."""
     return clean_line(str(text))
@@ -401,7 +412,7 @@ def print_incident(inc: dict[str, Any]) -> None:
     print(f"{one_line(inc['id'])}: {one_line(inc['title'])}")
     fields = [
         ("status", inc["status"]),
-        ("severity", inc["severity"]),
+        ("severity", severity_shown(inc)),
         ("components", ", ".join(inc["components"])),
         ("vendor", inc.get("vendor")),
         ("started", inc["started_at"]),

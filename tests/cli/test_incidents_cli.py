@@ -208,6 +208,29 @@ def test_printed_incidents_never_carry_terminal_controls(
     assert "Disk full" in out and "Down[31m" in out
 
 
+def test_the_list_shows_the_worst_severity_told_and_the_current_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Facts from one place: the worst severity customers were told of (as the post-mortem
+    says it), and while open the current one beside it."""
+    told = [{"severity": s} for s in ("partial_outage", "major_outage", "degraded")]
+    inc = {
+        "id": "api-1",
+        "title": "Public API",
+        "status": "investigating",
+        "severity": "degraded",
+        "started_at": "2027-01-15T08:00:00.000Z",
+        "updates": told,
+    }
+    assert incidents.severity_shown(inc) == "major_outage (now degraded)"
+    assert incidents.severity_shown({**inc, "resolved_at": "2027-01-15T09:00:00.000Z"}) == (
+        "major_outage"
+    )
+    assert incidents.severity_shown({**inc, "severity": "major_outage"}) == "major_outage"
+    incidents.print_list([inc])
+    assert "major_outage (now degraded)" in capsys.readouterr().out
+
+
 def one_line(err: str) -> bool:
     """An error the way the contract wants it: one line, no traceback."""
     return err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
