@@ -3,12 +3,22 @@
 All wording lives in `templates/<locale>/messages.j2` (one file per language, one macro per
 part, one branch per kind); `templates/layout/` lays it out as subject, text, html and SMS.
 Python only prepares facts: localized dates (Babel), names and flags, never sentences.
+
+Right-to-left readers (ar): in the subject, the plain text and the SMS every left-to-right run
+Python hands a template (names, dates and times, the link, e-mail and phone) is isolated, so the
+Unicode bidi algorithm lays it out on its own and cannot reorder it with its neighbours: FSI…PDI
+where the run's direction comes from its first letter (a name may be Latin or Arabic, an Arabic
+time carries "ص"/"م"), LRI…PDI where it is left-to-right whatever it holds (a link, an address, a
+phone number, whose digits would otherwise be laid out right to left). A line that would start
+with such a run (the subject's "[service]", the signature) starts with RLM instead, since phones
+and mail clients give a line the direction of its first strong character. The html part is laid
+out by dir="rtl" and dir="ltr" attributes instead and gets the facts as they are.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -50,6 +60,10 @@ _DIAL = re.compile(r"[^+\d]")
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
+FSI, LRI, PDI, RLM = "\u2068", "\u2066", "\u2069", "\u200f"
+SMS_STEPS = 3
+"""Shorter SMS wordings a language may give (`sms_terse(c, 1)` … `(c, 3)`), tried in order."""
+
 
 def _paragraphs(value: str) -> list[str]:
     """Split wording on blank lines; keeps Markup (html) as Markup so nothing is re-escaped."""
@@ -60,6 +74,14 @@ def _paragraphs(value: str) -> list[str]:
 def _lines(value: str) -> Markup:
     """A person's line breaks survive in html (escaped line by line)."""
     return Markup("<br>\n").join(escape(line) for line in value.splitlines())
+
+
+def _bare(value: str | None) -> str | None:
+    """A fact without its isolate, for a template that places it where none is needed (the
+    end of an SMS line that starts with an Arabic word) and cannot spare the two characters."""
+    if value and len(value) > 1 and value[0] in (FSI, LRI) and value[-1] == PDI:
+        return value[1:-1]
+    return value
 
 
 def _environment(autoescape: bool) -> Environment:
@@ -73,6 +95,7 @@ def _environment(autoescape: bool) -> Environment:
     )
     env.filters["paragraphs"] = _paragraphs
     env.filters["lines"] = _lines
+    env.filters["bare"] = _bare
     return env
 
 
@@ -132,21 +155,33 @@ class _Clock:
         hours, rest = divmod(abs(minutes), 60)
         return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
 
-    def time(self, ts: float, *, zone: bool = True) -> str:
+    def time(self, ts: float) -> str:
         moment = self.local(ts)
         shown = format_time(moment, "short", tzinfo=self.zone, locale=self.locale)
-        return f"{shown} {self.zone_label(moment)}" if zone else shown
+        return f"{shown} {self.zone_label(moment)}"
 
-    def moment(
-        self, ts: float, *, same_day_as: float | None, zone: bool = True
-    ) -> tuple[str, bool]:
+    def moment(self, ts: float, *, same_day_as: float | None) -> tuple[str, bool]:
         """(text, has_date): the time alone on the reference's local day, else date and time."""
-        shown = self.time(ts, zone=zone)
+        shown = self.time(ts)
         if same_day_as is not None and self.day(ts) == self.day(same_day_as):
             return shown, False
         day = format_skeleton("MMMd", self.local(ts), tzinfo=self.zone, locale=self.locale)
         pattern = self.locale.datetime_formats["medium"]  # CLDR's own "{1}, {0}" joiner
         return str(pattern).replace("'", "").format(shown, day), True
+
+    def compact(self, ts: float, *, same_day_as: float | None) -> str:
+        """24-hour time and zone, with a numeric date off the reference's day: for an SMS."""
+        moment = self.local(ts)
+        shown = format_skeleton("Hm", moment, tzinfo=self.zone, locale=self.locale)
+        shown = f"{shown} {self.zone_label(moment)}"
+        if same_day_as is not None and self.day(ts) == self.day(same_day_as):
+            return shown
+        pattern = self.locale.datetime_formats["short"]
+        return str(pattern).replace("'", "").format(shown, self.numeric_date(ts))
+
+    def numeric_date(self, ts: float) -> str:
+        """ "28.11", "28/11", "11/28": day and month in digits, as the locale orders them."""
+        return format_skeleton("dM", self.local(ts), tzinfo=self.zone, locale=self.locale)
 
     def day(self, ts: float) -> date:
         return self.local(ts).date()
@@ -171,6 +206,7 @@ class _View:
     severity: str
     trend: str | None  # "worse" | "better" | None, for severity_changed
     added: str | None  # for expanded: the components that joined, as one localized list
+    added_plural: bool
     fixed: bool  # a person says it works again (status monitoring or resolved): the headline too
     impacts: list[str]
     show_impacts: bool
@@ -184,17 +220,21 @@ class _View:
     ended_day: bool
     next_update: str | None
     next_update_day: bool
-    next_update_short: str | None
+    next_update_compact: str | None  # "11:17 UTC+1": 24-hour, for an SMS that needs the room
     report_by: str | None
-    report_by_short: str | None
+    report_by_short: str | None  # "28 lis"
+    report_by_numeric: str | None  # "28.11"
     starts: str | None
+    starts_compact: str | None
     ends: str | None
+    ends_compact: str | None
     status_page_url: str | None
     sms_link: str | None
     contact_name: str
     contact_email: str | None
     contact_phone: str | None
     contact_dial: str | None
+    rlm: str  # RLM where a right-to-left line starts with a left-to-right run, else ""
 
 
 def _epoch(facts: NoticeFacts, key: str) -> float | None:
@@ -259,55 +299,75 @@ def _impacts(facts: NoticeFacts, lang: str) -> list[str]:
     ]
 
 
-def _view(facts: NoticeFacts, lang: str, clock: _Clock) -> _View:
-    names = [n for n in facts.components if n.strip()]
+def _isolator(isolate: bool) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """(first strong, left to right): how a fact is wrapped for this reader; as is if not."""
+    if not isolate:
+        return str, str
+    return (lambda v: f"{FSI}{v}{PDI}" if v else v), (lambda v: f"{LRI}{v}{PDI}" if v else v)
+
+
+def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False) -> _View:
+    """The facts for templates; with `isolate` (right-to-left text), each left-to-right run
+    wrapped so the bidi algorithm lays it out whole (see the module's docstring)."""
+    fsi, lri = _isolator(isolate)
+
+    def maybe(value: str | None, wrap: Callable[[str], str] = fsi) -> str | None:
+        return wrap(value) if value else None
+
+    names = [fsi(n.strip()) for n in facts.components if n.strip()]
+    added = [fsi(str(n).strip()) for n in facts.extra.get("added_components") or []]
+    service = fsi(facts.service_name.strip())
     published = facts.published_at
     since, since_day = clock.moment(facts.started_at, same_day_as=published)
     ended_at = _epoch(facts, "resolved_at") or published
     ended, ended_day = clock.moment(ended_at, same_day_as=facts.started_at)
-    next_update = next_update_short = None
+    next_update = next_update_compact = None
     next_update_day = False
     if facts.next_update_at is not None:
         next_update, next_update_day = clock.moment(facts.next_update_at, same_day_as=published)
-        next_update_short, _ = clock.moment(facts.next_update_at, same_day_as=published, zone=False)
+        next_update_compact = clock.compact(facts.next_update_at, same_day_as=published)
     starts_at, ends_at = _epoch(facts, "starts_at"), _epoch(facts, "ends_at")
     url = _web_url(facts.status_page_url)
+    report_by = facts.report_by
     return _View(
         kind=facts.kind,
         lang=lang,
         direction=clock.locale.text_direction,
-        service=facts.service_name.strip(),
-        what=format_list(names, locale=clock.locale) if names else facts.service_name.strip(),
+        service=service,
+        what=format_list(names, locale=clock.locale) if names else service,
         plural=len(names) > 1,
         severity=facts.severity,
         trend=_trend(facts),
         fixed=facts.status in (Status.MONITORING, Status.RESOLVED),
-        added=format_list(list(facts.extra.get("added_components") or []), locale=clock.locale)
-        if facts.extra.get("added_components")
-        else None,
+        added=format_list(added, locale=clock.locale) if added else None,
+        added_plural=len(added) > 1,
         impacts=[i.strip() for i in _impacts(facts, lang) if i.strip()],
         show_impacts=facts.kind in _SHOWS_IMPACTS,
-        vendor=facts.vendor or None,
+        vendor=maybe(facts.vendor),
         cause=facts.cause.strip() if facts.cause else None,
         message=facts.message.strip() if facts.message else None,
         message_line=plain(facts.message) if facts.message else None,
-        since=since,
+        since=fsi(since),
         since_day=since_day,
-        ended=ended,
+        ended=fsi(ended),
         ended_day=ended_day,
-        next_update=next_update,
+        next_update=maybe(next_update),
         next_update_day=next_update_day,
-        next_update_short=next_update_short,
-        report_by=clock.date(facts.report_by, "long") if facts.report_by else None,
-        report_by_short=clock.short_date(facts.report_by) if facts.report_by else None,
-        starts=clock.moment(starts_at, same_day_as=None)[0] if starts_at else None,
-        ends=clock.moment(ends_at, same_day_as=None)[0] if ends_at else None,
-        status_page_url=url,
-        sms_link=_sms_link(url),
-        contact_name=facts.contact_name.strip(),
-        contact_email=facts.contact_email or None,
-        contact_phone=facts.contact_phone or None,
+        next_update_compact=maybe(next_update_compact),
+        report_by=maybe(clock.date(report_by, "long")) if report_by else None,
+        report_by_short=maybe(clock.short_date(report_by)) if report_by else None,
+        report_by_numeric=maybe(clock.numeric_date(report_by)) if report_by else None,
+        starts=maybe(clock.moment(starts_at, same_day_as=None)[0]) if starts_at else None,
+        starts_compact=maybe(clock.compact(starts_at, same_day_as=None)) if starts_at else None,
+        ends=maybe(clock.moment(ends_at, same_day_as=None)[0]) if ends_at else None,
+        ends_compact=maybe(clock.compact(ends_at, same_day_as=None)) if ends_at else None,
+        status_page_url=maybe(url, lri),
+        sms_link=_sms_link(url),  # an SMS puts it on a line of its own: see compose()
+        contact_name=fsi(facts.contact_name.strip()),
+        contact_email=maybe(facts.contact_email, lri),
+        contact_phone=maybe(facts.contact_phone, lri),
         contact_dial=_DIAL.sub("", facts.contact_phone) if facts.contact_phone else None,
+        rlm=RLM if isolate else "",
     )
 
 
@@ -328,13 +388,27 @@ def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
     """
     _check(facts)
     lang, babel_locale = resolve_locale(locale)
-    view = _view(facts, lang, _Clock(babel_locale, _zone(timezone)))
+    clock = _Clock(babel_locale, _zone(timezone))
+    rtl = babel_locale.text_direction == "rtl"
+    as_is = _view(facts, lang, clock)
+    view = _view(facts, lang, clock, isolate=True) if rtl else as_is
     subject = _SPACES.sub(" ", _render(_TEXT_ENV, "subject.txt", lang, view)).strip()
     text = _tidy(_render(_TEXT_ENV, "text.txt", lang, view))
-    html = _tidy(_render(_HTML_ENV, "html.html", lang, view, subject=subject))
-    full = _render(_TEXT_ENV, "sms.txt", lang, view, terse=False)
-    terse = _render(_TEXT_ENV, "sms.txt", lang, view, terse=True)
-    sms = fit_sms(full, view.sms_link, terse=terse if terse.strip() else None)
+    # the html part isolates with dir attributes: it gets the facts (and its title) as they are
+    title = subject if view is as_is else _render(_TEXT_ENV, "subject.txt", lang, as_is)
+    html = _tidy(
+        _render(_HTML_ENV, "html.html", lang, as_is, subject=_SPACES.sub(" ", title).strip())
+    )
+    full = _render(_TEXT_ENV, "sms.txt", lang, view, step=0)
+    shorter = [_render(_TEXT_ENV, "sms.txt", lang, view, step=n) for n in range(1, SMS_STEPS + 1)]
+    sms = fit_sms(
+        full,
+        view.sms_link,
+        terse=[form for form in shorter if form.strip()],
+        # right to left: each sentence, and the link, laid out as a line of its own
+        sep="\n" if rtl else " ",
+        cut=facts.kind == Kind.HUMAN,  # a person's words may be cut; our facts may not
+    )
     return Message(locale=lang, subject=subject, text=text, html=html, sms=sms)
 
 

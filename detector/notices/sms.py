@@ -8,6 +8,7 @@ An SMS is billed and delivered per segment: 160 GSM-7 septets (extension charact
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -41,6 +42,8 @@ _PLAIN = str.maketrans(
     }
 )
 _SPACES = re.compile(r"\s+")
+_ISOLATES = ("\u2066", "\u2067", "\u2068")  # LRI, RLI, FSI (see compose: right-to-left text)
+_POP = "\u2069"  # PDI
 
 MIN_KEPT = 20
 """A headline is cut with "…" only if at least this many of its characters stay readable."""
@@ -92,52 +95,79 @@ def _sentences(text: str) -> list[str]:
     return [line for line in (plain(raw) for raw in text.splitlines()) if line]
 
 
-def _join(parts: list[str], link: str | None) -> str:
-    return " ".join([*parts, link] if link else parts)
+def _join(parts: list[str], link: str | None, sep: str = " ") -> str:
+    return sep.join([*parts, link] if link else parts)
 
 
-def fit_sms(text: str, link: str | None, *, terse: str | None = None) -> str:
+def _fit(lines: list[str], link: str | None, sep: str) -> str | None:
+    """`lines` in one segment, dropping optional middle lines from the end; None if not."""
+    head, middle, tail = lines[0], lines[1:-1], lines[1:][-1:]
+    for kept in range(len(middle), -1, -1):
+        candidate = _join([head, *middle[:kept], *tail], link, sep)
+        if segments(candidate) == 1:
+            return candidate
+    return None
+
+
+def fit_sms(
+    text: str,
+    link: str | None,
+    *,
+    terse: str | Sequence[str] | None = None,
+    sep: str = " ",
+    cut: bool | None = None,
+) -> str:
     """The SMS for `text` plus `link`, in one segment wherever that is possible.
 
     `text` holds one sentence per line. The first (what is wrong) and the last (what comes
     next: the next update, the report date) are kept; the ones between are optional, least
     important last, and are dropped from the end until the message fits one segment. The link
-    is never cut. If it still does not fit:
-    - with `terse` (a shorter wording of the facts that must all arrive), the terse form is
-      used, keeping its optional middle lines (an apology) while one segment has room, and
-      otherwise its first and last lines over the fewest segments;
-    - without it, the first line is cut at a word with "…" ("..." when the rest is GSM-7, so
-      the ellipsis does not halve the room), unless fewer than MIN_KEPT characters of it would
-      remain, in which case it is sent whole over the fewest segments.
+    is never cut. `terse` gives shorter wordings of the same facts, shortest last. The first
+    wording that fits whole is sent, else the first that fits without some of its middle lines:
+    a shorter wording with its apology is worth more than a fuller one without. Lines and the
+    link are joined with `sep`: a space, or a line break where each line should be laid out on
+    its own (right-to-left text: the link on a line of its own needs no isolate).
+
+    If no wording fits:
+    - with `cut` (a person's words, the one thing an SMS may shorten; the default when there
+      is no `terse`), the first line of the fullest wording that can keep MIN_KEPT characters
+      of it in one segment is cut at a word with "…" ("..." when the rest is GSM-7, so the
+      ellipsis does not halve the room); when none can, the last wording's first line is sent
+      whole, or cut, over the fewest segments;
+    - without it, the shortest wording's first and last lines are sent whole over the fewest
+      segments: every fact in them must arrive.
     """
-    lines = _sentences(text)
-    if not lines:
+    forms = [_sentences(text)]
+    if not forms[0]:
         raise ValueError("SMS text is empty")
+    shorter = [terse] if isinstance(terse, str) else list(terse or [])
+    forms += [lines for lines in map(_sentences, shorter) if lines]
     link = plain(link) if link else None
-    head, middle, tail = lines[0], lines[1:-1], lines[1:][-1:]
-    for kept in range(len(middle), -1, -1):
-        candidate = _join([head, *middle[:kept], *tail], link)
-        if segments(candidate) == 1:
-            return candidate
-    short = _sentences(terse) if terse is not None else []
-    if short:
-        # the terse form keeps its own first and last lines; the ones between (an apology)
-        # stay where one segment has room for them
-        t_head, t_middle, t_tail = short[0], short[1:-1], short[1:][-1:]
-        for kept in range(len(t_middle), -1, -1):
-            candidate = _join([t_head, *t_middle[:kept], *t_tail], link)
-            if segments(candidate) == 1:
-                return candidate
-        return _join([t_head, *t_tail], link)
-    return _cut(head, _join(tail, link))
+    # an apology (a middle line) outweighs fuller wording: every wording whole first
+    for lines in forms:
+        whole = _join(lines, link, sep)
+        if segments(whole) == 1:
+            return whole
+    for lines in forms:
+        fitted = _fit(lines, link, sep)
+        if fitted is not None:
+            return fitted
+    if terse is None if cut is None else cut:
+        cuts = [_cut(lines[0], _join(lines[1:][-1:], link, sep), sep) for lines in forms]
+        enough = (text for text, kept in cuts if kept >= MIN_KEPT and segments(text) == 1)
+        return next(enough, cuts[-1][0])
+    last = forms[-1]
+    return _join([last[0], *last[1:][-1:]], link, sep)
 
 
-def _cut(head: str, rest: str) -> str:
-    """`head` shortened with an ellipsis so that "head… rest" takes the fewest segments.
+def _cut(head: str, rest: str, sep: str = " ") -> tuple[str, int]:
+    """`head` shortened with an ellipsis so that "head… rest" takes the fewest segments, and
+    how many characters of `head` it keeps.
 
     One segment if that leaves MIN_KEPT characters of `head`; otherwise as many as it takes.
+    A cut never ends inside an isolated name: it ends before it.
     """
-    suffix = f" {rest}" if rest else ""
+    suffix = f"{sep}{rest}" if rest else ""
     encoding = sms_encoding(head + suffix)
     ellipsis = "…" if encoding == UCS2 else "..."
     fixed = sum(_cost(ch, encoding) for ch in ellipsis + suffix)
@@ -146,7 +176,7 @@ def _cut(head: str, rest: str) -> str:
     while True:
         capacity = _SINGLE[encoding] if parts == 1 else parts * _PART[encoding]
         if sum(costs) + fixed - len(ellipsis) <= capacity:
-            return head + suffix  # fits whole in this many segments
+            return head + suffix, len(head)  # fits whole in this many segments
         if capacity - fixed >= MIN_KEPT:
             break
         parts += 1
@@ -159,10 +189,13 @@ def _cut(head: str, rest: str) -> str:
     cut = "".join(kept)
     if " " in cut[MIN_KEPT // 2 :]:  # end on a whole word when one is near
         cut = cut[: cut.rindex(" ")]
-    cut = cut.rstrip(" ,;:.-")
+    opened = max(cut.rfind(o) for o in _ISOLATES)
+    if opened > cut.rfind(_POP):  # never inside an isolated name: before it
+        cut = cut[:opened]
+    cut = cut.rstrip(" ,;:.-،؛")
     while cut and segments(cut + ellipsis + suffix) > parts:  # a split escape or pair
         cut = cut[:-1]
-    return cut + ellipsis + suffix
+    return cut + ellipsis + suffix, len(cut)
 
 
 __all__ = [

@@ -141,3 +141,72 @@ def test_no_link_and_typography_that_would_force_ucs2() -> None:
 def test_empty_text_is_an_error() -> None:
     with pytest.raises(ValueError, match="SMS text is empty"):
         fit_sms(" \n ", LINK)
+
+
+def test_shorter_wordings_are_tried_in_turn() -> None:
+    full = "Acme Cloud: usługa Public API jest niedostępna.\nKolejna informacja o 11:17 CET."
+    too_long = "Acme Cloud: usługa Public API nie działa.\nAktualizacja o 11:17 CET."
+    short = "Acme Cloud: awaria Public API.\nAktualizacja o 11:17 CET."
+
+    sms = fit_sms(full, LINK, terse=[too_long, short])
+
+    assert sms == f"Acme Cloud: awaria Public API. Aktualizacja o 11:17 CET. {LINK}"
+
+
+def test_a_shorter_wording_with_its_apology_beats_a_fuller_one_without() -> None:
+    full = "\n".join(
+        [
+            "Acme Cloud: Public API and the customer dashboard are partly unavailable again.",
+            "We are sorry, and we are on it right now.",
+            "Next update 11:17 AM CET.",
+        ]
+    )
+    terse = "Acme Cloud: Public API and dashboard down again.\nSorry.\nNext update 11:17 AM CET."
+
+    sms = fit_sms(full, LINK, terse=[terse])
+
+    assert sms == f"{terse.replace(chr(10), ' ')} {LINK}"
+    assert segments(fit_sms(full, LINK)) == 1  # the full one fits too, without its apology
+
+
+def test_lines_and_the_link_can_each_go_on_a_line_of_their_own() -> None:
+    sms = fit_sms("تعطل Public API\nنعتذر\nتحديث 11:17 UTC+1", "status.acme.example", sep="\n")
+
+    assert sms == "تعطل Public API\nنعتذر\nتحديث 11:17 UTC+1\nstatus.acme.example"
+    assert segments(sms) == 1
+
+
+def test_a_persons_words_are_cut_in_the_fullest_wording_that_keeps_enough_of_them() -> None:
+    words = "Wycofaliśmy wdrożenie i ponownie wysyłamy zaległe powiadomienia."
+    full = f"Globex Payments Plus: {words}\nKolejna informacja o 11:17 CET."
+    without_service = f"{words}\nAktualizacja o 11:17 CET."
+
+    sms = fit_sms(full, "status.acme.example", terse=[without_service], cut=True)
+
+    assert sms.startswith("Wycofaliśmy wdrożenie")
+    assert sms.endswith("… Aktualizacja o 11:17 CET. status.acme.example")
+    assert segments(sms) == 1
+
+
+def test_shorter_wordings_that_cannot_fit_send_the_last_one_whole() -> None:
+    first = "Acme Cloud: خدمة Public API غير متاحة.\nالتحديث التالي 11:17 ص UTC+1."
+    last = "Acme Cloud: تعطل Public API.\nتحديث 11:17 ص UTC+1."
+
+    sms = fit_sms(first, LINK, terse=[last, ""])
+
+    assert sms == f"Acme Cloud: تعطل Public API. تحديث 11:17 ص UTC+1. {LINK}"
+    assert segments(sms) == 2
+
+
+def test_a_cut_never_ends_inside_an_isolated_name() -> None:
+    name = "\u2068Globex Payments Plus International Holdings\u2069"
+    words = "تراجعنا عن تحديث هذا الصباح، ونتوقع أن تعود المزامنة قريبًا."
+    tail = "تحديث 11:17 UTC+1"
+
+    alone = fit_sms(f"{name}: {words}\n{tail}", LINK, sep="\n")
+    sms = fit_sms(f"{name}: {words}\n{tail}", LINK, terse=[f"{words}\n{tail}"], sep="\n", cut=True)
+
+    assert not alone.startswith("\u2068Globex")  # the name could not stay whole: not begun
+    assert sms.startswith("تراجعنا عن تحديث")  # the wording without the name keeps more words
+    assert sms.endswith(f"…\n{tail}\n{LINK}")
+    assert segments(sms) == 1
