@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from detector import channels as channel_kinds
 from detector import logs
 from detector.channels.base import Channel
+from detector.channels.links import Links, attach
 from detector.clock import Clock, SystemClock
 from detector.cluster.node import Node
 from detector.config.models import Config, ProbeConfig, Subscriber
@@ -34,6 +35,7 @@ from detector.outbox import OutboxWorker
 from detector.scheduler import Scheduler
 from detector.store import STORE_ERRORS, OutboxRow, Store
 from detector.web.app import Services, create_app
+from detector.web.subscribe import Audience, links_for
 from probes.base import ProbeContext
 from probes.runner import make_session, run_check
 
@@ -126,7 +128,8 @@ class Daemon:
         migrated = await self.store.open()
         if migrated.before != migrated.after and (migrated.before or migrated.legacy):
             self.log.info("store schema upgraded", change=migrated.describe())
-        self.channels = channel_kinds.build(config)
+        self.links: Links = await links_for(config, self.store)
+        self.channels = self._channels(config)
         subscribers = subscribers_of(config, self.base_dir)
         compose.warm(
             [config.service.locale, *(s.locale for s in subscribers if s.locale)],
@@ -147,6 +150,9 @@ class Daemon:
             enqueue=self.outbox.enqueue,
         )
         await self.engine.load()
+        # what customers chose (detector.web.subscribe), before any notice is decided
+        self.audience = Audience(self.store, self.engine, subscribers)
+        await self.audience.refresh()
         self.engine.remote = config.cluster is not None
         self.session = make_session()
         self.ctx = ProbeContext(session=self.session, timeout=config.detection.timeout)
@@ -179,6 +185,7 @@ class Daemon:
             self.scheduler,
             health=self.health,
             leader_url=None if self.node is None else self._leader_url,
+            audience=self.audience,
         )
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
@@ -197,6 +204,7 @@ class Daemon:
         self._tasks = [
             asyncio.create_task(self.scheduler.run()),
             asyncio.create_task(self._housekeeping()),
+            asyncio.create_task(self.audience.run()),  # changes made on other instances
         ]
         if self.node is None:  # alone: always the leader
             self._tasks += self._leader_loops()
@@ -262,6 +270,12 @@ class Daemon:
             return None
         return next((m.listen for m in node.live if m.member == node.leader), "")
 
+    def _channels(self, config: Config) -> list[Channel]:
+        """The configured channels; e-mail ones carry each recipient's unsubscribe link."""
+        channels = channel_kinds.build(config)
+        attach(channels, self.links)
+        return channels
+
     def _outbox(self, config: Config, channels: list[Channel]) -> OutboxWorker:
         return OutboxWorker(
             self.store,
@@ -293,15 +307,17 @@ class Daemon:
             return False
         logs.register_secrets(secrets_of(config))
         subscribers = subscribers_of(config, self.base_dir)
+        self.links = await links_for(config, self.store)
+        attach(self.channels, self.links)
         channels = self.channels
         if config.channels != old.channels and not self.leading():
-            self.channels = channel_kinds.build(config)  # the next lease starts them
+            self.channels = self._channels(config)  # the next lease starts them
         elif config.channels != old.channels:
             await self.outbox.stop()
             for ch in self.channels:
                 with contextlib.suppress(Exception):
                     await ch.close()
-            channels = self.channels = channel_kinds.build(config)
+            channels = self.channels = self._channels(config)
             self.outbox = self._outbox(config, channels)
             self.engine.wake_outbox, self.engine.enqueue = self.outbox.wake, self.outbox.enqueue
             self.outbox.start()
@@ -309,7 +325,10 @@ class Daemon:
             [config.service.locale, *(s.locale for s in subscribers if s.locale)],
             config.service.timezone,
         )
-        await self.engine.reconfigure(engine_config(config), self.channels, subscribers)
+        await self.engine.reconfigure(
+            engine_config(config), self.channels, self.audience.reseed(subscribers)
+        )
+        await self.audience.apply()  # a change read while reconfiguring is not undone
         if self.node is not None:
             self.node.reconfigure(config)
         else:

@@ -18,6 +18,7 @@ import aiohttp
 from pydantic import AfterValidator, Field
 
 from detector import logs
+from detector.channels import links as subscription_links
 from detector.channels.base import Delivery, Envelope, Recipient, logged, redacted
 from detector.clock import Clock, SystemClock
 from detector.config.fields import ChannelBase, Secret, check_email
@@ -88,6 +89,9 @@ class SendGrid:
     kind = "sendgrid"
     max_batch = 1000  # SendGrid's limit of personalizations per request
     concurrency = 4
+    # each recipient's one-click unsubscribe link, in its personalization's headers (set by
+    # the daemon: detector.channels.links.attach); None: the status page, for everyone
+    links: subscription_links.Links | None = None
 
     def __init__(
         self,
@@ -129,13 +133,17 @@ class SendGrid:
         for i, r in enumerate(recipients):
             p = Personalization()
             p.add_to(To(r.email, _display_name(r.name)))
+            for name, value in subscription_links.headers(
+                self.links, envelope.payload, r.email
+            ).items():
+                p.add_header(Header(name, value))
             mail.add_personalization(p, index=i)  # the helper prepends by default
         if message.text:
             mail.add_content(message.text, MimeType.text)
         if message.html:
             mail.add_content(message.html, MimeType.html)
         link = _status_page(envelope.payload)
-        if link:
+        if link and self.links is None:
             mail.add_header(Header("List-Unsubscribe", f"<{link}>"))
         mail.add_header(Header("X-Detector-Notice-Id", envelope.notice_id))
         mail.add_custom_arg(CustomArg("notice_id", envelope.notice_id))

@@ -23,12 +23,14 @@ from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import EmailPolicy
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from detector import logs
+from detector.channels import links as subscription_links
 from detector.channels.base import Delivery, Envelope, Recipient, logged, redacted
 
 # the same sender rule and unsubscribe link as the SendGrid path: one message, two transports
@@ -99,7 +101,32 @@ _EMAIL_RE = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 _ENHANCED_RE = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 # Text parts are 7-bit on the wire (quoted-printable or base64, whichever is shorter), so no
 # server needs 8BITMIME; header words outside ASCII are RFC 2047 encoded.
-_POLICY = SMTP_POLICY.clone(cte_type="7bit")
+
+
+class _Policy(EmailPolicy):
+    """SMTP's policy, except that a link header is written on one line: folded, Python would
+    turn a long URL into RFC 2047 encoded words, which no mail client takes for a link."""
+
+    def fold(self, name: str, value: str) -> str:
+        whole = _whole(name, value)
+        return super().fold(name, value) if whole is None else whole + self.linesep
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        whole = _whole(name, value)
+        if whole is None:
+            return super().fold_binary(name, value)
+        return (whole + self.linesep).encode("ascii")
+
+
+def _whole(name: str, value: str) -> str | None:
+    line = f"{name}: {value}"
+    if name.lower() in _LINK_HEADERS and line.isascii() and line.isprintable() and len(line) < 998:
+        return line
+    return None
+
+
+_LINK_HEADERS = {"list-unsubscribe", "list-unsubscribe-post"}
+_POLICY = _Policy(linesep=SMTP_POLICY.linesep, cte_type="7bit")
 IDLE_SECONDS = 30.0  # a kept connection older than this is closed rather than reused
 
 
@@ -154,6 +181,9 @@ class Smtp:
     kind = "smtp"
     max_batch = 1
     concurrency = 4
+    # the recipient's one-click unsubscribe link (set by the daemon:
+    # detector.channels.links.attach); None: the status page
+    links: subscription_links.Links | None = None
 
     def __init__(
         self,
@@ -195,7 +225,12 @@ class Smtp:
         msg["Date"] = formatdate(self._clock.now(), usegmt=True)
         msg["Message-ID"] = self._message_id(envelope, recipient.email, address)
         link = _status_page(envelope.payload)
-        if link:
+        if self.links is not None:
+            for name, value in subscription_links.headers(
+                self.links, envelope.payload, recipient.email
+            ).items():
+                msg[name] = value
+        elif link:
             msg["List-Unsubscribe"] = f"<{link}>"
         msg["X-Detector-Notice-Id"] = envelope.notice_id
         if message.text or not message.html:

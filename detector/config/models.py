@@ -92,6 +92,9 @@ class Server(Model):
     admin_token: Secret | None = None  # absent: the admin API is off; empty: an error
     # bearer token of POST /api/v1/alertmanager; absent: the receiver is off
     alertmanager_token: Secret | None = None
+    # signs subscription links (confirm, unsubscribe, preferences); absent: a random key the
+    # store keeps (detector.web.subscribe)
+    subscription_secret: Secret | None = None
 
     @field_validator("listen")
     @classmethod

@@ -183,3 +183,25 @@ verdicts = Table(
     Column("changed_at", Float, nullable=False),  # database clock
 )
 Index("ix_verdicts_changed", verdicts.c.changed_at)
+
+
+# --- subscribers who chose for themselves (detector.store.subscribers) ---------------------
+# Those who signed up (POST /api/v1/subscribe, the status page's form), and any subscriber,
+# config and CSV ones included, who unsubscribed or changed their preferences through a link.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", String(32), primary_key=True),  # random; named by confirm links
+    Column("email", String(320), nullable=False),  # lower-cased
+    Column("name", Text),
+    Column("locale", String(16)),  # NULL: the service's
+    Column("timezone", String(64)),  # NULL: the service's
+    Column("components", Text),  # JSON list of component ids; NULL: all
+    Column("state", String(16), nullable=False),  # pending | confirmed | unsubscribed
+    Column("nonce", String(32), nullable=False),  # in the confirm link: a new one voids older
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("confirmed_at", Float),
+    Column("unsubscribed_at", Float),
+)
+Index("ix_subscribers_email", subscribers.c.email, unique=True)

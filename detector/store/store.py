@@ -25,6 +25,7 @@ from detector.store import schema as s
 from detector.store.cluster import ClusterQueries
 from detector.store.errors import StoreUnavailable
 from detector.store.outbox import OutboxQueries
+from detector.store.subscribers import SubscriberQueries
 
 # PostgreSQL: how long to wait for a connection (the driver's default is a minute) and for
 # `ping` (readiness) to answer at all
@@ -197,7 +198,7 @@ class Change:
 STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, StoreUnavailable)
 
 
-class Store(OutboxQueries, ClusterQueries):
+class Store(OutboxQueries, ClusterQueries, SubscriberQueries):
     def __init__(self, url: str) -> None:
         self.url = url
         # several instances: (member, epoch) the leader's writes must hold the lease at; a

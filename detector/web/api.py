@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import quote, urljoin
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -54,9 +55,28 @@ def notice_json(n: NoticeRow) -> dict[str, Any]:
     }
 
 
+def postmortem_path(inc: IncidentRow) -> str | None:
+    """Where customers read the published post-mortem, relative to the status page; None
+    until it is published (detector.web.postmortem_page)."""
+    if inc.postmortem_published_at is None or not public(inc):
+        return None
+    return f"incidents/{quote(inc.id, safe='')}/postmortem"
+
+
+def _report(s: Services, inc: IncidentRow) -> dict[str, str]:
+    path = postmortem_path(inc)
+    if path is None:
+        return {}
+    base = str(s.config.service.status_page_url or "/")
+    return {"postmortem_url": urljoin(base if base.endswith("/") else base + "/", path)}
+
+
 async def with_updates(s: Services, incs: list[IncidentRow]) -> list[dict[str, Any]]:
     notices = await s.store.notices(i.id for i in incs)
-    return [{**incident_json(i), "updates": [notice_json(n) for n in notices[i.id]]} for i in incs]
+    return [
+        {**incident_json(i), **_report(s, i), "updates": [notice_json(n) for n in notices[i.id]]}
+        for i in incs
+    ]
 
 
 def component_statuses(s: Services) -> list[dict[str, str]]:

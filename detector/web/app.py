@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -17,6 +17,9 @@ from detector.incidents.engine import Engine
 from detector.metrics import Metrics
 from detector.scheduler import Scheduler
 from detector.store import STORE_ERRORS, Store
+
+if TYPE_CHECKING:
+    from detector.web.subscribe import Audience
 
 
 @dataclass
@@ -30,6 +33,8 @@ class Services:
     health: Health | None = None
     # several instances: where the leader is (None: here), for people's actions and alerts
     leader_url: Callable[[], str | None] | None = None
+    # who the engine tells: the config's subscribers as the store amends them (subscribe.py)
+    audience: Audience | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
@@ -107,12 +112,14 @@ def create_app(services: Services) -> web.Application:
     try:
         public = importlib.import_module("detector.web.public")  # status page, feed, banner
         public.setup(app)
+        importlib.import_module("detector.web.postmortem_page").setup(app)  # published reports
     except ModuleNotFoundError as e:
         if e.name != "detector.web.public":
             raise
     from detector.web import alertmanager
 
     alertmanager.setup(app)
+    importlib.import_module("detector.web.subscribe").setup(app)  # sign-up, unsubscribe
     try:
         admin = importlib.import_module("detector.web.admin")
         admin.setup(app)

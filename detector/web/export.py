@@ -15,6 +15,9 @@ the live page says. Every link is relative: the folder works from any host, or f
                             the same two at the live paths, which the page and banner.js use
     api/v1/incidents/<id>/postmortem
                             each published post-mortem shown on the page (Markdown)
+    incidents/<id>/postmortem.<lang>.html
+                            the same as customers read it, in each language (the page's
+                            and the feed's links to it point here)
     static/status.css, banner.js
 
 A file is replaced (written aside, then renamed) only when its content changed, so a reader
@@ -43,6 +46,7 @@ from detector.store import Change, Store
 from detector.web.api import component_statuses, public, with_updates
 from detector.web.app import Services
 from detector.web.i18n import LANGS
+from detector.web.postmortem_page import render_page
 from detector.web.public import (
     HERE,
     Messages,
@@ -57,6 +61,12 @@ INTERVAL = 60.0  # re-export this often with no change, for what time alone chan
 SETTLE = 1.0  # after a change, wait this long so a burst of commits makes one export
 _LANG_LINK = re.compile(r'href="\?lang=(' + "|".join(map(re.escape, LANGS)) + r')"')
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+_REPORT_LINK = re.compile(
+    r"(incidents/[A-Za-z0-9_-][A-Za-z0-9_.-]*/postmortem)\?lang=("
+    + "|".join(map(re.escape, LANGS))
+    + r')(?=")'
+)
+_BACK_LINK = re.compile(r'href="\.\./\.\./\?lang=(' + "|".join(map(re.escape, LANGS)) + r')"')
 log = logs.get("detector.web.export")
 
 
@@ -78,6 +88,23 @@ def _static_page(html: str) -> bytes:
     """The page with its `?lang=xx` links (which a static host cannot answer) pointing at the
     file of that language."""
     return _LANG_LINK.sub(r'href="index.\1.html"', html).encode()
+
+
+def _static_report(html: str) -> bytes:
+    """A post-mortem page with its language links pointing at the files of that language."""
+    html = _BACK_LINK.sub(r'href="../../index.\1.html"', html)
+    return _LANG_LINK.sub(r'href="postmortem.\1.html"', html).encode()
+
+
+def _link_reports(content: bytes, files: dict[str, bytes]) -> bytes:
+    """Links to a post-mortem page (`incidents/<id>/postmortem?lang=xx`) point at its file
+    where the copy has one; others (an incident older than the page shows) stay as they are."""
+
+    def to_file(m: re.Match[str]) -> str:
+        name = f"{m.group(1)}.{m.group(2)}.html"
+        return name if name in files else m.group(0)
+
+    return _REPORT_LINK.sub(to_file, content.decode()).encode()
 
 
 async def render_site(
@@ -105,11 +132,16 @@ async def render_site(
     banner = await banner_body(s, messages, config.service.locale, base)
     for name, body in (("status", status), ("banner", banner)):
         files[f"api/v1/{name}.json"] = files[f"api/v1/{name}"] = _json(body)
-    open_, past, _ = await public_incidents(s, now)
+    open_, past, notices = await public_incidents(s, now)
     for inc in open_ + past:
         if inc.postmortem_published_at is not None and _SAFE_ID.fullmatch(inc.id):
             text = await build_postmortem(s.store, config, inc.id, now)
             files[f"api/v1/incidents/{inc.id}/postmortem"] = text.encode()
+            for lang in LANGS:
+                report = render_page(config, inc, notices[inc.id], lang, config.service.timezone)
+                files[f"incidents/{inc.id}/postmortem.{lang}.html"] = _static_report(report)
+    for name in [n for n in files if n.startswith("index") or n == "feed.atom"]:
+        files[name] = _link_reports(files[name], files)
     files["static/status.css"] = (HERE / "static" / "status.css").read_bytes()
     files["banner.js"] = (HERE / "static" / "banner.js").read_bytes()
     return files

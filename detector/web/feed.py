@@ -26,6 +26,7 @@ class Entry:
     text: str
     published: float
     category: str
+    related: str | None = None  # the incident's published post-mortem page
 
 
 def _id(base: str, key: str) -> str:
@@ -81,6 +82,10 @@ def render(
             f"{{{ATOM}}}link",
             {"rel": "alternate", "type": "text/html", "href": f"{base}#incident-{e.incident_id}"},
         )
+        if e.related is not None:
+            ET.SubElement(
+                entry, f"{{{ATOM}}}link", {"rel": "related", "type": "text/html", "href": e.related}
+            )
         ET.SubElement(entry, f"{{{ATOM}}}category", {"term": e.category})
         _text(entry, f"{{{ATOM}}}content", e.text, type="text")
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -50,6 +50,27 @@ SCHEMAS: dict[str, Any] = {
     "Error": _obj(
         {"error": {"type": "string", "description": "'<field>: <what is wrong>'"}}, closed=True
     ),
+    "Subscribe": _obj(
+        {
+            "email": {"type": "string", "format": "email", "maxLength": 254},
+            "components": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "description": "component ids; absent, null, empty or every one: all, new ones too",
+            },
+            "locale": {"type": ["string", "null"], "enum": ["en", "pl", "fr", "ar", "id", None]},
+            "timezone": {
+                "type": ["string", "null"],
+                "description": "an IANA time zone such as Europe/Warsaw; else service.timezone",
+            },
+            "name": {"type": ["string", "null"], "maxLength": 100},
+        },
+        closed=True,
+        optional=("components", "locale", "timezone", "name"),
+    ),
+    "SubscribeAccepted": _obj(
+        {"status": {"const": "accepted"}, "message": {"type": "string"}}, closed=True
+    ),
     "Notice": _obj(
         {
             "id": {"type": "string", "description": "the notice_id: '<incident id>.<sequence>'"},
@@ -84,7 +105,14 @@ SCHEMAS: dict[str, Any] = {
             "held_until": MAYBE_TIME,
             "vetoed": {"type": "boolean"},
             "postmortem_published_at": MAYBE_TIME,
-        }
+            "postmortem_url": {
+                "type": "string",
+                "format": "uri-reference",
+                "description": "the published post-mortem, a page in the reader's language; "
+                "present only once published",
+            },
+        },
+        optional=("postmortem_url",),
     ),
     "IncidentWithUpdates": {
         "allOf": [_ref("Incident"), _obj({"updates": {"type": "array", "items": _ref("Notice")}})]
@@ -194,12 +222,26 @@ def _text(description: str, media: str = "text/plain") -> dict[str, Any]:
 
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+TOKEN = {
+    "name": "token",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "the signed token of a subscription link",
+}
 LANG = {
     "name": "lang",
     "in": "query",
     "required": False,
     "schema": {"type": "string", "enum": ["en", "pl", "fr", "ar", "id"]},
     "description": "language; else Accept-Language, else service.locale",
+}
+TZ = {
+    "name": "tz",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "an IANA time zone such as Europe/Warsaw; else service.timezone",
 }
 
 
@@ -319,6 +361,81 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/subscribe": {
+            "post": {
+                "summary": "subscribe an e-mail address (double opt-in): a link to confirm is "
+                "mailed to it; the answer is the same whether or not the address is known",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("Subscribe")}},
+                },
+                "responses": {
+                    "202": _json("SubscribeAccepted", "taken; the e-mail is on its way"),
+                    "400": _json("Error", "bad JSON or a bad value; the message names the field"),
+                    "429": _json(
+                        "Error",
+                        "too many sign-ups from this client or for this address; "
+                        "Retry-After says when to try again",
+                    ),
+                    "503": _json("Error", "no e-mail channel (sendgrid or smtp) is configured"),
+                },
+            }
+        },
+        "/subscribe": {
+            "post": {
+                "summary": "the status page's sign-up form (form fields as /api/v1/subscribe; "
+                "`components` repeated); answered with a page",
+                "responses": {
+                    "200": _text("the page: check your inbox", "text/html"),
+                    "400": _text("the page: a field is wrong", "text/html"),
+                    "429": _text("the page: too many sign-ups; see Retry-After", "text/html"),
+                    "503": _text("the page: subscriptions are off", "text/html"),
+                },
+            }
+        },
+        "/subscribe/confirm": {
+            "get": {
+                "summary": "the link in the confirmation e-mail: the subscription is confirmed",
+                "parameters": [TOKEN],
+                "responses": {
+                    "200": _text("the page: subscribed", "text/html"),
+                    "400": _text("the page: malformed, expired or replaced link", "text/html"),
+                    "403": _text("the page: the link's signature is not ours", "text/html"),
+                },
+            }
+        },
+        "/unsubscribe": {
+            "get": {
+                "summary": "every e-mail's List-Unsubscribe link: a page with a one-click "
+                "button and the preferences form (it unsubscribes nobody)",
+                "parameters": [TOKEN],
+                "responses": {
+                    "200": _text("the page", "text/html"),
+                    "400": _text("the page: malformed link", "text/html"),
+                    "403": _text("the page: the link's signature is not ours", "text/html"),
+                },
+            },
+            "post": {
+                "summary": "one-click unsubscribe (RFC 8058: body List-Unsubscribe=One-Click)",
+                "parameters": [TOKEN],
+                "responses": {
+                    "200": _text("the page: unsubscribed", "text/html"),
+                    "400": _text("the page: malformed link", "text/html"),
+                    "403": _text("the page: the link's signature is not ours", "text/html"),
+                },
+            },
+        },
+        "/preferences": {
+            "post": {
+                "summary": "save a subscriber's components, language and time zone (form)",
+                "parameters": [TOKEN],
+                "responses": {
+                    "200": _text("the page: saved", "text/html"),
+                    "400": _text("the page: a field or the link is wrong", "text/html"),
+                    "403": _text("the page: the link's signature is not ours", "text/html"),
+                },
+            }
+        },
         "/api/v1/banner": {
             "get": {
                 "summary": "in-app banner (CORS *)",
@@ -349,6 +466,17 @@ def _paths() -> dict[str, Any]:
                 "summary": "the status page",
                 "parameters": [LANG],
                 "responses": {"200": _text("page", "text/html")},
+            }
+        },
+        "/incidents/{id}/postmortem": {
+            "get": {
+                "summary": "the published post-mortem as a page in the reader's language; "
+                "`tz` (an IANA zone) picks the zone its times are shown in",
+                "parameters": [ID, LANG, TZ],
+                "responses": {
+                    "200": _text("page", "text/html"),
+                    "404": _text("no such incident, or its post-mortem is not published"),
+                },
             }
         },
         "/banner.js": {

@@ -27,9 +27,10 @@ from detector.state import worst
 from detector.store import IncidentRow, NoticeRow
 from detector.web import cache, feed, openapi
 from detector.web.admin import token_ok
-from detector.web.api import public
+from detector.web.api import postmortem_path, public
 from detector.web.app import SERVICES, Services
 from detector.web.i18n import LANGS, NAMES, Chrome, pick_language
+from detector.web.subscribe import status_page_form
 from detector.web.uptime import Day, UptimeCache
 
 HERE = Path(__file__).parent
@@ -38,7 +39,7 @@ FEED_INCIDENTS = 50
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -194,9 +195,7 @@ def _incident_view(
         "resolved": when(t, inc.resolved_at) if inc.resolved_at else None,
         "resolved_iso": stamp(inc.resolved_at),
         "next_update": when(t, promised) if promised else None,
-        "postmortem_url": f"api/v1/incidents/{inc.id}/postmortem"
-        if inc.postmortem_published_at
-        else None,
+        "postmortem_url": f"{report}?lang={t.lang}" if (report := postmortem_path(inc)) else None,
         "updates": updates,
     }
 
@@ -255,7 +254,9 @@ async def status_page(request: web.Request) -> web.Response:
     now = s.engine.clock.now()
 
     async def render() -> bytes:
-        html = await render_status_page(s, request.app[UPTIME], request.app[MESSAGES], now, lang)
+        html = await render_status_page(
+            s, request.app[UPTIME], request.app[MESSAGES], now, lang, subscribe=True
+        )
         return html.encode()
 
     headers = {**PAGE_HEADERS, "Content-Language": lang}
@@ -269,10 +270,17 @@ async def status_page(request: web.Request) -> web.Response:
 
 
 async def render_status_page(
-    s: Services, uptimes: UptimeCache, messages: Messages, now: float, lang: str
+    s: Services,
+    uptimes: UptimeCache,
+    messages: Messages,
+    now: float,
+    lang: str,
+    *,
+    subscribe: bool = False,
 ) -> str:
     """The status page's HTML in `lang`, as it is at `now`: served at `/`, and written by
-    `detector export` (detector.web.export) for hosting elsewhere. Its links are relative."""
+    `detector export` (detector.web.export) for hosting elsewhere. Its links are relative.
+    `subscribe`: with the sign-up form (served, not exported: a copy has nowhere to post)."""
     t = Chrome(lang, s.config.service.timezone)
     open_, past, notices = await public_incidents(s, now)
     components = await _components(uptimes, s, t, now)
@@ -307,6 +315,7 @@ async def render_status_page(
         past=[_incident_view(s, i, notices[i.id], t, messages) for i in past],
         components=components,
         maintenance=maintenance,
+        subscribe=status_page_form(s, lang) if subscribe else None,
     )
 
 
@@ -331,10 +340,12 @@ async def render_feed(s: Services, messages: Messages, lang: str, base: str, now
     by = await s.store.notices([i.id for i in incs])
     entries = []
     for inc in incs:
+        report = postmortem_path(inc)
+        related = f"{base}{report}?lang={lang}" if report else None
         for n in by[inc.id]:
             text = messages.get(n, lang, s.config.service.timezone)
             entries.append(
-                feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at, n.status)
+                feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at, n.status, related)
             )
     return feed.render(
         base=base,

@@ -11,6 +11,7 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from detector.channels.base import Delivery, Envelope, Recipient
+from detector.channels.links import UNSUBSCRIBE, Links
 from detector.channels.sendgrid import SendGrid, parse_retry_after
 from detector.config.models import SendgridChannel
 from detector.notices.model import Message
@@ -320,3 +321,26 @@ def test_double_rejects_what_sendgrid_rejects() -> None:
         "subject",
     } <= fields
     assert validate({**good, "personalizations": [{"to": [{"email": "c@d.example"}]}] * 1001})
+
+
+async def test_each_recipient_gets_its_own_one_click_unsubscribe(
+    double: SendGridDouble, sg: SendGrid
+) -> None:
+    """RFC 8058: List-Unsubscribe and List-Unsubscribe-Post in each recipient's
+    personalization, signed for that address; none in a confirmation request."""
+    links = Links(STATUS_PAGE, (b"k" * 32,))
+    sg.links = links
+    assert (await sg.send(envelope(people(2), status_page_url=STATUS_PAGE))).ok
+    body = double.requests[0].body
+    assert "List-Unsubscribe" not in body["headers"]  # no shared link for everyone
+    for i, p in enumerate(body["personalizations"]):
+        email = f"ops{i}@customer{i}.example"
+        assert p["headers"] == {
+            "List-Unsubscribe": f"<{links.unsubscribe_url(email)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        token = p["headers"]["List-Unsubscribe"].partition("token=")[2].rstrip(">")
+        assert links.verify(token, UNSUBSCRIBE, 0.0)["e"] == email
+    assert (await sg.send(envelope(people(1), transactional=True))).ok
+    assert "headers" not in double.requests[1].body["personalizations"][0]
+    assert "List-Unsubscribe" not in double.requests[1].body["headers"]

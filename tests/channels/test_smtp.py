@@ -16,6 +16,7 @@ import trustme
 from pydantic import ValidationError
 
 from detector.channels.base import Envelope, Recipient
+from detector.channels.links import Links
 from detector.channels.sendgrid import SendGrid, SendgridChannel
 from detector.channels.smtp import Smtp, SmtpChannel
 from detector.notices.model import Message
@@ -526,3 +527,32 @@ def test_config_mistakes_are_named(over: dict[str, Any], words: str) -> None:
     raw = {"type": "smtp", "host": "mail.acme.example", "from": SENDER, **over}
     with pytest.raises(ValidationError, match=words):
         SmtpChannel.model_validate(raw)
+
+
+async def test_the_recipients_own_one_click_unsubscribe(double: SmtpDouble) -> None:
+    """RFC 8058 headers for this recipient, whole on the wire (a long URL is not folded or
+    encoded); a confirmation request carries none."""
+    links = Links(STATUS_PAGE, (b"k" * 32,))
+    smtp = channel(double.port)
+    smtp.links = links
+    env = envelope([GLOBEX])
+    transactional = Envelope(
+        "row-2",
+        "subscription.x",
+        "subscription.confirm",
+        MESSAGE,
+        {"transactional": True},
+        [GLOBEX],
+    )
+    try:
+        assert (await smtp.send(env)).ok
+        assert (await smtp.send(transactional)).ok
+    finally:
+        await smtp.close()
+    url = links.unsubscribe_url("ops@globex.example")
+    first, second = double.messages
+    assert first.message["List-Unsubscribe"] == f"<{url}>"
+    assert first.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"List-Unsubscribe: <{url}>".encode() in first.raw.replace(b"\r\n ", b" ")
+    assert second.message["List-Unsubscribe"] is None
+    assert second.message["List-Unsubscribe-Post"] is None

@@ -178,8 +178,17 @@ async def test_published_postmortems_are_in_the_copy(make_world: MakeWorld, tmp_
     assert r.status == 200, r.text
     site = tmp_path / "site"
     await export_world(w, site)
+    for lang in LANGS:  # the page links the report in its language, a file of the copy
+        page = f"incidents/{inc.id}/postmortem.{lang}.html"
+        assert f'href="{page}"' in (site / f"index.{lang}.html").read_text()
+        report = (site / page).read_text()
+        assert f'lang="{lang}"' in report and 'href="../../static/status.css"' in report
+        assert f'href="../../index.{lang}.html"' in report
+        assert 'href="postmortem.ar.html"' in report and "?lang=" not in report
+    feed = (site / "feed.atom").read_text()
+    related = f"https://status.acme.example/incidents/{inc.id}/postmortem.en.html"
+    assert f'rel="related" type="text/html" href="{related}"' in feed
     link = f"api/v1/incidents/{inc.id}/postmortem"
-    assert f'href="{link}"' in (site / "index.html").read_text()
     live = await w.get("/" + link)
 
     def story(markdown: str) -> list[str]:  # less the line saying when it was drawn up

@@ -14,7 +14,15 @@ from openapi_spec_validator import validate
 
 from detector.scheduler import Scheduler
 from detector.web.app import SERVICES
-from tests.web.conftest import TOKEN, UP, MakeWorld
+from tests.web.conftest import TOKEN, UP, MakeWorld, Recording
+
+
+class Mailbox(Recording):
+    """An e-mail channel that takes every message (subscribing needs one)."""
+
+    name = "sendgrid-0"
+    kind = "sendgrid"
+    max_batch = 1000
 
 
 def must_see(doc: dict[str, Any]) -> set[tuple[str, str, int]]:
@@ -104,11 +112,17 @@ async def test_every_json_response_matches_the_document(make_world: MakeWorld) -
     assert (await held.post(f"{base}/{other.id}/veto")).status == 200
     assert (await held.post(f"{base}/{other.id}/publish")).status == 409
 
+    assert (await w.post("/api/v1/subscribe", {"email": "a@b.example"}, token=None)).status == 503
+    mail = await make_world(channels=[Mailbox()])
+    assert (
+        await mail.post("/api/v1/subscribe", {"email": "a@b.example"}, token=None)
+    ).status == 202
+
     off = await make_world(token=False)
     assert (await off.post(base, {}, token=TOKEN)).status == 404
     assert (await off.post(f"{base}/x/veto", token=TOKEN)).status == 404
     assert (await off.post("/api/v1/admin/maintenance", {}, token=TOKEN)).status == 404
 
-    seen = {(m, p, s) for world in (w, held, off) for m, p, s in world.checked}
+    seen = {(m, p, s) for world in (w, held, mail, off) for m, p, s in world.checked}
     missing = must_see(w.doc) - seen
     assert not missing, f"documented but never checked: {sorted(missing)}"

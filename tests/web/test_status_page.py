@@ -216,7 +216,7 @@ async def test_maintenance_and_postmortem_link(make_world: MakeWorld) -> None:
     r = await w.post(f"/api/v1/admin/incidents/{inc.id}/postmortem")
     assert r.status == 200 and r.body["notice"]["event"] == "postmortem.published"
     page = (await w.get("/")).text
-    assert f'href="api/v1/incidents/{inc.id}/postmortem"' in page
+    assert f'href="incidents/{inc.id}/postmortem?lang=en">Read the incident report</a>' in page
     md = await w.get(f"/api/v1/incidents/{inc.id}/postmortem")
     assert md.status == 200 and md.headers["Content-Type"].startswith("text/markdown")
 
