@@ -879,6 +879,16 @@ class Chrome:
         sign = "-" if minutes < 0 else "+"
         return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
 
+    def zone_title(self, moment: datetime) -> str:
+        """'czas środkowoeuropejski (CET)': the zone's name in the reader's language, with the
+        label the page's times carry, not the IANA id ("Europe/Warsaw") in every language."""
+        moment = moment.astimezone(self.zone)
+        name = get_timezone_name(self.zone, "long", locale=self.locale)
+        if "(" in name:  # no generic name, only a city's ("Indonesia (Jakarta) Time")
+            name = get_timezone_name(moment, "long", locale=self.locale)
+        label = self.zone_label(moment)
+        return name if label in name else f"{name} ({label})"
+
     def day(self, day: date) -> str:
         return format_date(day, "medium", locale=self.locale)
 

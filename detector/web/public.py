@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -307,7 +307,7 @@ async def render_status_page(
         t=t,
         service=s.config.service,
         dial="".join(ch for ch in phone if ch.isdigit() or ch == "+"),
-        zone=s.config.service.timezone,
+        zone=t.zone_title(datetime.fromtimestamp(now, UTC)),
         languages=[(code, NAMES[code]) for code in LANGS],
         overall=overall,
         overall_text=t.t(f"overall_{overall}"),

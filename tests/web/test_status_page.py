@@ -106,6 +106,9 @@ async def test_languages_and_direction(make_world: MakeWorld) -> None:
     for lang in ("en", "pl", "fr", "ar", "id"):
         page = (await w.get(f"/?lang={lang}")).text
         assert f'lang="{lang}"' in page
+        assert "Europe/Warsaw" not in page  # the zone in the reader's words, not its IANA id
+    assert "czas środkowoeuropejski" in (await w.get("/?lang=pl")).text
+    assert "heure d’Europe centrale (UTC+1)" in (await w.get("/?lang=fr")).text
 
 
 async def test_landmarks_and_security_headers(make_world: MakeWorld) -> None:
