@@ -16,11 +16,10 @@ import asyncio
 import json
 import math
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detector.cli.check import safe_url
-from detector.cli.common import add_config_arg, load_or_report
+from detector.cli.common import add_config_arg, first_line, read_config
 from detector.config import Config
 from detector.config.models import Cluster
 
@@ -46,13 +45,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.config).is_file():
-        why = f"cannot read the configuration {args.config}: no such file (give it with -c)"
-        print(f"detector: {why}", file=sys.stderr)
-        return 1
-    config = load_or_report(args.config)
-    if config is None:
-        return 2
+    config = read_config(args.config)
+    if isinstance(config, int):
+        return config
     if not config.storage.url.startswith(("postgresql://", "postgres://")):
         # never opened: opening would create a SQLite file just to say it has no members
         if args.json:
@@ -86,8 +81,7 @@ async def _cluster(config: Config, as_json: bool) -> int:
         members = await store.members()
         lease = await store.lease()
     except STORE_ERRORS as e:
-        text = str(getattr(e, "orig", None) or e).strip().splitlines()
-        why = text[0] if text else type(e).__name__
+        why = first_line(e)
         print(f"detector: cannot read the store {safe_url(url)}: {why}", file=sys.stderr)
         return 1
     finally:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from detector.cli.check import safe_url
-from detector.cli.common import add_config_arg, load_or_report
+from detector.cli.common import add_config_arg, first_line, read_config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,13 +23,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.config).is_file():
-        why = f"cannot read the configuration {args.config}: no such file (give it with -c)"
-        print(f"detector: {why}", file=sys.stderr)
-        return 1
-    config = load_or_report(args.config)
-    if config is None:
-        return 2
+    config = read_config(args.config)
+    if isinstance(config, int):
+        return config
     return asyncio.run(_migrate(config.storage.url))
 
 
@@ -48,8 +44,7 @@ async def _migrate(url: str) -> int:
     try:
         migrated = await upgrade(engine)
     except STORE_ERRORS as e:
-        text = str(getattr(e, "orig", None) or e).strip().splitlines()
-        why = text[0] if text else type(e).__name__
+        why = first_line(e)
         print(f"detector: cannot migrate the store {name}: {why}", file=sys.stderr)
         return 1
     finally:

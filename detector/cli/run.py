@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from detector import logs
-from detector.cli.common import add_config_arg, load_or_report
+from detector.cli.common import add_config_arg, first_line, read_config
 from detector.config import Config, ConfigError, load_config
 from detector.daemon import Daemon
 
@@ -50,11 +50,9 @@ def fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.config).is_file():
-        return fail(f"cannot read the configuration {args.config}: no such file (give it with -c)")
-    config = load_or_report(args.config)
-    if config is None:
-        return 2
+    config = read_config(args.config)
+    if isinstance(config, int):
+        return config
     # before anything logs: every logger, structlog or stdlib, becomes redacted JSON on stderr
     logs.configure(args.log_level, fmt=args.log_format)
     try:
@@ -138,11 +136,6 @@ def store_name(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.split("@")[-1]
-
-
-def first_line(e: BaseException) -> str:
-    text = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 async def _serve(path: str, config: Config) -> int:

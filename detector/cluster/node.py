@@ -81,6 +81,7 @@ class Node:
         self.deadline = float("-inf")  # monotonic: our lease ends here at the latest
         self.peers: list[str] = [self.member]  # live members of our vantage, us included
         self.owned: set[str] = set()
+        self._gained: set[str] = set()  # taken over, to start from this vantage's record
         self.live: list[Member] = []
         self.vantages: set[str] = {self.vantage_name}
         self.leader: str | None = None
@@ -234,8 +235,6 @@ class Node:
             )
         if gained and before:
             self._gained = gained
-
-    _gained: set[str] = set()
 
     async def _polls(self) -> None:
         while True:
