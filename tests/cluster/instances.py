@@ -4,18 +4,15 @@ still see it)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import ClientSession, web
 
-from tests.e2e.harness import SECRET, Receiver, free_port, until
+from tests.e2e.harness import DaemonProcess, Receiver, free_port, until
 
 
 class FromReceiver(Receiver):
@@ -99,55 +96,25 @@ def cluster_config(
     return path, port
 
 
-class Instance:
+class Instance(DaemonProcess):
+    """One `detector run` of several: its vantage and path to the service in `env`."""
+
     def __init__(self, name: str, config: Path, port: int, env: dict[str, str]) -> None:
+        super().__init__(
+            config,
+            port,
+            config.with_suffix(".log"),
+            env={
+                "ADMIN_TOKEN": "admin-token-123456",
+                "DETECTOR_ADVERTISE": f"http://127.0.0.1:{port}",
+                **env,
+            },
+            ready_within=30,
+        )
         self.name = name
-        self.config = config
-        self.port = port
-        self.env = env
-        self.log = config.with_suffix(".log")
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, wait: bool = True) -> Instance:
-        env = {
-            **os.environ,
-            "WEBHOOK_SECRET": SECRET,
-            "ADMIN_TOKEN": "admin-token-123456",
-            "DETECTOR_ADVERTISE": f"http://127.0.0.1:{self.port}",
-            **self.env,
-        }
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "detector",
-                "run",
-                "-c",
-                str(self.config),
-                stdout=log,
-                stderr=log,
-                env=env,
-                cwd=str(self.config.parent),
-            )
-        if wait:
-            await until(self.ready, 30, f"{self.name} to be ready")
-        return self
-
-    async def ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.returncode is not None:
-            raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.text()}")
-        try:
-            async with ClientSession() as s, s.get(self.url("/readyz")) as r:
-                return r.status == 200
-        except OSError:
-            return False
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     async def metrics(self) -> dict[str, float]:
         """Unlabelled samples, and labelled ones summed per name."""
@@ -179,23 +146,10 @@ class Instance:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    async def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
     async def stop(self) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.returncode is not None:
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGCONT)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), 15)
-        except TimeoutError:
-            self.proc.kill()
-            return await self.proc.wait()
+        if self.alive:  # a paused one must run again to stop
+            self.signal(signal.SIGCONT)
+        return await super().stop()
 
 
 async def leaders(instances: list[Instance]) -> list[Instance]:

@@ -195,14 +195,23 @@ def write_config(
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(
+        self,
+        config: Path,
+        port: int,
+        log: Path,
+        env: dict[str, str] | None = None,
+        ready_within: float = 20,
+    ) -> None:
         self.config = config
         self.port = port
         self.log = log
+        self.env = env or {}  # beside the webhook secret
+        self.ready_within = ready_within
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> DaemonProcess:
-        env = {**os.environ, "WEBHOOK_SECRET": SECRET}
+        env = {**os.environ, "WEBHOOK_SECRET": SECRET, **self.env}
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -216,7 +225,7 @@ class DaemonProcess:
                 env=env,
                 cwd=str(self.config.parent),
             )
-        await until(self._ready, 20, "the daemon to be ready")
+        await until(self._ready, self.ready_within, "the daemon to be ready")
         return self
 
     async def _ready(self) -> bool:
