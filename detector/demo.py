@@ -83,7 +83,17 @@ def demo_config(service_port: int, web_port: int, db: Path) -> dict[str, object]
             {
                 "id": "api",
                 "name": "Public API",
-                "impact": "You cannot reach the API, and integrations stop syncing.",
+                # in every language the status page speaks (CONTRACT §3, §7.10)
+                "impact": {
+                    "en": "You cannot reach the API, and integrations stop syncing.",
+                    "pl": "Nie można połączyć się z API, a integracje przestają się "
+                    "synchronizować.",
+                    "fr": "Vous ne pouvez pas accéder à l'API et les intégrations ne se "
+                    "synchronisent plus.",
+                    "ar": "لا يمكنكم الوصول إلى واجهة البرمجة، وتتوقف مزامنة عمليات التكامل.",
+                    "id": "Anda tidak dapat mengakses API, dan integrasi berhenti menyinkronkan "
+                    "data.",
+                },
                 "probes": [
                     {
                         "name": "api-health",

@@ -14,9 +14,25 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from detector import __version__
+from detector import __version__, i18n
 from detector.domain import Severity
+
+
+class _MissingTranslations(Collector):
+    """Messages a language's catalog lacked when a customer's text was written (process-wide)."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "detector_translations_missing",
+            "Customer-facing messages looked up and missing from a catalog; English stood in.",
+            labels=["locale", "domain"],
+        )
+        for (lang, domain), count in sorted(i18n.missing_counts().items()):
+            family.add_metric([lang, domain], count)
+        yield family
 
 
 class Metrics:
@@ -94,6 +110,7 @@ class Metrics:
             p + "probes_owned", "Probes this instance runs (its vantage's share).", registry=r
         )
         Info(p + "build", "Version of outage-detector.", registry=r).info({"version": __version__})
+        r.register(_MissingTranslations())
         self._results = {r: self.probe_checks.labels(r) for r in ("ok", "soft_fail", "fail")}
 
     def observe_check(

@@ -12,7 +12,7 @@ import html
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from detector.config.models import Config
 from detector.domain import Severity
 from detector.store import IncidentRow, NoticeRow, OutboxRow, Store
+from detector.text import source_text
 
 TO_BE_WRITTEN = "_To be written_"
 ON_TIME_MIN = 60.0  # an update within a minute of its promise is on time, whatever the cadence
@@ -263,8 +264,14 @@ def render(config: Config, record: Record, now: float) -> str:
     }
     kept = promises(notices)
     times = _Times(config.service.timezone)
+    # an operators' draft: the team's words as written in the service's language (else the
+    # first language given), one text each
+    source = config.service.locale
+    written = replace(
+        inc, cause=source_text(inc.cause, source), actions=source_text(inc.actions, source)
+    )
     return _ENV.get_template("postmortem.md.j2").render(
-        inc=inc,
+        inc=written,
         service=config.service,
         components=components,
         names=names,

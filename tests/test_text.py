@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.text import clean_line, clean_operator_text
+from detector.text import (
+    base_language,
+    clean_line,
+    clean_operator_text,
+    is_language_tag,
+    languages,
+    localized_fault,
+    source_text,
+    split_localized,
+    text_in,
+)
 
 C0 = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
 C1 = [chr(c) for c in range(0x80, 0xA0)]
@@ -74,3 +84,47 @@ def test_a_cleaned_line_has_no_line_break(text: str) -> None:
     out = clean_line(text)
     assert "\n" not in out and "\t" not in out and out == out.strip()
     assert clean_line(out) == out
+
+
+# --- operator text in several languages ---------------------------------------------------------
+
+
+def test_text_in_the_reader_s_language_or_none() -> None:
+    words = {"en": "We are on it.", "fr": "Nous y travaillons.", "pt_BR": "Estamos nisso."}
+    assert text_in(words, "fr", "en") == "Nous y travaillons."
+    assert text_in(words, "fr_CA", "en") == "Nous y travaillons."  # the base language
+    assert text_in(words, "pt", "en") == "Estamos nisso."  # any tag of that language
+    assert text_in(words, "pl", "en") is None  # never another language
+    assert text_in("Plain.", "en_GB", "en") == "Plain."  # a string is in the source language
+    assert text_in("Plain.", "fr", "en") is None
+    assert text_in(None, "en", "en") is None
+    assert base_language("fr-CA") == "fr"
+    assert languages(words, "en") == {"en", "fr", "pt"}
+    assert languages("Plain.", "pl_PL") == {"pl"}
+
+
+def test_source_text_and_the_split_for_notice_facts() -> None:
+    words = {"fr": "Bonjour.", "en": "Hello."}
+    assert source_text(words, "en") == "Hello."
+    assert source_text({"fr": "Bonjour."}, "en") == "Bonjour."  # operators' records only
+    assert split_localized(words, "en") == ("Hello.", words)
+    assert split_localized({"fr": "Bonjour."}, "en") == (None, {"fr": "Bonjour."})
+    assert split_localized("Hello.", "en") == ("Hello.", {})
+
+
+@pytest.mark.parametrize(
+    ("value", "fault"),
+    [
+        ("ok", None),
+        ({"en": "ok", "pt-BR": "ok"}, None),
+        ("  ", (None, "must not be empty")),
+        ({}, (None, "must give the text in at least one language")),
+        ({"qqq": "x"}, ("qqq", "not a language (write e.g. en, fr, pt_BR)")),
+        ({"en": 1}, ("en", "must be text")),
+        ({"en": " "}, ("en", "must not be empty")),
+        (3, (None, "must be text, or one text per language")),
+    ],
+)
+def test_localized_faults_name_the_language(value: object, fault: object) -> None:
+    assert localized_fault(value) == fault
+    assert is_language_tag("ar") and not is_language_tag(" en") and not is_language_tag("")

@@ -1,7 +1,8 @@
 """`detector check -c FILE`: validate a config (and its subscriber CSVs) before it goes live.
 
-Valid: a short summary on stdout, exit 0 (warnings, such as a subscriber listed twice, are
-lines of the summary and do not change it). Invalid: exactly one line per fault on stderr, each
+Valid: a short summary on stdout, exit 0 (warnings, such as a subscriber listed twice or a
+component's impact missing in a language its subscribers read, are lines of the summary and do
+not change it). Invalid: exactly one line per fault on stderr, each
 naming its key path, exit 2 — so a script or a pre-deploy hook can show it as is.
 """
 
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from detector.config.languages import impact_warnings
 from detector.config.loader import ConfigError, load_config
 from detector.config.models import Config, Subscriber
 from detector.config.subscribers import Duplicate, duplicate_lines, read_subscribers
@@ -64,6 +66,7 @@ def summary(
         )
     lines += [f"warning: {w}" for w in _warnings(config, people, channels)]
     lines += [f"warning: {w}" for w in duplicate_lines(duplicates or [])]
+    lines += [f"warning: {w}" for w in impact_warnings(config, people)]
     return "\n".join(lines)
 
 

@@ -5,6 +5,13 @@ Reading works either way. Writing (open, update, cause, resolve) goes through th
 it owns the schedule and the outbox, and a second writer would publish notices it does not know
 about. Every error is one line on stderr naming the problem (an option, or the daemon's answer).
 Exit codes: 0 done, 1 the action failed (unknown incident, refused, unreachable), 2 bad usage.
+
+Words for customers (a message, the cause, corrective actions) are one text with `-m TEXT`
+(written in the service's language, `service.locale`), or one per language with
+`--message-in LANG TEXT` repeated (`--actions-in` for actions): `--message-in en "We are on
+it." --message-in fr "Nous y travaillons."`. A reader whose language is not given gets the
+notice without these words (never another language's), so after each action the command
+prints the subscribers' languages the text does not reach.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from detector.cli.common import load_or_report
 from detector.config import Config
 from detector.domain import Severity
 from detector.store import Store
-from detector.text import clean_line, clean_operator_text
+from detector.text import Localized, clean_line, clean_operator_text, is_language_tag
 
 TOKEN_ENV = "DETECTOR_ADMIN_TOKEN"
 MAX_TEXT = 5000  # as the admin API allows
@@ -89,31 +96,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="an affected component's id (repeat for several)",
     )
     op.add_argument("--severity", required=True, choices=SEVERITIES)
-    op.add_argument("-m", "--message", help="what to tell customers")
+    words_args(op, "what to tell customers")
     up = actions.add_parser("update", help="publish a human update (needs --url)")
     up.add_argument("id", metavar="ID")
     target_args(up)
-    up.add_argument("-m", "--message", required=True, help="what to tell customers")
+    words_args(up, "what to tell customers (required: -m or --message-in)")
     up.add_argument("-s", "--status", choices=["investigating", "identified", "monitoring"])
     cause = actions.add_parser(
         "cause", help="name the cause: published to customers at once as 'identified' (needs --url)"
     )
     cause.add_argument("id", metavar="ID")
     target_args(cause)
-    cause.add_argument(
-        "-m",
-        "--message",
-        required=True,
-        metavar="TEXT",
-        help="the cause, in words customers understand",
-    )
-    cause.add_argument(
-        "--actions", metavar="TEXT", help="corrective actions, for the post-mortem report"
+    words_args(cause, "the cause, in words customers understand (required: -m or --message-in)")
+    words_args(
+        cause,
+        "corrective actions, for the post-mortem report",
+        option="--actions",
+        short=None,
     )
     res = actions.add_parser("resolve", help="resolve an incident (needs --url)")
     res.add_argument("id", metavar="ID")
     target_args(res)
-    res.add_argument("-m", "--message", help="a closing word to customers")
+    words_args(res, "a closing word to customers")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -160,7 +164,7 @@ async def _write(args: argparse.Namespace, token: str) -> int:
             "components": component_ids(args.components),
             "severity": args.severity,
         }
-        message = operator_text("--message", args.message)
+        message = words("--message", args.message, args.message_in)
         if message is not None:
             body["message"] = message
         result = await request(
@@ -168,19 +172,24 @@ async def _write(args: argparse.Namespace, token: str) -> int:
         )
         iid = str(result["incident"]["id"])
         print(f"{one_line(iid)}: opened; {published(result.get('notice'))}")
+        print_missing(result)
         return 0
     path = f"/api/v1/admin/incidents/{quote(args.id, safe='')}"
-    message = operator_text("--message", args.message)
+    message = words("--message", args.message, args.message_in)
     options = {"message": "--message"}
+    if args.action in ("update", "cause") and message is None:
+        given = args.message is not None or args.message_in
+        raise Failure(
+            "--message: must not be empty"
+            if given
+            else "--message: required (-m TEXT, or --message-in LANG TEXT per language)",
+            2,
+        )
     if args.action == "update":
-        if message is None:
-            raise Failure("--message: must not be empty", 2)
         path += "/updates"
         body = {"message": message, **({"status": args.status} if args.status else {})}
     elif args.action == "cause":
-        if message is None:
-            raise Failure("--message: must not be empty", 2)
-        actions = operator_text("--actions", args.actions)
+        actions = words("--actions", args.actions, args.actions_in)
         path += "/cause"
         body = {"cause": message, **({"actions": actions} if actions is not None else {})}
         options = {"cause": "--message", "actions": "--actions"}
@@ -189,7 +198,60 @@ async def _write(args: argparse.Namespace, token: str) -> int:
         body = {"message": message} if message is not None else {}
     result = await request(args.url, "POST", path, token, body, options=options)
     print(f"{one_line(args.id)}: {published(result.get('notice'))}")
+    print_missing(result)
     return 0
+
+
+def words_args(
+    p: argparse.ArgumentParser, what: str, option: str = "--message", short: str | None = "-m"
+) -> None:
+    """`--message TEXT` (the service's language) and `--message-in LANG TEXT` (repeatable)."""
+    names = [short, option] if short else [option]
+    p.add_argument(*names, metavar="TEXT", help=f"{what}, in the service's language")
+    p.add_argument(
+        f"{option}-in",
+        nargs=2,
+        action="append",
+        metavar=("LANG", "TEXT"),
+        help=f"{what}, in language LANG (e.g. fr); repeat for each language, instead of {option}",
+    )
+
+
+def words(option: str, plain: str | None, per_language: list[list[str]] | None) -> Localized | None:
+    """A person's words: `plain` (one text), or {LANG: TEXT} from `OPTION-in LANG TEXT`."""
+    if not per_language:
+        return operator_text(option, plain)
+    if plain is not None:
+        raise Failure(
+            f"{option}: give the text once ({option} TEXT, in the service's language) or per "
+            f"language ({option}-in LANG TEXT, repeated, the service's language among them), "
+            "not both",
+            2,
+        )
+    out: dict[str, str] = {}
+    for lang, value in per_language:
+        tag = lang.strip()
+        where = f"{option}-in {one_line(lang)[:32]}"
+        if not is_language_tag(tag):
+            raise Failure(f"{where}: not a language (write e.g. en, fr, pt_BR)", 2)
+        if tag in out:
+            raise Failure(f"{where}: given twice", 2)
+        text = operator_text(where, value)
+        if text is None:
+            raise Failure(f"{where}: must not be empty", 2)
+        out[tag] = text
+    return out
+
+
+def print_missing(result: dict[str, Any]) -> None:
+    """The subscribers' languages the words just given do not reach, if any."""
+    missing = [one_line(m) for m in result.get("missing_languages") or []]
+    if missing:
+        print(
+            f"not in {', '.join(missing)}: subscribers reading "
+            + ("it" if len(missing) == 1 else "these")
+            + " get the notice without these words (add them with --message-in LANG TEXT)"
+        )
 
 
 def published(notice: dict[str, Any] | None) -> str:
@@ -426,6 +488,8 @@ def print_incident(inc: dict[str, Any]) -> None:
         ("post-mortem published", inc.get("postmortem_published_at")),
     ]
     for name, value in fields:
+        if isinstance(value, dict):  # text given per language
+            value = "; ".join(f"{lang}: {text}" for lang, text in value.items())
         if value:
             print(f"  {name + ':':<24}{one_line(str(value))}")
     updates = inc.get("updates", [])

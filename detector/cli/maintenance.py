@@ -4,7 +4,8 @@
 `add` and `cancel` go through the daemon only, which announces the window and keeps its
 schedule. Dates are ISO 8601 with a time zone; they are checked here (a date, a zone, the end
 after the start) and the daemon checks the rest against its own clock, which is the one that
-matters. Errors and exit codes as in `detector.cli.incidents`: one line, 0 done, 1 failed
+matters. `-m TEXT` or `--message-in LANG TEXT` (repeated) as in `detector.cli.incidents`.
+Errors and exit codes as in `detector.cli.incidents`: one line, 0 done, 1 failed
 (unknown window, already over, unreachable), 2 bad usage.
 """
 
@@ -27,10 +28,12 @@ from detector.cli.incidents import (
     main,
     one_line,
     open_store,
-    operator_text,
+    print_missing,
     request,
     target_args,
     title_text,
+    words,
+    words_args,
 )
 
 ISO_EXAMPLE = "e.g. 2026-11-23T22:00:00Z or 2026-11-23T23:00:00+01:00"
@@ -60,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add.add_argument("--starts", required=True, metavar="ISO", help=f"start, {ISO_EXAMPLE}")
     add.add_argument("--ends", required=True, metavar="ISO", help="end, ISO 8601 with a zone")
-    add.add_argument("-m", "--message", help="what to tell customers about the work")
+    words_args(add, "what to tell customers about the work")
     ls = actions.add_parser("list", help="upcoming and current windows, soonest first")
     target_args(ls)
     ls.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -109,7 +112,7 @@ async def _add(args: argparse.Namespace, token: str) -> int:
         "starts_at": starts.isoformat(),
         "ends_at": ends.isoformat(),
     }
-    message = operator_text("--message", args.message)
+    message = words("--message", args.message, args.message_in)
     if message is not None:
         body["message"] = message
     result = await request(args.url, "POST", PATH, token, body, options=ADD_OPTIONS)
@@ -118,6 +121,7 @@ async def _add(args: argparse.Namespace, token: str) -> int:
         f"{one_line(m['id'])}: scheduled from {m['starts_at']} to {m['ends_at']} (UTC); "
         f"subscribers are told now, at the start and at the end"
     )
+    print_missing(result)
     return 0
 
 

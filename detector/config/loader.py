@@ -736,6 +736,8 @@ def _fault(err: ErrorDetails, root: type[BaseModel]) -> _Fault:
         return _Fault(path, "must be a finite number")
     if "loc" in ctx:  # a model validator that knows which key is at fault
         return _Fault(list(ctx["loc"]), err["msg"])
+    if "subloc" in ctx:  # a field validator that knows which key below the field is at fault
+        return _Fault([*path, *ctx["subloc"]], err["msg"])
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if msg[1:2].islower():  # "Input should..." → "input should...", but keep "HTTP ..."
         msg = msg[:1].lower() + msg[1:]

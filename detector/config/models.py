@@ -38,6 +38,7 @@ from detector.config.fields import (
     Secret,
     e164,
 )
+from detector.text import Localized, is_language_tag, localized_fault, source_text, text_in
 
 Severity = Literal["operational", "degraded", "partial_outage", "major_outage"]
 Quorum = Annotated[int, Field(ge=1)] | Literal["majority"]
@@ -291,32 +292,103 @@ class AlertSource(Model):
         return all(m.matches(labels) for m in self.parsed)
 
 
+IMPACT_SEVERITIES = ("degraded", "partial_outage", "major_outage")  # mildest first
+PerLanguage = dict[str, str]
+# one sentence; one per language; or one per severity, each a sentence or one per language
+Impact = str | dict[str, str | dict[str, str]]
+
+
+def impact_problem(value: object) -> tuple[tuple[str, ...], str] | None:
+    """(key path below `impact`, what is wrong) for an impact of the wrong shape."""
+    if not isinstance(value, dict):
+        return None if not isinstance(value, str) or value.strip() else ((), "must not be empty")
+    if isinstance(value, str):
+        return None if value.strip() else ((), "must not be empty")
+    if not value:
+        return (), "give a sentence, one per language, or one per severity"
+    severities = [k for k in value if k in IMPACT_SEVERITIES]
+    others = [str(k) for k in value if k not in IMPACT_SEVERITIES]
+    if severities and others:
+        return (others[0],), (
+            f"not a severity ({', '.join(IMPACT_SEVERITIES)}): an impact given per severity "
+            f"gives its languages inside each severity, e.g. {severities[0]}: {{{others[0]}: ...}}"
+        )
+    if not severities:
+        for key, text in value.items():
+            if not isinstance(key, str) or not is_language_tag(key):
+                return (str(key),), (
+                    "not a language or a severity (write a language such as en or fr, or one "
+                    f"of {', '.join(IMPACT_SEVERITIES)})"
+                )
+            if isinstance(text, dict):
+                return (key,), "expected a sentence (only a severity holds one per language)"
+            if not isinstance(text, str):
+                return (key,), "expected a sentence"
+    for key, text in value.items():
+        fault = localized_fault(text)
+        if fault is not None:
+            sub, why = fault
+            return ((key, sub) if sub is not None else (key,)), why
+    return None
+
+
+def impact_variant(value: Impact, severity: str) -> Localized:
+    """The impact for `severity`: per severity, the one given, else the closest more severe
+    one, else the closest milder one (operational and unknown count as degraded)."""
+    if isinstance(value, str) or not any(k in IMPACT_SEVERITIES for k in value):
+        return value  # type: ignore[return-value]  # no severity keys: str values only
+    at = IMPACT_SEVERITIES.index(severity) if severity in IMPACT_SEVERITIES else 0
+    order = [*IMPACT_SEVERITIES[at:], *reversed(IMPACT_SEVERITIES[:at])]
+    return next(value[s] for s in order if s in value)
+
+
 class Component(Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
-    # plain words for customers; a mapping of language → sentence speaks each subscriber's language
-    impact: str | dict[str, str] = Field(min_length=1)
+    # plain words for customers: a sentence, one per language ({en: ..., fr: ...}), or one per
+    # severity ({major_outage: ..., degraded: ...}), each a sentence or one per language
+    impact: Impact
     vendor: str | None = None
     severity_when_down: Literal["degraded", "partial_outage", "major_outage"] | None = None
     probes: list[ProbeConfig] = Field(min_length=1)
     alerts: AlertSource | None = None  # Alertmanager alerts that count as this component down
 
-    @field_validator("impact")
+    @field_validator("impact", mode="before")
     @classmethod
-    def _impact(cls, v: str | dict[str, str]) -> str | dict[str, str]:
-        if isinstance(v, dict) and not all(k.strip() and t.strip() for k, t in v.items()):
-            raise ValueError("each language needs a sentence")
+    def _impact(cls, v: object) -> object:
+        """Before pydantic's union, which would name each branch it tried; anything but a
+        mapping is left to it ("expected text or a mapping, got a number")."""
+        found = impact_problem(v)
+        if found is not None:
+            sub, why = found
+            raise PydanticCustomError("impact_shape", why, {"subloc": sub})
         return v
 
-    def impact_in(self, locale: str) -> str:
-        """The impact sentence in `locale`, else its base language, else the first given."""
-        if isinstance(self.impact, str):
-            return self.impact
-        base = locale.replace("-", "_").split("_")[0]
-        return self.impact.get(locale) or self.impact.get(base) or next(iter(self.impact.values()))
+    @property
+    def per_severity(self) -> bool:
+        return isinstance(self.impact, dict) and any(k in IMPACT_SEVERITIES for k in self.impact)
 
-    def impact_translations(self) -> dict[str, str]:
-        return dict(self.impact) if isinstance(self.impact, dict) else {}
+    def impact_variants(self) -> dict[str | None, Localized]:
+        """Each impact the config gives: by severity, or {None: the one impact}."""
+        if not self.per_severity:
+            return {None: impact_variant(self.impact, "major_outage")}
+        assert isinstance(self.impact, dict)
+        return {s: self.impact[s] for s in reversed(IMPACT_SEVERITIES) if s in self.impact}
+
+    def impact_for(self, severity: str) -> Localized:
+        """The impact customers read for an outage of `severity` (see `impact_variant`)."""
+        return impact_variant(self.impact, severity)
+
+    def impact_in(self, locale: str, severity: str = "major_outage") -> str:
+        """For operators' own records (the post-mortem draft): the impact in `locale`, else
+        its base language, else the first given. Customers' text uses `text_in`."""
+        value = self.impact_for(severity)
+        found = value if isinstance(value, str) else text_in(value, locale, locale)
+        return found if found is not None else source_text(value, locale) or ""
+
+    def impact_translations(self, severity: str = "major_outage") -> dict[str, str]:
+        value = self.impact_for(severity)
+        return dict(value) if isinstance(value, dict) else {}
 
 
 class Subscriber(Model):
@@ -447,12 +519,15 @@ class Config(Model):
                     {"id": c.id, "first": ids[c.id], "loc": ("components", j, "id")},
                 )
             ids[c.id] = j
-            if isinstance(c.impact, dict) and self.service.locale not in c.impact:
-                raise PydanticCustomError(
-                    "impact_default",
-                    "needs a sentence in the service's language '{locale}'",
-                    {"locale": self.service.locale, "loc": ("components", j, "impact")},
-                )
+            for severity, value in c.impact_variants().items():
+                locale = self.service.locale
+                if text_in(value, locale, locale) is None:
+                    at = ("components", j, "impact", *([severity] if severity else []))
+                    raise PydanticCustomError(
+                        "impact_default",
+                        "needs a sentence in the service's language '{locale}'",
+                        {"locale": locale, "loc": at},
+                    )
         return self
 
     def all_probes(self) -> list[ProbeConfig]:

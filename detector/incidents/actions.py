@@ -12,11 +12,12 @@ from detector.store import (
     IncidentRow,
     NoticeRow,
 )
+from detector.text import Localized
 
 
 class ActionsMixin(EngineBase):
     async def human_update(
-        self, incident_id: str, message: str, status: str | None = None
+        self, incident_id: str, message: Localized, status: str | None = None
     ) -> NoticeRow:
         """A person's words, published to customers like any notice."""
         async with self.lock, self._txn() as change:
@@ -37,7 +38,11 @@ class ActionsMixin(EngineBase):
             )
 
     async def set_cause(
-        self, incident_id: str, cause: str, actions: str | None = None, publish: bool = True
+        self,
+        incident_id: str,
+        cause: Localized,
+        actions: Localized | None = None,
+        publish: bool = True,
     ) -> IncidentRow:
         """A person names the cause: `identified`, said to customers at once."""
         async with self.lock:
@@ -62,14 +67,18 @@ class ActionsMixin(EngineBase):
                     change.incidents.append(replace(inc))
             return inc
 
-    async def resolve(self, incident_id: str, message: str | None = None) -> NoticeRow:
+    async def resolve(self, incident_id: str, message: Localized | None = None) -> NoticeRow:
         async with self.lock, self._txn() as change:
             inc = self.find_open(incident_id)
             self._resolve(inc, self.clock.now(), change, message=message)
         return change.notices[-1]
 
     async def open_manual(
-        self, title: str, component_ids: list[str], severity: str, message: str | None = None
+        self,
+        title: str,
+        component_ids: list[str],
+        severity: str,
+        message: Localized | None = None,
     ) -> IncidentRow:
         """An incident for what probes cannot see, opened by a person."""
         async with self.lock, self._txn() as change:

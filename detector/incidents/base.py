@@ -43,6 +43,7 @@ from detector.store import (
     OutboxRow,
     Store,
 )
+from detector.text import Localized
 
 
 class EngineBase:
@@ -263,7 +264,7 @@ class EngineBase:
         event: str,
         now: float,
         change: Change,
-        message: str | None = None,
+        message: Localized | None = None,
         extra: dict[str, Any] | None = None,
     ) -> NoticeRow:
         raise NotImplementedError  # in its mixin
@@ -278,7 +279,7 @@ class EngineBase:
         raise NotImplementedError  # in its mixin
 
     def _resolve(
-        self, inc: IncidentRow, now: float, change: Change, message: str | None = None
+        self, inc: IncidentRow, now: float, change: Change, message: Localized | None = None
     ) -> None:
         raise NotImplementedError  # in its mixin
 
@@ -298,7 +299,7 @@ class EngineBase:
     ) -> NoticeRow:
         raise NotImplementedError  # in its mixin
 
-    def _impacts(self, comps: list[Component]) -> list[str]:
+    def _impacts(self, comps: list[Component], severity: str) -> list[str]:
         raise NotImplementedError  # in its mixin
 
     def _service_facts(self) -> dict[str, Any]:

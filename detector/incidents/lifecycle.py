@@ -26,6 +26,7 @@ from detector.store import (
     Change,
     IncidentRow,
 )
+from detector.text import Localized
 
 
 class LifecycleMixin(EngineBase):
@@ -414,7 +415,7 @@ class LifecycleMixin(EngineBase):
         return nxt
 
     def _resolve(
-        self, inc: IncidentRow, now: float, change: Change, message: str | None = None
+        self, inc: IncidentRow, now: float, change: Change, message: Localized | None = None
     ) -> None:
         inc.status = Status.RESOLVED
         inc.resolved_at = now

@@ -14,6 +14,7 @@ from detector.store import (
     Change,
     MaintenanceRow,
 )
+from detector.text import Localized, split_localized
 
 
 class MaintenanceMixin(EngineBase):
@@ -29,7 +30,7 @@ class MaintenanceMixin(EngineBase):
         component_ids: list[str],
         starts_at: float,
         ends_at: float,
-        message: str | None = None,
+        message: Localized | None = None,
     ) -> MaintenanceRow:
         """Planned work: announced to subscribers now, at its start and at its end."""
         unknown = [c for c in component_ids if not self._known(c)]
@@ -101,6 +102,9 @@ class MaintenanceMixin(EngineBase):
         }[stage]
         m.announced = min(stage, 3)
         comps = [self.config.component(c) for c in m.component_ids if self._known(c)]
+        # planned work: what customers cannot do while it runs, as in an outage
+        during = Severity.MAJOR_OUTAGE
+        message, translations = split_localized(m.message, self.config.service.locale)
         facts = NoticeFacts(
             event=event,
             kind=kind,
@@ -110,13 +114,14 @@ class MaintenanceMixin(EngineBase):
             status="maintenance",
             severity=Severity.OPERATIONAL,
             components=[c.name for c in comps],
-            impacts=self._impacts(comps),
+            impacts=self._impacts(comps, during),
             vendor=None,
-            impact_translations=[c.impact_translations() for c in comps],
+            impact_translations=[c.impact_translations(during) for c in comps],
             started_at=m.starts_at,
             published_at=now,
             next_update_at=None,
-            message=m.message,
+            message=message,
+            message_translations=translations,
             extra={"starts_at": m.starts_at, "ends_at": m.ends_at},
             **self._service_facts(),
         )

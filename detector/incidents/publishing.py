@@ -21,6 +21,7 @@ from detector.store import (
     IncidentRow,
     NoticeRow,
 )
+from detector.text import Localized, split_localized, text_in
 
 
 class PublishingMixin(EngineBase):
@@ -38,9 +39,18 @@ class PublishingMixin(EngineBase):
         return now + (nxt - mono)
 
     def facts(
-        self, inc: IncidentRow, kind: str, event: str, now: float, **extra: Any
+        self,
+        inc: IncidentRow,
+        kind: str,
+        event: str,
+        now: float,
+        message: Localized | None = None,
+        **extra: Any,
     ) -> NoticeFacts:
         comps = [self.config.component(c) for c in inc.component_ids if self._known(c)]
+        source = self.config.service.locale
+        cause, cause_translations = split_localized(inc.cause, source)
+        words, message_translations = split_localized(message, source)
         return NoticeFacts(
             event=event,
             kind=kind,
@@ -50,14 +60,17 @@ class PublishingMixin(EngineBase):
             status=inc.status,
             severity=inc.severity,
             components=[c.name for c in comps],
-            impacts=self._impacts(comps),
-            impact_translations=[c.impact_translations() for c in comps],
+            impacts=self._impacts(comps, inc.severity),
+            impact_translations=[c.impact_translations(inc.severity) for c in comps],
             vendor=self._vendor_at_fault(inc),
             started_at=inc.started_at,
             published_at=now,
             next_update_at=inc.next_update_at,
             report_by=inc.report_by if inc.status in (Status.MONITORING, Status.RESOLVED) else None,
-            cause=inc.cause,
+            cause=cause,
+            cause_translations=cause_translations,
+            message=words,
+            message_translations=message_translations,
             **self._service_facts(),
             **extra,
         )
@@ -79,8 +92,10 @@ class PublishingMixin(EngineBase):
                     return inc.vendor
         return None
 
-    def _impacts(self, comps: list[Component]) -> list[str]:
-        return [c.impact_in(self.config.service.locale) for c in comps]
+    def _impacts(self, comps: list[Component], severity: str) -> list[str]:
+        """Each component's impact for `severity` in the service's language ("" if none)."""
+        source = self.config.service.locale
+        return [text_in(c.impact_for(severity), source, source) or "" for c in comps]
 
     def _service_facts(self) -> dict[str, Any]:
         svc = self.config.service
@@ -90,6 +105,7 @@ class PublishingMixin(EngineBase):
             "contact_name": svc.contact.name,
             "contact_email": svc.contact.email,
             "contact_phone": svc.contact.phone,
+            "source_locale": svc.locale,
         }
 
     def _default(self, facts: NoticeFacts) -> Message:
@@ -102,13 +118,18 @@ class PublishingMixin(EngineBase):
         event: str,
         now: float,
         change: Change,
-        message: str | None = None,
+        message: Localized | None = None,
         extra: dict[str, Any] | None = None,
     ) -> NoticeRow:
         """A notice: the incident's next sequence, its next-update time, its outbox rows."""
         inc.sequence += 1
         inc.next_update_at = self.next_update(inc, now)
-        facts = self.facts(inc, kind, event, now, message=message, extra=extra or {})
+        extra = dict(extra or {})
+        if inc.recovered_at is not None and inc.status in (Status.MONITORING, Status.RESOLVED):
+            # the outage lasted until the probes recovered, not until we declared it over:
+            # the notice, the post-mortem and the page tell one duration
+            extra.setdefault("recovered_at", inc.recovered_at)
+        facts = self.facts(inc, kind, event, now, message=message, extra=extra)
         notice_id = f"{inc.id}.{inc.sequence}"
         evidence = self._evidence(inc)
         body = payloads.webhook(notice_id, inc, facts, self._default(facts), evidence)

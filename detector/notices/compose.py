@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -32,12 +33,14 @@ from babel.lists import format_list
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from detector import i18n
 from detector.domain import Kind, Severity, Status
 from detector.notices.model import Message, NoticeFacts
 from detector.notices.sms import fit_sms, plain
+from detector.text import Localized, text_in
 
-LOCALES = ("en", "pl", "fr", "ar", "id")
-DEFAULT_LOCALE = "en"
+LOCALES = i18n.LOCALES
+DEFAULT_LOCALE = i18n.SOURCE
 
 KINDS = frozenset(Kind)
 # Kinds that list what customers cannot do; a recovery or a report does not repeat it.
@@ -61,6 +64,7 @@ _DIAL = re.compile(r"[^+\d]")
 _TEMPLATES = Path(__file__).with_name("templates")
 
 FSI, LRI, PDI, RLM = "\u2068", "\u2066", "\u2069", "\u200f"
+_OPENS_LTR = (FSI, LRI, "[")
 SMS_STEPS = 3
 """Shorter SMS wordings a language may give (`sms_terse(c, 1)` … `(c, 3)`), tried in order."""
 
@@ -84,7 +88,59 @@ def _bare(value: str | None) -> str | None:
     return value
 
 
-def _environment(autoescape: bool) -> Environment:
+class _Words:
+    """gettext for one language and one escaping mode, as a template calls it.
+
+    Each call formats its named placeholders (escaped in html unless already markup) and, unless
+    its context marks a phrase, gives the sentence a capital letter when it opens on our words
+    rather than on a fact (Polish "usługa Public API …" → "Usługa …"; "iOS app" stays as is).
+    """
+
+    def __init__(self, lang: str, autoescape: bool) -> None:
+        self.catalog = i18n.catalog(lang, "notices")
+        self.lang = lang
+        self.autoescape = autoescape
+
+    def _format(self, text: str, context: str, values: dict[str, Any]) -> str:
+        out = Markup(text) % values if self.autoescape else text % values
+        if context.startswith("phrase") or not out[:1].islower():
+            return out
+        if any(out.startswith(fact) for fact in _FACTS.get() or ()):
+            return out
+        head = out[:1].upper()
+        return Markup(head) + out[1:] if isinstance(out, Markup) else head + out[1:]
+
+    def _say(self, said: str, source: str, context: str, values: dict[str, Any]) -> str:
+        try:
+            return self._format(said, context, values)
+        except (KeyError, ValueError, TypeError):  # a catalog names a placeholder it may not
+            i18n.report_missing(self.lang, "notices", f"{context} {source}".strip())
+            return self._format(source, context, values)
+
+    def gettext(self, message: str, /, **values: Any) -> str:
+        return self._say(self.catalog.gettext(message), message, "", values)
+
+    def pgettext(self, context: str, message: str, /, **values: Any) -> str:
+        return self._say(self.catalog.pgettext(context, message), message, context, values)
+
+    def ngettext(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
+        said = self.catalog.ngettext(singular, plural, n)
+        return self._say(said, singular if n == 1 else plural, "", values)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int, /, **values: Any) -> str:
+        said = self.catalog.npgettext(context, singular, plural, n)
+        return self._say(said, singular if n == 1 else plural, context, values)
+
+
+# The facts of the notice being rendered: a sentence that opens on one keeps its case.
+_FACTS: ContextVar[frozenset[str] | None] = ContextVar("notice_facts", default=None)
+
+
+@lru_cache(maxsize=64)
+def _environment(lang: str, autoescape: bool) -> Environment:
+    """One per language and escaping mode, built once: html escapes, subject/text/SMS must not,
+    and the same wording compiles in both, so a message's `<` is escaped exactly where it matters.
+    """
     env = Environment(
         loader=FileSystemLoader(_TEMPLATES),
         autoescape=autoescape,
@@ -96,13 +152,15 @@ def _environment(autoescape: bool) -> Environment:
     env.filters["paragraphs"] = _paragraphs
     env.filters["lines"] = _lines
     env.filters["bare"] = _bare
+    words = _Words(lang, autoescape)
+    env.globals.update(
+        _=words.gettext,
+        gettext=words.gettext,
+        pgettext=words.pgettext,
+        ngettext=words.ngettext,
+        npgettext=words.npgettext,
+    )
     return env
-
-
-# Built once: one environment escapes (html), the other must not (subject, text, SMS). The
-# same wording files compile in both, so a message's `<` is escaped exactly where it matters.
-_TEXT_ENV = _environment(autoescape=False)
-_HTML_ENV = _environment(autoescape=True)
 
 
 @lru_cache(maxsize=512)
@@ -203,16 +261,19 @@ class _View:
     service: str
     what: str  # the components (or the service), as one localized list
     plural: bool
+    count: int  # how many components `what` names: the plural form a language takes
     severity: str
     trend: str | None  # "worse" | "better" | None, for severity_changed
     added: str | None  # for expanded: the components that joined, as one localized list
     added_plural: bool
+    added_count: int
     fixed: bool  # a person says it works again (status monitoring or resolved): the headline too
-    impacts: list[str]
+    impacts: list[str | None]  # None: no sentence in the reader's language
     show_impacts: bool
     vendor: str | None
     cause: str | None
-    message: str | None
+    message: str | None  # a person's words in the reader's language
+    message_missing: bool  # they wrote, but not in this reader's language
     message_line: str | None
     since: str
     since_day: bool
@@ -254,11 +315,13 @@ def _check(facts: NoticeFacts) -> None:
         raise ValueError(
             f"unknown severity {facts.severity!r}; expected one of {sorted(map(str, Severity))}"
         )
+    cause = facts.cause or "".join(facts.cause_translations.values())
+    message = facts.message or "".join(facts.message_translations.values())
     required = {
         "service_name": facts.service_name,
         "contact_name": facts.contact_name,
-        "cause": facts.cause if facts.kind == "identified" else "-",
-        "message": facts.message if facts.kind == "human" else "-",
+        "cause": cause if facts.kind == "identified" else "-",
+        "message": message if facts.kind == "human" else "-",
     }
     for name, value in required.items():
         if not (value or "").strip():
@@ -290,13 +353,30 @@ def _sms_link(url: str | None) -> str | None:
     return re.sub(r"^https://", "", url, flags=re.IGNORECASE).rstrip("/")
 
 
-def _impacts(facts: NoticeFacts, lang: str) -> list[str]:
-    """Each impact sentence in the reader's language where the config gives one."""
+def _impacts(facts: NoticeFacts, lang: str) -> list[str | None]:
+    """Each impact sentence in the reader's language; None where the config has none in it."""
     translations = facts.impact_translations
-    return [
-        (translations[i].get(lang) if i < len(translations) else None) or text
-        for i, text in enumerate(facts.impacts)
-    ]
+    return (
+        [
+            text_in((translations[i] if i < len(translations) else None) or text, lang, source)
+            for i, text in enumerate(facts.impacts)
+            if text or (i < len(translations) and translations[i])
+        ]
+        if (source := facts.source_locale)
+        else []
+    )
+
+
+def _operator(
+    plain: str | None, translations: dict[str, str], lang: str, source: str
+) -> tuple[str | None, bool]:
+    """(a person's text in the reader's language, whether it exists but not in it)."""
+    given: Localized | None = translations or plain
+    if not given:
+        return None, False
+    found = text_in(given, lang, source)
+    found = found.strip() if found else None
+    return found or None, not found
 
 
 def _isolator(isolate: bool) -> tuple[Callable[[str], str], Callable[[str], str]]:
@@ -319,7 +399,8 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False
     service = fsi(facts.service_name.strip())
     published = facts.published_at
     since, since_day = clock.moment(facts.started_at, same_day_as=published)
-    ended_at = _epoch(facts, "resolved_at") or published
+    # start to recovery, as the post-mortem counts it; resolution if nothing recovered
+    ended_at = _epoch(facts, "recovered_at") or _epoch(facts, "resolved_at") or published
     ended, ended_day = clock.moment(ended_at, same_day_as=facts.started_at)
     next_update = next_update_compact = None
     next_update_day = False
@@ -329,6 +410,9 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False
     starts_at, ends_at = _epoch(facts, "starts_at"), _epoch(facts, "ends_at")
     url = _web_url(facts.status_page_url)
     report_by = facts.report_by
+    source = facts.source_locale
+    message, message_missing = _operator(facts.message, facts.message_translations, lang, source)
+    cause, _ = _operator(facts.cause, facts.cause_translations, lang, source)
     return _View(
         kind=facts.kind,
         lang=lang,
@@ -336,17 +420,20 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False
         service=service,
         what=format_list(names, locale=clock.locale) if names else service,
         plural=len(names) > 1,
+        count=max(len(names), 1),
         severity=facts.severity,
         trend=_trend(facts),
         fixed=facts.status in (Status.MONITORING, Status.RESOLVED),
         added=format_list(added, locale=clock.locale) if added else None,
         added_plural=len(added) > 1,
-        impacts=[i.strip() for i in _impacts(facts, lang) if i.strip()],
+        added_count=max(len(added), 1),
+        impacts=[i.strip() if i else None for i in _impacts(facts, lang) if i is None or i.strip()],
         show_impacts=facts.kind in _SHOWS_IMPACTS,
         vendor=maybe(facts.vendor),
-        cause=facts.cause.strip() if facts.cause else None,
-        message=facts.message.strip() if facts.message else None,
-        message_line=plain(facts.message) if facts.message else None,
+        cause=cause,
+        message=message,
+        message_missing=message_missing,
+        message_line=plain(message) if message else None,
         since=fsi(since),
         since_day=since_day,
         ended=fsi(ended),
@@ -371,8 +458,17 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False
     )
 
 
-def _render(env: Environment, name: str, lang: str, view: _View, **extra: Any) -> str:
-    return env.get_template(f"layout/{name}").render(locale=lang, c=view, **extra)
+def _render(name: str, lang: str, view: _View, *, html: bool = False, **extra: Any) -> str:
+    facts = {v for v in (getattr(view, f) for f in view.__slots__) if isinstance(v, str) and v}
+    token = _FACTS.set(frozenset(facts | {str(escape(v)) for v in facts} if html else facts))
+    try:
+        out = _environment(lang, html).get_template(f"layout/{name}").render(c=view, **extra)
+    finally:
+        _FACTS.reset(token)
+    if view.rlm:  # a right-to-left line that opens on a name ("[name]", a name) starts with RLM
+        lines = out.split("\n")
+        out = "\n".join(view.rlm + ln if ln[:1] in _OPENS_LTR else ln for ln in lines)
+    return out
 
 
 def _tidy(text: str) -> str:
@@ -392,15 +488,15 @@ def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
     rtl = babel_locale.text_direction == "rtl"
     as_is = _view(facts, lang, clock)
     view = _view(facts, lang, clock, isolate=True) if rtl else as_is
-    subject = _SPACES.sub(" ", _render(_TEXT_ENV, "subject.txt", lang, view)).strip()
-    text = _tidy(_render(_TEXT_ENV, "text.txt", lang, view))
+    subject = _SPACES.sub(" ", _render("subject.txt", lang, view)).strip()
+    text = _tidy(_render("text.txt", lang, view))
     # the html part isolates with dir attributes: it gets the facts (and its title) as they are
-    title = subject if view is as_is else _render(_TEXT_ENV, "subject.txt", lang, as_is)
+    title = subject if view is as_is else _render("subject.txt", lang, as_is)
     html = _tidy(
-        _render(_HTML_ENV, "html.html", lang, as_is, subject=_SPACES.sub(" ", title).strip())
+        _render("html.html", lang, as_is, html=True, subject=_SPACES.sub(" ", title).strip())
     )
-    full = _render(_TEXT_ENV, "sms.txt", lang, view, step=0)
-    shorter = [_render(_TEXT_ENV, "sms.txt", lang, view, step=n) for n in range(1, SMS_STEPS + 1)]
+    full = _render("sms.txt", lang, view, step=0)
+    shorter = [_render("sms.txt", lang, view, step=n) for n in range(1, SMS_STEPS + 1)]
     sms = fit_sms(
         full,
         view.sms_link,
@@ -409,7 +505,13 @@ def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
         sep="\n" if rtl else " ",
         cut=facts.kind == Kind.HUMAN,  # a person's words may be cut; our facts may not
     )
-    return Message(locale=lang, subject=subject, text=text, html=html, sms=sms)
+    # pages lay right-to-left text out with dir attributes, but their text keeps the isolates:
+    # a feed reader or a banner on someone else's page may have neither
+    headline = _SPACES.sub(" ", _render("headline.txt", lang, view)).strip()
+    short = _tidy(_render("short.txt", lang, view))
+    return Message(
+        locale=lang, subject=subject, text=text, html=html, sms=sms, headline=headline, short=short
+    )
 
 
 __all__ = ["DEFAULT_LOCALE", "KINDS", "LOCALES", "compose", "resolve_locale"]

@@ -26,6 +26,7 @@ from detector.store.cluster import ClusterQueries
 from detector.store.errors import StoreUnavailable
 from detector.store.outbox import OutboxQueries
 from detector.store.subscribers import SubscriberQueries
+from detector.text import Localized, decode_localized, encode_localized
 
 # PostgreSQL: how long to wait for a connection (the driver's default is a minute) and for
 # `ping` (readiness) to answer at all
@@ -68,17 +69,22 @@ def async_url(url: str) -> str:
 
 
 class _Row:
-    """A dataclass row whose `_json` fields are stored as JSON text and `_bools` as 0/1."""
+    """A dataclass row whose `_json` fields are stored as JSON text, `_bools` as 0/1, and
+    `_localized` (operator text: one string, or one per language) as the string itself or a
+    JSON object in the same text column, so no schema change was needed for the mapping."""
 
     # set by @dataclass on each row class; declared so that asdict() accepts every _Row
     __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
     _json: ClassVar[tuple[str, ...]] = ()
     _bools: ClassVar[tuple[str, ...]] = ()
+    _localized: ClassVar[tuple[str, ...]] = ()
 
     def to_db(self) -> dict[str, Any]:
         d = asdict(self)
         for k in self._json:
             d[k] = json.dumps(d[k])
+        for k in self._localized:
+            d[k] = encode_localized(d[k])
         return d
 
     @classmethod
@@ -86,6 +92,8 @@ class _Row:
         d = dict(row._mapping)
         for k in cls._json:
             d[k] = json.loads(d[k])
+        for k in cls._localized:
+            d[k] = decode_localized(d[k])
         for k in cls._bools:
             d[k] = bool(d[k])
         return cls(**d)
@@ -105,8 +113,8 @@ class IncidentRow(_Row):
     recovered_at: float | None = None
     resolved_at: float | None = None
     next_update_at: float | None = None
-    cause: str | None = None
-    actions: str | None = None
+    cause: Localized | None = None
+    actions: Localized | None = None
     report_by: float | None = None
     postmortem_published_at: float | None = None
     held_until: float | None = None
@@ -115,6 +123,7 @@ class IncidentRow(_Row):
     status_by_person: bool = False
     _json = ("component_ids",)
     _bools = ("manual", "vetoed", "status_by_person")
+    _localized = ("cause", "actions")
 
 
 @dataclass(slots=True)
@@ -167,9 +176,10 @@ class MaintenanceRow(_Row):
     title: str
     starts_at: float
     ends_at: float
-    message: str | None = None
+    message: Localized | None = None
     announced: int = 0  # 0 none, 1 scheduled, 2 started, 3 ended
     _json = ("component_ids",)
+    _localized = ("message",)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,12 @@ Validated at the door, before the engine sees anything (so a refused request cha
 - the body: UTF-8 JSON, one object, at most MAX_BODY bytes and MAX_DEPTH levels of nesting,
   no unknown fields, every value of the documented type;
 - operator text (titles, messages, cause, actions): control characters removed
-  (`detector.text`), then at most MAX_TITLE / MAX_TEXT characters;
+  (`detector.text`), then at most MAX_TITLE / MAX_TEXT characters; a message, cause or
+  actions is one text (in `service.locale`) or an object of language → text (`{"en": ...,
+  "fr": ...}`, at most MAX_LANGUAGES, `service.locale` among them, as for a component's
+  impact: the notice of record is in that language), and the answer's `missing_languages` names the
+  languages of the incident's subscribers that it does not reach (they get no other
+  language's words: the notice says the text is not available in theirs);
 - components: known ids, each named once, at most MAX_COMPONENTS;
 - maintenance dates: ISO 8601 with a time zone; `starts_at` at most MAINTENANCE_PAST ago,
   `ends_at` after `starts_at`, in the future, at most MAINTENANCE_AHEAD from now and at most
@@ -37,12 +42,15 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from detector import logs
+from detector.config.languages import missing_languages
 from detector.incidents.payload import iso
 from detector.store import IncidentRow, MaintenanceRow, NoticeRow
-from detector.text import clean_line, clean_operator_text
+from detector.text import Localized, clean_line, clean_operator_text, localized_fault, text_in
 from detector.web.api import notice_json, with_updates
 from detector.web.app import SERVICES, Services
 
@@ -50,6 +58,7 @@ MAX_BODY = 64 * 1024  # bytes of JSON; the largest valid body is a fraction of t
 MAX_DEPTH = 8  # levels of [ and { in a body; every valid body needs 2
 MAX_TEXT = 5000  # characters in a message, cause or corrective actions
 MAX_TITLE = 200  # characters in a title
+MAX_LANGUAGES = 20  # languages of one text
 MAX_COMPONENTS = 50  # components named in one request
 MAX_ID = 100  # characters in a component id
 MAX_DATE = 64  # characters in a date string
@@ -57,10 +66,6 @@ MAINTENANCE_PAST = 86400.0  # starts_at may be at most 1 day ago (recording work
 MAINTENANCE_AHEAD = 365 * 86400.0  # ends_at at most 365 days from now
 MAINTENANCE_LONGEST = 30 * 86400.0  # a window lasts at most 30 days
 ISO_EXAMPLE = "e.g. 2026-11-23T22:00:00Z"
-
-
-def _clean_text(value: object) -> object:
-    return clean_operator_text(value) if isinstance(value, str) else value
 
 
 def _clean_title(value: object) -> object:
@@ -77,10 +82,54 @@ def _moment(value: object) -> object:
     raise ValueError(f"must be an ISO 8601 date and time, {ISO_EXAMPLE}")
 
 
+def _words(value: object) -> Localized:
+    """A person's words for customers: one text or one per language, each cleaned, stripped,
+    not empty and at most MAX_TEXT characters. A fault names the language at fault."""
+    if isinstance(value, str):
+        value = clean_operator_text(value).strip()
+    elif isinstance(value, dict):
+        if len(value) > MAX_LANGUAGES:
+            raise PydanticCustomError(
+                "localized", "must give at most {n} languages", {"n": MAX_LANGUAGES}
+            )
+        value = {
+            k: clean_operator_text(v).strip() if isinstance(v, str) else v for k, v in value.items()
+        }
+    fault = localized_fault(value)
+    if fault is not None:
+        key, why = fault
+        raise PydanticCustomError("localized", why, {"key": key} if key is not None else {})
+    given = value.items() if isinstance(value, dict) else [(None, value)]
+    too_long = next((k for k, t in given if isinstance(t, str) and len(t) > MAX_TEXT), 0)
+    if too_long != 0:
+        raise PydanticCustomError(
+            "localized",
+            "must be at most {n} characters",
+            {"n": MAX_TEXT, **({"key": too_long} if too_long else {})},
+        )
+    assert isinstance(value, str | dict)
+    return value
+
+
+_ONE_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 Text = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT),
-    BeforeValidator(_clean_text),
+    Localized,
+    BeforeValidator(_words),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _ONE_TEXT,
+                {
+                    "type": "object",
+                    "additionalProperties": _ONE_TEXT,
+                    "minProperties": 1,
+                    "maxProperties": MAX_LANGUAGES,
+                },
+            ],
+            "description": "one text, in service.locale, or one per language: "
+            '{"en": "...", "fr": "..."}',
+        }
+    ),
 ]
 Title = Annotated[
     str,
@@ -280,7 +329,9 @@ async def parse(request: web.Request, model: type[B]) -> B:
         return model.model_validate(data)
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
-        _bad(f"{_field(tuple(first['loc']))}: {_problem(first)}")
+        loc = tuple(first["loc"])
+        key = first.get("ctx", {}).get("key") if first["type"] == "localized" else None
+        _bad(f"{_field(loc + ((key,) if key else ()))}: {_problem(first)}")
 
 
 def _components(s: Services, ids: list[str]) -> None:
@@ -347,13 +398,38 @@ async def _live(s: Services, incident_id: str, *, held_ok: bool = False) -> Inci
     return inc
 
 
+def in_source(s: Services, **texts: Localized | None) -> None:
+    """A 400 unless each text given per language includes the service's language: the
+    notice of record (the status page's default, webhooks, the post-mortem) is in it, as a
+    component's impact must be (CONTRACT §3)."""
+    source = s.config.service.locale
+    for name, text in texts.items():
+        if isinstance(text, dict) and text_in(text, source, source) is None:
+            _bad(f"{name}: needs the text in the service's language {source!r} too")
+
+
+def missing(s: Services, component_ids: list[str], *texts: Localized | None) -> list[str]:
+    """The languages of the subscribers of `component_ids` (and the service's) that one of
+    `texts` is not given in: those readers get the notice without these words."""
+    people = s.engine.subscribers
+    found: set[str] = set()
+    for text in texts:
+        found.update(missing_languages(text, s.config, people, component_ids))
+    return sorted(found)
+
+
 async def _result(
-    s: Services, incident_id: str, notice: NoticeRow | None, status: int = 200
+    s: Services,
+    incident_id: str,
+    notice: NoticeRow | None,
+    status: int = 200,
+    *texts: Localized | None,
 ) -> web.Response:
     inc = await _incident(s, incident_id)
     body = {
         "incident": (await with_updates(s, [inc]))[0],
         "notice": notice_json(notice) if notice else None,
+        "missing_languages": missing(s, inc.component_ids, *texts),
     }
     return web.json_response(body, status=status)
 
@@ -373,13 +449,14 @@ async def open_incident(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     body = await parse(request, OpenIncident)
     _components(s, body.components)
+    in_source(s, message=body.message)
     try:
         inc = await s.engine.open_manual(body.title, body.components, body.severity, body.message)
     except ValueError as e:
         return error(400, str(e))
     log.info("admin opened an incident", incident_id=inc.id)
     notices = (await s.store.notices([inc.id]))[inc.id]
-    resp = await _result(s, inc.id, notices[0] if notices else None, status=201)
+    resp = await _result(s, inc.id, notices[0] if notices else None, 201, body.message)
     resp.headers["Location"] = f"/api/v1/incidents/{inc.id}"
     return resp
 
@@ -389,9 +466,10 @@ async def post_update(request: web.Request) -> web.Response:
     s, iid = request.app[SERVICES], request.match_info["id"]
     await _live(s, iid)
     body = await parse(request, Update)
+    in_source(s, message=body.message)
     notice = await _act(s, iid, s.engine.human_update(iid, body.message, body.status))
     log.info("admin posted an update", incident_id=iid, status=body.status)
-    return await _result(s, iid, notice)
+    return await _result(s, iid, notice, 200, body.message)
 
 
 @admin
@@ -401,6 +479,7 @@ async def set_cause(request: web.Request) -> web.Response:
     if inc.held_until is not None and inc.resolved_at is None:
         await _live(s, iid)  # raises the 409 that says publish or veto first
     body = await parse(request, Cause)
+    in_source(s, cause=body.cause, actions=body.actions)
     before = inc.sequence
     after = await _act(s, iid, s.engine.set_cause(iid, body.cause, body.actions))
     log.info("admin set the cause", incident_id=iid)
@@ -409,7 +488,7 @@ async def set_cause(request: web.Request) -> web.Response:
         notice = next(
             (n for n in (await s.store.notices([iid]))[iid] if n.sequence == after.sequence), None
         )
-    return await _result(s, iid, notice)
+    return await _result(s, iid, notice, 200, body.cause, body.actions)
 
 
 @admin
@@ -417,9 +496,10 @@ async def resolve(request: web.Request) -> web.Response:
     s, iid = request.app[SERVICES], request.match_info["id"]
     await _live(s, iid)
     body = await parse(request, Resolve)
+    in_source(s, message=body.message)
     notice = await _act(s, iid, s.engine.resolve(iid, body.message))
     log.info("admin resolved an incident", incident_id=iid)
-    return await _result(s, iid, notice)
+    return await _result(s, iid, notice, 200, body.message)
 
 
 @admin
@@ -486,6 +566,7 @@ async def maintenance(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     body = await parse(request, Maintenance)
     _components(s, body.components)
+    in_source(s, message=body.message)
     starts, ends = _epoch("starts_at", body.starts_at), _epoch("ends_at", body.ends_at)
     maintenance_window(starts, ends, s.engine.clock.now())
     try:
@@ -495,7 +576,13 @@ async def maintenance(request: web.Request) -> web.Response:
     except ValueError as e:
         return error(400, str(e))
     log.info("admin scheduled maintenance", maintenance_id=m.id)
-    return web.json_response({"maintenance": maintenance_json(m, s.engine.clock.now())}, status=201)
+    return web.json_response(
+        {
+            "maintenance": maintenance_json(m, s.engine.clock.now()),
+            "missing_languages": missing(s, body.components, body.message),
+        },
+        status=201,
+    )
 
 
 @admin

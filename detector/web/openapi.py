@@ -17,6 +17,20 @@ from detector.web import admin
 TIME = {"type": "string", "format": "date-time"}
 MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
 MAYBE_TEXT = {"type": ["string", "null"]}
+# operator text as given: one text (in service.locale) or one per language
+MAYBE_WORDS = {
+    "oneOf": [
+        {"type": ["string", "null"]},
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ],
+    "description": 'as a person gave it: one text, or one per language {"en": ..., "fr": ...}',
+}
+MISSING = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "languages of the subscribers concerned (and the service's) that the text "
+    "given is not in: they are told it is not available in their language",
+}
 SEVERITY = {"type": "string", "enum": ["operational", "degraded", "partial_outage", "major_outage"]}
 STATUS = {"type": "string", "enum": ["investigating", "identified", "monitoring", "resolved"]}
 
@@ -100,7 +114,7 @@ SCHEMAS: dict[str, Any] = {
             "recovered_at": MAYBE_TIME,
             "resolved_at": MAYBE_TIME,
             "next_update_at": MAYBE_TIME,
-            "cause": MAYBE_TEXT,
+            "cause": MAYBE_WORDS,
             "report_by": MAYBE_TIME,
             "held_until": MAYBE_TIME,
             "vetoed": {"type": "boolean"},
@@ -129,18 +143,32 @@ SCHEMAS: dict[str, Any] = {
     ),
     "IncidentList": _obj({"incidents": {"type": "array", "items": _ref("IncidentWithUpdates")}}),
     "Banner": {
-        "description": "{} when all is well; else the worst open incident",
+        "description": (
+            "{} when all is well; else the worst open incident, or the maintenance in progress "
+            "or starting within 3 days"
+        ),
         "oneOf": [
             {"type": "object", "maxProperties": 0},
             _obj(
                 {
-                    "id": {"type": "string"},
+                    "id": {"type": "string", "description": "incident id, or maintenance-<id>"},
                     "title": {"type": "string"},
-                    "status": STATUS,
+                    "status": {"type": "string", "enum": [*STATUS["enum"], "maintenance"]},
                     "status_label": {"type": "string"},
-                    "severity": SEVERITY,
+                    "severity": {"type": "string", "enum": [*SEVERITY["enum"], "maintenance"]},
                     "severity_label": {"type": "string"},
-                    "subject": {"type": "string", "description": "the latest update's subject"},
+                    "subject": {
+                        "type": "string",
+                        "description": "the latest update's headline, localized",
+                    },
+                    "next_update": {
+                        "type": ["string", "null"],
+                        "description": "when the next update comes, localized",
+                    },
+                    "maintenance": {
+                        "type": ["string", "null"],
+                        "description": "planned maintenance in progress or soon, localized",
+                    },
                     "published_at": TIME,
                     "url": {"type": "string", "format": "uri"},
                     "lang": {"type": "string"},
@@ -159,6 +187,7 @@ SCHEMAS: dict[str, Any] = {
                 "oneOf": [_ref("Notice"), {"type": "null"}],
                 "description": "the notice this action published, if any",
             },
+            "missing_languages": MISSING,
         },
         closed=True,
     ),
@@ -167,7 +196,7 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "title": {"type": "string"},
             "components": {"type": "array", "items": {"type": "string"}},
-            "message": MAYBE_TEXT,
+            "message": MAYBE_WORDS,
             "starts_at": TIME,
             "ends_at": TIME,
             "state": {
@@ -179,7 +208,9 @@ SCHEMAS: dict[str, Any] = {
         },
         closed=True,
     ),
-    "MaintenanceResult": _obj({"maintenance": _ref("MaintenanceWindow")}, closed=True),
+    "MaintenanceResult": _obj(
+        {"maintenance": _ref("MaintenanceWindow"), "missing_languages": MISSING}, closed=True
+    ),
     "MaintenanceList": _obj(
         {
             "maintenance": {

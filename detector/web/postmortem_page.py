@@ -27,9 +27,10 @@ from babel.lists import format_list
 from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from detector.config.models import Component, Config
+from detector.config.models import Config
 from detector.domain import Kind, Severity
 from detector.store import IncidentRow, NoticeRow
+from detector.text import Localized, source_text, text_in
 from detector.web.api import public
 from detector.web.app import SERVICES
 from detector.web.i18n import LANGS, NAMES, Chrome
@@ -161,8 +162,19 @@ def public_postmortem(
     what = format_list([iso_(n) for n in names], locale=t.locale)
     severity = Severity.worst([incident.severity, *(n.severity for n in ordered)])
     end = incident.recovered_at or incident.resolved_at
-    people = _base(config.service.locale)
-    people_lang = None if people == t.lang else people
+    source = config.service.locale
+    people = _base(source)
+    # the team's words (cause, actions, what they said): in the reader's language when every
+    # one of them is given in it, else all as written in the service's (and marked so)
+    said = [incident.cause, incident.actions, *(_said(n) for n in ordered)]
+    reader = all(text_in(v, t.lang, source) is not None for v in said if v is not None)
+    chosen = t.lang if reader else people
+    people_lang = None if chosen == t.lang else people
+
+    def pick(value: Localized | None) -> str | None:
+        found = text_in(value, chosen, source)
+        text = found if found is not None else source_text(value, source)
+        return (text or "").strip() or None
 
     summary = [t.t(f"pm_summary_{severity}", date=iso_(_day(t, incident.started_at)), what=what)]
     if end is not None:
@@ -179,7 +191,7 @@ def public_postmortem(
     show = severity in (Severity.MAJOR_OUTAGE, Severity.PARTIAL_OUTAGE)
     affected = []
     for c in comps:
-        sentence, given = _impact(c, t.lang, people)
+        sentence, given = _impact(c.impact_for(severity), t.lang, people)
         affected.append(Affected(c.name, sentence, given) if show else Affected(c.name, None))
 
     facts = [Fact(t.t("pm_started"), when(t, incident.started_at), stamp(incident.started_at))]
@@ -208,23 +220,23 @@ def public_postmortem(
         impact_intro=t.t(f"pm_impact_{severity}"),
         affected=affected,
         facts=facts,
-        timeline=_timeline(incident, ordered, t, iso_),
-        cause=(incident.cause or "").strip() or t.t("pm_cause_unknown"),
-        cause_known=bool((incident.cause or "").strip()),
-        actions=(incident.actions or "").strip() or t.t("pm_actions_unknown"),
-        actions_known=bool((incident.actions or "").strip()),
+        timeline=_timeline(incident, ordered, t, iso_, pick),
+        cause=pick(incident.cause) or t.t("pm_cause_unknown"),
+        cause_known=pick(incident.cause) is not None,
+        actions=pick(incident.actions) or t.t("pm_actions_unknown"),
+        actions_known=pick(incident.actions) is not None,
         people_lang=people_lang,
         zone_note=t.t("pm_times_in", zone=_zone_name(t, incident.started_at, iso_)),
     )
 
 
-def _impact(c: Component, lang: str, people: str) -> tuple[str, str | None]:
+def _impact(impact: Localized, lang: str, people: str) -> tuple[str, str | None]:
     """(sentence, its language where not `lang`): the reader's language where the config
     gives it, else the service's, else the first given."""
-    if isinstance(c.impact, str):
-        return c.impact.strip(), None if people == lang else people
-    given = {_base(k): v for k, v in reversed(c.impact.items())}
-    for choice in (lang, people, _base(next(iter(c.impact)))):
+    if isinstance(impact, str):
+        return impact.strip(), None if people == lang else people
+    given = {_base(k): v for k, v in reversed(impact.items())}
+    for choice in (lang, people, _base(next(iter(impact)))):
         if choice in given:
             return given[choice].strip(), None if choice == lang else choice
     raise AssertionError("a component's impact has at least one sentence")  # pragma: no cover
@@ -252,8 +264,28 @@ def _zone_name(t: Chrome, ts: float, iso_: Callable[[str], str]) -> str:
     return name if label in name else f"{name} ({iso_(label)})"
 
 
+def _said(n: NoticeRow) -> Localized | None:
+    """What the team said in a notice the timeline quotes, in every language given."""
+    if not isinstance(n.facts, dict):
+        return None
+    key = "cause" if n.kind == Kind.IDENTIFIED else "message"
+    if n.kind not in (Kind.IDENTIFIED, Kind.HUMAN, Kind.RESOLVED, Kind.OPENED):
+        return None
+    return _localized(n.facts.get(f"{key}_translations"), n.facts.get(key))
+
+
+def _localized(translations: object, text: object) -> Localized | None:
+    if isinstance(translations, dict) and translations:
+        return {str(k): str(v) for k, v in translations.items()}
+    return text if isinstance(text, str) and text.strip() else None
+
+
 def _timeline(
-    inc: IncidentRow, notices: list[NoticeRow], t: Chrome, iso_: Callable[[str], str]
+    inc: IncidentRow,
+    notices: list[NoticeRow],
+    t: Chrome,
+    iso_: Callable[[str], str],
+    pick: Callable[[Localized | None], str | None],
 ) -> list[Step]:
     """What happened and what the team did, in customer terms, oldest first."""
     steps: list[tuple[float, int, Step]] = []
@@ -281,10 +313,8 @@ def _timeline(
         elif n.kind == Kind.EXPANDED:
             added = [str(a) for a in extra.get("added_components") or []]
             values["names"] = format_list([iso_(a) for a in added] or ["—"], locale=t.locale)
-        elif n.kind == Kind.IDENTIFIED:
-            words = _text(facts.get("cause"))
-        if n.kind in (Kind.HUMAN, Kind.RESOLVED, Kind.OPENED) and words is None:
-            words = _text(facts.get("message"))
+        if n.kind in (Kind.IDENTIFIED, Kind.HUMAN, Kind.RESOLVED, Kind.OPENED):
+            words = pick(_said(n))
         if n.kind == Kind.HUMAN and words is None:
             continue  # a person's update with no words says nothing to a reader
         add(n.published_at, 2, t.t(key, **values), words)
@@ -295,10 +325,6 @@ def _timeline(
     if inc.resolved_at is not None and Kind.RESOLVED not in kinds:
         add(inc.resolved_at, 4, t.t("pm_resolved_step"))
     return [step for _, _, step in sorted(steps, key=lambda s: (s[0], s[1]))]
-
-
-def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def render_page(

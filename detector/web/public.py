@@ -25,6 +25,7 @@ from detector.notices.model import NoticeFacts
 from detector.postmortem import build_postmortem
 from detector.state import worst
 from detector.store import IncidentRow, NoticeRow
+from detector.text import base_language, text_in
 from detector.web import cache, feed, openapi
 from detector.web.admin import token_ok
 from detector.web.api import postmortem_path, public
@@ -61,8 +62,10 @@ log = logs.get("detector.web")
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    subject: str
-    text: str
+    """A notice as the page, banner and feed show it: a short update, not the e-mail."""
+
+    subject: str  # what is wrong, without the e-mail's "[service]" tag
+    text: str  # what changed, what it means, the next update: no link, no signature
 
 
 class Messages:
@@ -80,7 +83,7 @@ class Messages:
             return hit
         try:
             msg = compose(NoticeFacts(**notice.facts), lang, timezone)
-            text = Text(msg.subject, msg.text)
+            text = Text(msg.headline or msg.subject, msg.short or msg.text)
         except (TypeError, ValueError, KeyError, OverflowError, OSError) as e:
             # facts from an older version, or a date no calendar can show: what was sent
             log.warning("notice not re-composed", notice_id=notice.id, error=str(e))
@@ -164,6 +167,14 @@ def _label(t: Chrome, value: str) -> str:
     return t.t(value) if value in STATUSES or value in set(Severity) else value
 
 
+def _title(s: Services, t: Chrome, title: str, localized: str | None) -> str:
+    """An operator's title where the reader reads the service's language, else our words in
+    theirs: a page speaks one language (CONTRACT §7.10)."""
+    if localized is None or t.lang == base_language(s.config.service.locale):
+        return title
+    return localized
+
+
 def _incident_view(
     s: Services, inc: IncidentRow, notices: list[NoticeRow], t: Chrome, messages: Messages
 ) -> dict[str, Any]:
@@ -184,7 +195,8 @@ def _incident_view(
     promised = notices[-1].next_update_at if inc.resolved_at is None else None
     return {
         "id": inc.id,
-        "title": inc.title,
+        # a title is written in the service's language; other readers get the latest headline
+        "title": _title(s, t, inc.title, updates[0]["subject"] if updates else None),
         "status": inc.status,
         "status_label": _label(t, inc.status),
         "severity": inc.severity,
@@ -290,9 +302,14 @@ async def render_status_page(
     maintenance = [
         {
             "id": m.id,
-            "title": m.title,
+            "title": _title(
+                s, t, m.title, t.t("maint_title", what=t.list(_names(s, m.component_ids)))
+            ),
             "components": _names(s, m.component_ids),
-            "message": m.message,
+            # in the page's language or not at all: a page in one language (CONTRACT §7.10)
+            "message": text_in(m.message, lang, s.config.service.locale),
+            "message_missing": m.message is not None
+            and text_in(m.message, lang, s.config.service.locale) is None,
             "in_progress": m.starts_at <= now,
             "starts": when(t, m.starts_at),
             "starts_iso": stamp(m.starts_at),
@@ -364,31 +381,78 @@ async def banner(request: web.Request) -> web.Response:
     return web.json_response(body, headers=BANNER_HEADERS)
 
 
+BANNER_MAINTENANCE_AHEAD = 3 * 86400.0
+"""A planned maintenance shows on the banner from this long before it starts."""
+
+
+def _banner_maintenance(s: Services, t: Chrome, now: float) -> tuple[Any, str] | None:
+    """The next maintenance a customer should know about (in progress, or soon), in words."""
+    soon = [
+        m
+        for m in s.engine.maintenance
+        if m.ends_at > now and m.starts_at - BANNER_MAINTENANCE_AHEAD <= now
+    ]
+    if not soon:
+        return None
+    m = min(soon, key=lambda m: m.starts_at)
+    what = t.list(_names(s, m.component_ids))
+    if m.starts_at <= now:
+        return m, t.t("banner_maintenance_now", what=what, end=when(t, m.ends_at))
+    return m, t.t(
+        "banner_maintenance", what=what, start=when(t, m.starts_at), end=when(t, m.ends_at)
+    )
+
+
 async def banner_body(s: Services, messages: Messages, lang: str, base: str) -> dict[str, Any]:
-    """The banner's JSON: `{}`, or the worst open incident in `lang`, linked from `base`."""
+    """The banner's JSON: `{}` when all is well; else the worst open incident in `lang` with
+    its next update, and the maintenance in progress or coming soon; linked from `base`."""
+    now = s.engine.clock.now()
+    t = Chrome(lang, s.config.service.timezone)
+    planned = _banner_maintenance(s, t, now)
     candidates = [i for i in s.engine.open_incidents() if public(i)]
     notices = await s.store.notices([i.id for i in candidates])
     candidates = [i for i in candidates if notices[i.id]]
+    common = {
+        "lang": lang,
+        "dir": t.dir,
+        "more": t.t("more"),
+        "dismiss": t.t("dismiss"),
+        "maintenance": planned[1] if planned else None,
+    }
     if not candidates:
-        return {}
+        if planned is None:
+            return {}
+        m, words = planned
+        return {
+            "id": f"maintenance-{m.id}",
+            "title": words,
+            "status": "maintenance",
+            "status_label": t.t("maintenance"),
+            "severity": "maintenance",
+            "severity_label": t.t("maintenance"),
+            "subject": words,
+            "next_update": None,
+            "published_at": stamp(m.starts_at) or iso(now),
+            "url": f"{base}?lang={lang}#maintenance-{m.id}",
+            **common,
+            "maintenance": None,
+        }
     inc = max(candidates, key=lambda i: (Severity.of(i.severity).rank, i.started_at))
     latest = notices[inc.id][-1]
-    t = Chrome(lang, s.config.service.timezone)
     text = messages.get(latest, lang, s.config.service.timezone)
+    promised = latest.next_update_at
     return {
         "id": inc.id,
-        "title": inc.title,
+        "title": text.subject,
         "status": inc.status,
         "status_label": _label(t, inc.status),
         "severity": inc.severity,
         "severity_label": _label(t, inc.severity),
         "subject": text.subject,
-        "published_at": stamp(latest.published_at) or iso(s.engine.clock.now()),
+        "next_update": t.t("next_update", time=when(t, promised)) if promised else None,
+        "published_at": stamp(latest.published_at) or iso(now),
         "url": f"{base}?lang={lang}#incident-{inc.id}",
-        "lang": lang,
-        "dir": t.dir,
-        "more": t.t("more"),
-        "dismiss": t.t("dismiss"),
+        **common,
     }
 
 

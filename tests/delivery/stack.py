@@ -29,6 +29,7 @@ from probes.base import Result
 from tests.doubles.sendgrid_double import DEFAULT_KEY
 from tests.doubles.twilio_double import DEFAULT_SID, DEFAULT_TOKEN
 from tests.e2e.harness import SECRET
+from tests.notices.factory import IMPACTS
 
 ENV = {
     "SENDGRID_API_KEY": DEFAULT_KEY,
@@ -50,7 +51,7 @@ SERVICE = {
 }
 CONTACT = "Jane Doe, Head of Operations"
 STATUS_PAGE = "https://status.acme.example/"
-IMPACT = "You cannot reach the API, and integrations stop syncing."
+IMPACT = IMPACTS["en"]
 # What a probe knows and a customer must never read (CONTRACT §7.3).
 API_HOST, API_PORT, DB_HOST, DB_PORT = "api.internal.acme.example", 8443, "db.internal.acme", 5432
 TECHNICAL = (
@@ -69,7 +70,7 @@ COMPONENTS: list[dict[str, Any]] = [
     {
         "id": "api",
         "name": "Public API",
-        "impact": IMPACT,
+        "impact": IMPACTS,
         "probes": [
             {
                 "name": "api-health",
@@ -83,7 +84,13 @@ COMPONENTS: list[dict[str, Any]] = [
     {
         "id": "web",
         "name": "Dashboard",
-        "impact": "You cannot sign in to the dashboard.",
+        "impact": {
+            "en": "You cannot sign in to the dashboard.",
+            "pl": "Nie mogą Państwo zalogować się do panelu.",
+            "fr": "Vous ne pouvez pas vous connecter au tableau de bord.",
+            "ar": "لا يمكنكم تسجيل الدخول إلى لوحة التحكم.",
+            "id": "Anda tidak dapat masuk ke dasbor.",
+        },
         "probes": [{"name": "web-login", "tcp": {"host": DB_HOST, "port": DB_PORT}}],
     },
 ]

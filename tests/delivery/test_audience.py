@@ -7,6 +7,7 @@ fake clock fixed at a winter instant so local times are known exactly.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,7 +21,6 @@ from tests.clock import FakeClock
 from tests.delivery.doubles import SlowSendGrid, SlowTwilio, start_sendgrid, start_twilio
 from tests.delivery.stack import (
     CONTACT,
-    IMPACT,
     STATUS_PAGE,
     TECHNICAL,
     Stack,
@@ -28,6 +28,7 @@ from tests.delivery.stack import (
     channel_configs,
 )
 from tests.e2e.harness import Receiver, until
+from tests.notices.factory import IMPACTS
 
 START = datetime(2025, 11, 23, 10, 0, tzinfo=UTC).timestamp()
 DEFAULT_ZONE = "Europe/Warsaw"
@@ -160,7 +161,7 @@ async def test_outage_reaches_only_the_components_subscribers_in_their_words(par
             for part in (text, html):
                 assert re.search(WE[locale], part), (email, part)
                 assert re.search(SORRY[locale], part), (email, part)
-                assert IMPACT in part, (email, part)
+                assert IMPACTS[locale] in html_lib.unescape(part), (email, part)
                 assert says_time(part, next_at, zone), (email, local_times(next_at, zone), part)
                 assert CONTACT in part, (email, part)
                 assert STATUS_PAGE in part, (email, part)

@@ -17,6 +17,28 @@ PUBLISHED = at("2025-11-23T10:02:00")
 NEXT_UPDATE = at("2025-11-23T10:17:00")
 REPORT_BY = at("2025-11-28T10:00:00")
 IMPACT = "You cannot reach the API, and integrations stop syncing."
+# operator text given in every language, as the example config and the admin API give it
+IMPACTS = {
+    "en": IMPACT,
+    "pl": "Nie mogą Państwo połączyć się z API, a integracje przestają się synchronizować.",
+    "fr": "Vous ne pouvez pas joindre l'API, et les intégrations ne se synchronisent plus.",
+    "ar": "لا يمكنكم الوصول إلى واجهة البرمجة، وتتوقف عمليات المزامنة.",
+    "id": "Anda tidak dapat menjangkau API, dan integrasi berhenti menyinkronkan data.",
+}
+MESSAGES = {
+    "en": "We have rolled back this morning's release.\nSyncing should resume shortly.",
+    "pl": "Wycofaliśmy dzisiejsze poranne wdrożenie.\nSynchronizacja powinna wkrótce wrócić.",
+    "fr": "Nous avons annulé la mise en production de ce matin.\nLa synchronisation va reprendre.",
+    "ar": "تراجعنا عن إصدار هذا الصباح.\nستُستأنف المزامنة قريبًا.",
+    "id": "Kami telah membatalkan rilis pagi ini.\nSinkronisasi akan segera pulih.",
+}
+CAUSES = {
+    "en": "A configuration change overloaded our database.",
+    "pl": "Zmiana konfiguracji przeciążyła naszą bazę danych.",
+    "fr": "Une modification de configuration a surchargé notre base de données.",
+    "ar": "أدى تغيير في الإعدادات إلى تحميل زائد على قاعدة بياناتنا.",
+    "id": "Perubahan konfigurasi membebani basis data kami.",
+}
 CONTACT = "Jane Doe, Head of Operations"
 
 EVENTS = {
@@ -40,17 +62,16 @@ def facts(kind: str, **changes: Any) -> NoticeFacts:
         "severity": "major_outage",
         "components": ["Public API"],
         "impacts": [IMPACT],
+        "impact_translations": [IMPACTS],
         "vendor": None,
         "started_at": STARTED,
         "published_at": PUBLISHED,
         "next_update_at": NEXT_UPDATE,
         "report_by": REPORT_BY if kind in ("monitoring", "resolved") else None,
-        "message": "We have rolled back this morning's release.\nSyncing should resume shortly."
-        if kind == "human"
-        else None,
-        "cause": "A configuration change overloaded our database."
-        if kind == "identified"
-        else None,
+        "message": MESSAGES["en"] if kind == "human" else None,
+        "message_translations": dict(MESSAGES) if kind == "human" else {},
+        "cause": CAUSES["en"] if kind == "identified" else None,
+        "cause_translations": dict(CAUSES) if kind == "identified" else {},
         "service_name": "Acme Cloud",
         "status_page_url": "https://status.acme-cloud.io/",
         "contact_name": CONTACT,
@@ -65,4 +86,10 @@ def facts(kind: str, **changes: Any) -> NoticeFacts:
     if kind == "expanded":  # a component joined: the notice names every one it affects
         fields["components"] = ["Public API", "Dashboard"]
     fields.update(changes)
+    if "message" in changes and "message_translations" not in changes:
+        fields["message_translations"] = {}  # a plain string: the source language only
+    if "cause" in changes and "cause_translations" not in changes:
+        fields["cause_translations"] = {}
+    if "impacts" in changes and "impact_translations" not in changes:
+        fields["impact_translations"] = []
     return NoticeFacts(**fields)

@@ -106,8 +106,8 @@ async def test_the_export_opened_from_disk_shows_the_same_incident_as_the_live_p
     shown = visible_text(article(copy, incident_id))
     assert shown == visible_text(article(live, incident_id))  # title, status, every update
     notices = (await w.store.notices([incident_id]))[incident_id]
-    for n in notices:
-        assert n.subject in " ".join(shown)
+    for n in notices:  # each update's headline: the e-mail subject without its "[service]" tag
+        assert n.subject.split("] ", 1)[1] in " ".join(shown)
     assert "Identified" in shown and "Major outage" in shown
     overall = re.compile(r'<h1 class="overall[^"]*" id="overall">([^<]*)</h1>')
     assert overall.findall(copy) == overall.findall(live) == ["Major outage"]

@@ -32,13 +32,13 @@ async def test_atom_feed_parses_and_has_the_entries(make_world: MakeWorld) -> No
     notices = (await w.store.notices([inc.id]))[inc.id]
     assert len(parsed.entries) == len(notices) == 4
     by_title = {e.title: e for e in parsed.entries}
-    for n in notices:
-        entry = by_title[n.subject]
+    for n in notices:  # titled by the headline: the e-mail subject without its "[service]" tag
+        entry = by_title[n.subject.split("] ", 1)[1]]
         assert entry.link == f"https://status.acme.example/#incident-{inc.id}"
         assert entry.published_parsed is not None
-    human = by_title[notices[1].subject]
+    human = by_title[notices[1].subject.split("] ", 1)[1]]
     assert "Tags like <b>this</b> & ]]> stay text." in human.content[0].value
-    assert parsed.entries[0].title == notices[-1].subject  # newest first
+    assert parsed.entries[0].title == notices[-1].subject.split("] ", 1)[1]  # newest first
     assert len({e.id for e in parsed.entries}) == 4
 
     fr = feedparser.parse((await w.get("/feed.atom?lang=fr")).text)

@@ -115,15 +115,48 @@ DEEP_OBJECT = '{"a":' * 12_000
             {**OPEN, "severity": 3},
             "severity: must be one of degraded, partial_outage, major_outage",
         ),
-        ("incidents", {**OPEN, "message": {"en": "x"}}, "message: must be text"),
-        ("incidents/{id}/updates", {"message": True}, "message: must be text"),
+        ("incidents", {**OPEN, "message": {"en": 5}}, "message.en: must be text"),
+        (
+            "incidents",
+            {**OPEN, "message": {"xx-QQQ": "x"}},
+            "message.xx-QQQ: not a language (write e.g. en, fr, pt_BR)",
+        ),
+        ("incidents", {**OPEN, "message": {"fr": " \x00"}}, "message.fr: must not be empty"),
+        (
+            "incidents",
+            {**OPEN, "message": {}},
+            "message: must give the text in at least one language",
+        ),
+        (
+            "incidents/{id}/updates",
+            {"message": True},
+            "message: must be text, or one text per language",
+        ),
+        (
+            "incidents/{id}/updates",
+            {"message": ["x"]},
+            "message: must be text, or one text per language",
+        ),
         (
             "incidents/{id}/updates",
             {"message": "m", "status": ["identified"]},
             "status: must be one of investigating, identified, monitoring",
         ),
-        ("incidents/{id}/cause", {"cause": "c", "actions": 7}, "actions: must be text"),
-        ("incidents/{id}/resolve", {"message": 1.5}, "message: must be text"),
+        (
+            "incidents/{id}/cause",
+            {"cause": "c", "actions": 7},
+            "actions: must be text, or one text per language",
+        ),
+        (
+            "incidents/{id}/cause",
+            {"cause": {"fr": "x" * 5001}},
+            "cause.fr: must be at most 5000 characters",
+        ),
+        (
+            "incidents/{id}/resolve",
+            {"message": 1.5},
+            "message: must be text, or one text per language",
+        ),
         # unknown fields, named (and kept short and printable when echoed)
         (
             "incidents/{id}/updates",
@@ -351,8 +384,8 @@ async def test_an_odd_stored_date_costs_one_line_not_the_page(make_world: MakeWo
     )
     page = await w.get("/")
     assert page.status == 200
-    assert "Forever" in page.text and "9999-12-31T23:59:59" in page.text
-    assert "Never ends" in page.text and 'datetime="None"' not in page.text
+    assert 'id="maintenance-maint-odd"' in page.text and "9999-12-31T23:59:59" in page.text
+    assert 'id="maintenance-maint-inf"' in page.text and 'datetime="None"' not in page.text
     assert f"incident-{inc.id}" in page.text
     for path in ("/feed.atom", "/api/v1/banner", "/api/v1/status"):
         assert (await w.get(path)).status == 200, path

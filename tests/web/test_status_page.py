@@ -67,10 +67,12 @@ async def test_in_a_browser_during_and_after_an_incident(make_world: MakeWorld) 
     current = section(dom, "h-current")
     assert f'id="incident-{inc.id}"' in current
     assert visible(current, "Dashboard")
-    for n in notices:
+    for n in notices:  # short updates: the headline, not the e-mail's "[service]" subject
         assert f'id="update-{n.id}"' in current
-        assert visible(current, n.subject)
+        assert visible(current, n.subject.split("] ", 1)[1])
+        assert not visible(current, n.subject)
         assert visible(current, en.when(n.published_at))
+    assert "Status page:" not in current and "Questions?" not in current  # no e-mail chrome
     next_update_at = notices[-1].next_update_at
     assert next_update_at is not None
     assert visible(current, "Next update by " + en.when(next_update_at))

@@ -1,7 +1,8 @@
 /* outage-detector in-app banner. Embed:
      <script src="https://status.example/banner.js" async></script>
    Optional attributes: data-lang="fr" (default: the page's lang), data-poll="60" (seconds, 0 off).
-   Shows a dismissible banner during an incident; text is set with textContent, never as HTML. */
+   Shows a dismissible banner during an incident (with its next update) and around planned
+   maintenance; text is set with textContent, never as HTML. */
 (function () {
   "use strict";
   var me = document.currentScript;
@@ -28,10 +29,17 @@
     box.className = "outage-detector-banner";
     box.style.cssText = "position:fixed;inset-inline:0;top:0;z-index:2147483647;display:flex;" +
       "gap:1rem;align-items:center;padding:.75rem 1rem;font:15px/1.4 system-ui,sans-serif;" +
-      "color:#fff;background:" + ({major_outage: "#cf222e", partial_outage: "#bc4c00"}[b.severity] || "#9a6700");
+      "color:#fff;background:" + ({major_outage: "#cf222e", partial_outage: "#bc4c00", maintenance: "#0550ae"}[b.severity] || "#9a6700");
     var text = document.createElement("span");
     text.style.flex = "1";
     text.textContent = b.subject || b.title;
+    [b.next_update, b.maintenance].forEach(function (line) {
+      if (!line) return;
+      var more = document.createElement("span");
+      more.style.cssText = "display:block;font-size:.9em;opacity:.9";
+      more.textContent = line;
+      text.appendChild(more);
+    });
     box.appendChild(text);
     if (/^https?:\/\//i.test(b.url || "")) {
       var a = document.createElement("a");
