@@ -12,19 +12,23 @@ English text stands in for it: never silently.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
+from datetime import datetime, timedelta
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError, negotiate_locale
+from babel.dates import get_timezone_name
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from detector import logs
 
+_ABBREVIATION = re.compile(r"[A-Z]{2,5}")
 SOURCE = "en"
 """The language of the message ids: English needs no catalog."""
 DOMAINS = ("notices", "web")
@@ -170,6 +174,18 @@ def load(path: Path, lang: str, domain: str) -> Catalog:
     return Catalog(lang, domain, Translations(compiled, domain=domain))
 
 
+def zone_label(moment: datetime, lang: Locale) -> str:
+    """ "CET"/"EST"/"WIB" where the reader's locale has a well-known abbreviation, else "UTC+1":
+    one label per reader, the same in notices and on the page."""
+    name = get_timezone_name(moment, "short", locale=lang)
+    if _ABBREVIATION.fullmatch(name):
+        return name
+    minutes = int((moment.utcoffset() or timedelta(0)).total_seconds() // 60)
+    hours, rest = divmod(abs(minutes), 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
+
+
 def locale(lang: str) -> Locale:
     try:
         return Locale.parse(lang)
@@ -189,4 +205,5 @@ __all__ = [
     "parse_accept_language",
     "report_missing",
     "supported",
+    "zone_label",
 ]

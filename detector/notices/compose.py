@@ -21,14 +21,14 @@ import re
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_skeleton, format_time, get_timezone_name
+from babel.dates import format_date, format_skeleton, format_time
 from babel.lists import format_list
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -56,7 +56,6 @@ _SHOWS_IMPACTS = frozenset(
         Kind.MAINTENANCE_STARTED,
     }
 )
-_ABBREVIATION = re.compile(r"[A-Z]{2,5}")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 _SPACES = re.compile(r"\s+")  # a subject is one header line, whatever a name contains
 _DIAL = re.compile(r"[^+\d]")
@@ -203,15 +202,7 @@ class _Clock:
         return datetime.fromtimestamp(ts, self.zone)
 
     def zone_label(self, moment: datetime) -> str:
-        """ "CET"/"EST"/"WIB" where the locale has a well-known abbreviation, else "UTC+1"."""
-        name = get_timezone_name(moment, "short", locale=self.locale)
-        if _ABBREVIATION.fullmatch(name):
-            return name
-        offset = moment.utcoffset() or timedelta(0)
-        minutes = int(offset.total_seconds() // 60)
-        sign = "-" if minutes < 0 else "+"
-        hours, rest = divmod(abs(minutes), 60)
-        return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
+        return i18n.zone_label(moment, self.locale)
 
     def time(self, ts: float) -> str:
         moment = self.local(ts)

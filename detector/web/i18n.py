@@ -9,8 +9,7 @@ looks it up in the reader's catalog. A message a catalog lacks is logged and cou
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,6 @@ from babel.numbers import format_percent
 
 from detector import i18n
 
-_ABBREVIATION = re.compile(r"[A-Z]{2,5}")
 LANGS = i18n.LOCALES
 NAMES = {lang: i18n.display_name(lang) for lang in LANGS}
 
@@ -246,14 +244,7 @@ class Chrome:
         return joiner.format(f"{time} {self.zone_label(moment)}", day)
 
     def zone_label(self, moment: datetime) -> str:
-        """'CET' where the locale has a well-known abbreviation, else 'UTC+1'."""
-        name = get_timezone_name(moment, "short", locale=self.locale)
-        if _ABBREVIATION.fullmatch(name):
-            return name
-        minutes = int((moment.utcoffset() or timedelta(0)).total_seconds() // 60)
-        hours, rest = divmod(abs(minutes), 60)
-        sign = "-" if minutes < 0 else "+"
-        return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
+        return i18n.zone_label(moment, self.locale)
 
     def zone_title(self, moment: datetime) -> str:
         """'czas środkowoeuropejski (CET)': the zone's name in the reader's language, with the
