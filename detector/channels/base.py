@@ -23,10 +23,6 @@ class Message:
     text: str  # e-mail plain text
     html: str  # e-mail HTML body
     sms: str  # one segment where it can be
-    # for the status page, banner and feed: what is wrong without the e-mail's "[service]" tag,
-    # and what changed, what it means and when the next update comes, without link or signature
-    headline: str = ""
-    short: str = ""
 
 
 @dataclass(frozen=True, slots=True)

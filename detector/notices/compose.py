@@ -467,18 +467,23 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 
+def _views(facts: NoticeFacts, locale: str, timezone: str) -> tuple[str, bool, _View, _View]:
+    """(language, right to left, facts as they are, facts as plain text shows them)."""
+    _check(facts)
+    lang, babel_locale = resolve_locale(locale)
+    clock = _Clock(babel_locale, _zone(timezone))
+    rtl = babel_locale.text_direction == "rtl"
+    as_is = _view(facts, lang, clock)
+    return lang, rtl, as_is, _view(facts, lang, clock, isolate=True) if rtl else as_is
+
+
 def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
     """The customer text of one notice in one language, times in the reader's time zone.
 
     Raises ValueError naming the problem: an unknown kind, severity or time zone, or a fact
     the kind cannot do without (a cause, a person's message, a maintenance start).
     """
-    _check(facts)
-    lang, babel_locale = resolve_locale(locale)
-    clock = _Clock(babel_locale, _zone(timezone))
-    rtl = babel_locale.text_direction == "rtl"
-    as_is = _view(facts, lang, clock)
-    view = _view(facts, lang, clock, isolate=True) if rtl else as_is
+    lang, rtl, as_is, view = _views(facts, locale, timezone)
     subject = _SPACES.sub(" ", _render("subject.txt", lang, view)).strip()
     text = _tidy(_render("text.txt", lang, view))
     # the html part isolates with dir attributes: it gets the facts (and its title) as they are
@@ -496,16 +501,36 @@ def compose(facts: NoticeFacts, locale: str, timezone: str) -> Message:
         sep="\n" if rtl else " ",
         cut=facts.kind == Kind.HUMAN,  # a person's words may be cut; our facts may not
     )
-    # pages lay right-to-left text out with dir attributes, but their text keeps the isolates:
-    # a feed reader or a banner on someone else's page may have neither
+    return Message(locale=lang, subject=subject, text=text, html=html, sms=sms)
+
+
+@dataclass(frozen=True, slots=True)
+class PageUpdate:
+    """A notice as the status page, its banner and feed show it: not the e-mail."""
+
+    headline: str  # what is wrong, without the e-mail's "[service]" tag
+    text: str  # what changed, what it means, the next update: no link to the page, no signature
+
+
+def compose_update(facts: NoticeFacts, locale: str, timezone: str) -> PageUpdate:
+    """The short update for pages, in one language: composed only where a page needs it, so
+    a notice's way to its readers pays nothing for it. Raises ValueError as `compose` does."""
+    lang, _, _, view = _views(facts, locale, timezone)
+    # pages lay right-to-left text out with dir attributes, but the text keeps its isolates:
+    # a feed reader, or a banner on someone else's page, may have neither
     headline = _SPACES.sub(" ", _render("headline.txt", lang, view)).strip()
-    short = _tidy(_render("short.txt", lang, view))
-    return Message(
-        locale=lang, subject=subject, text=text, html=html, sms=sms, headline=headline, short=short
-    )
+    return PageUpdate(headline=headline, text=_tidy(_render("short.txt", lang, view)))
 
 
-__all__ = ["DEFAULT_LOCALE", "KINDS", "LOCALES", "compose", "resolve_locale"]
+__all__ = [
+    "DEFAULT_LOCALE",
+    "KINDS",
+    "LOCALES",
+    "PageUpdate",
+    "compose",
+    "compose_update",
+    "resolve_locale",
+]
 
 
 def warm(locales: Iterable[str], timezone: str) -> None:

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from detector import logs
 from detector.domain import Severity
 from detector.incidents.payload import iso
-from detector.notices.compose import compose
+from detector.notices.compose import compose_update
 from detector.notices.model import NoticeFacts
 from detector.postmortem import build_postmortem
 from detector.state import worst
@@ -82,8 +82,8 @@ class Messages:
             self.cache.move_to_end(key)
             return hit
         try:
-            msg = compose(NoticeFacts(**notice.facts), lang, timezone)
-            text = Text(msg.headline or msg.subject, msg.short or msg.text)
+            update = compose_update(NoticeFacts(**notice.facts), lang, timezone)
+            text = Text(update.headline, update.text)
         except (TypeError, ValueError, KeyError, OverflowError, OSError) as e:
             # facts from an older version, or a date no calendar can show: what was sent
             log.warning("notice not re-composed", notice_id=notice.id, error=str(e))

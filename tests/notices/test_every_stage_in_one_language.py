@@ -18,8 +18,8 @@ from detector import i18n
 from detector.config import Config
 from detector.config.loader import load_config
 from detector.domain import Kind, Severity
-from detector.notices.compose import compose
-from detector.notices.model import Message, NoticeFacts
+from detector.notices.compose import compose, compose_update
+from detector.notices.model import NoticeFacts
 from detector.text import split_localized, text_in
 from tests.config._data import EXAMPLE, EXAMPLE_ENV
 from tests.notices.factory import CAUSES, MESSAGES, NEXT_UPDATE, PUBLISHED, REPORT_BY, STARTED, at
@@ -97,10 +97,18 @@ def proper_nouns(config: Config) -> list[str]:
     return sorted({n for n in names if n}, key=len, reverse=True)
 
 
-def parts(message: Message) -> dict[str, str]:
-    return {"subject": message.subject, "text": message.text, "sms": message.sms,
-            "html": unescape(_TAG.sub(" ", message.html.split("<body", 1)[1].split(">", 1)[1])),
-            "short": message.short}  # fmt: skip
+def parts(facts: NoticeFacts, lang: str, zone: str) -> dict[str, str]:
+    """Every text of one notice: the e-mail, the SMS, and the status page's short update."""
+    message, page = compose(facts, lang, zone), compose_update(facts, lang, zone)
+    assert message.locale == lang
+    body = message.html.split("<body", 1)[1].split(">", 1)[1]
+    return {
+        "subject": message.subject,
+        "text": message.text,
+        "sms": message.sms,
+        "html": unescape(_TAG.sub(" ", body)),
+        "page": f"{page.headline}\n{page.text}",
+    }
 
 
 def strip(text: str, nouns: list[str]) -> str:
@@ -115,7 +123,7 @@ def english_vocabulary(config: Config) -> set[str]:
     words: set[str] = set()
     nouns = proper_nouns(config)
     for facts in stages(config):
-        for part in parts(compose(facts, "en", "UTC")).values():
+        for part in parts(facts, "en", "UTC").values():
             words |= {w.lower() for w in _WORD.findall(strip(part, nouns))}
     return words
 
@@ -179,9 +187,7 @@ def test_every_stage_reaches_each_reader_in_their_language_only(config: Config, 
     nouns = proper_nouns(config)
     seen: set[tuple[str, str]] = set()
     for facts in stages(config):
-        message = compose(facts, lang, READERS[lang])
-        assert message.locale == lang
-        for name, part in parts(message).items():
+        for name, part in parts(facts, lang, READERS[lang]).items():
             runs = foreign_runs(strip(part, nouns), lang, english, own)
             assert not runs, f"{facts.kind}/{facts.severity} {lang} {name}: {runs}\n{part}"
         seen.add((facts.kind, facts.severity))
