@@ -1,8 +1,10 @@
 """Customer notices: facts → words, in the reader's language and time zone (CONTRACT §7).
 
-All wording lives in `templates/<locale>/messages.j2` (one file per language, one macro per
-part, one branch per kind); `templates/layout/` lays it out as subject, text, html and SMS.
-Python only prepares facts: localized dates (Babel), names and flags, never sentences.
+All wording lives in `templates/messages.j2` (one macro per part, one branch per kind), as
+English message ids looked up in the reader's gettext catalog (detector.i18n);
+`templates/layout/` lays it out as subject, text, html and SMS, and as the short update pages
+show. Python only prepares facts: localized dates and lists (Babel), names and flags, never
+sentences.
 
 Right-to-left readers (ar): in the subject, the plain text and the SMS every left-to-right run
 Python hands a template (names, dates and times, the link, e-mail and phone) is isolated, so the
@@ -10,7 +12,8 @@ Unicode bidi algorithm lays it out on its own and cannot reorder it with its nei
 where the run's direction comes from its first letter (a name may be Latin or Arabic, an Arabic
 time carries "ص"/"م"), LRI…PDI where it is left-to-right whatever it holds (a link, an address, a
 phone number, whose digits would otherwise be laid out right to left). A line that would start
-with such a run (the subject's "[service]", the signature) starts with RLM instead, since phones
+with such a run (the subject's "[service]", the signature) starts with RLM (added in `_render`,
+whatever the language's sentence order puts first), since phones
 and mail clients give a line the direction of its first strong character. The html part is laid
 out by dir="rtl" and dir="ltr" attributes instead and gets the facts as they are.
 """
