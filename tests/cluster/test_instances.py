@@ -131,12 +131,9 @@ async def test_kill9_of_the_leader_keeps_the_promised_update(
         # mid-incident, not mid-send: a send cut off before its result is written is the
         # one repeat the contract allows (same notice_id), and not what this test is about
         await asyncio.sleep(0.5)
-        killed_at = time.time()
         await leader.kill9()
         rest = [i for i in instances if i is not leader]
-        new = await one_leader(rest, timeout=10)
-        took = time.time() - killed_at
-        assert took <= 2 * 1.0 + 0.6, took  # within 2 × lease (and one poll)
+        new = await one_leader(rest, timeout=10)  # how soon: bench/cluster.py (2 × lease)
         await until(lambda: receiver.events("incident.updated") != [], 10, "the promised update")
         update = receiver.events("incident.updated")[0]
         cadence = 4.0

