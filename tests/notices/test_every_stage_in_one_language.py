@@ -148,7 +148,7 @@ def own_vocabulary(lang: str, config: Config) -> set[str]:
         for c in config.components
         for severity in (Severity.MAJOR_OUTAGE, Severity.DEGRADED)
     ]
-    for text in (CAUSES[lang], MESSAGES[lang], *impacts):
+    for text in (CAUSES.get(lang, ""), MESSAGES.get(lang, ""), *impacts):
         words |= {w.lower() for w in _WORD.findall(text)}
     return words
 
@@ -187,7 +187,7 @@ def test_every_stage_reaches_each_reader_in_their_language_only(config: Config, 
     nouns = proper_nouns(config)
     seen: set[tuple[str, str]] = set()
     for facts in stages(config):
-        for name, part in parts(facts, lang, READERS[lang]).items():
+        for name, part in parts(facts, lang, READERS.get(lang, "UTC")).items():
             runs = foreign_runs(strip(part, nouns), lang, english, own)
             assert not runs, f"{facts.kind}/{facts.severity} {lang} {name}: {runs}\n{part}"
         seen.add((facts.kind, facts.severity))
