@@ -20,13 +20,14 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError, negotiate_locale
+from babel import Locale, negotiate_locale
 from babel.dates import get_timezone_name
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from detector import logs
+from detector.text import base_language
 
 _ABBREVIATION = re.compile(r"[A-Z]{2,5}")
 SOURCE = "en"
@@ -60,16 +61,11 @@ def display_name(lang: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-def base(tag: str) -> str:
-    """ "fr" for "fr-CA", "fr_CA" or "FR"."""
-    return tag.strip().replace("-", "_").split("_")[0].lower()
-
-
 def supported(tag: str | None) -> str | None:
     """The catalog language for a locale tag, or None when there is none."""
     if not tag:
         return None
-    lang = base(tag)
+    lang = base_language(tag.strip())
     return lang if lang in LOCALES else None
 
 
@@ -102,33 +98,39 @@ def parse_accept_language(header: str) -> list[str]:
 class Catalog:
     """One language's messages in one domain; a message it lacks is reported and English used."""
 
-    def __init__(self, lang: str, domain: str, translations: Translations | None) -> None:
+    def __init__(
+        self,
+        lang: str,
+        domain: str,
+        translations: Translations | None = None,
+        known: frozenset[tuple[str | None, str]] = frozenset(),
+    ) -> None:
         self.lang = lang
         self.domain = domain
         self._t = translations
-        self._messages: dict[object, str] = getattr(translations, "_catalog", {}) or {}
+        self._known = known  # (context, singular id) of every translated message
 
-    def _found(self, key: object, message: str) -> bool:
-        if self._t is None or key in self._messages:
+    def _found(self, context: str | None, message: str) -> bool:
+        if self._t is None or (context, message) in self._known:
             return True
-        report_missing(self.lang, self.domain, message)
+        report_missing(self.lang, self.domain, f"{context} | {message}" if context else message)
         return False
 
     def gettext(self, message: str) -> str:
-        return self._t.gettext(message) if self._t and self._found(message, message) else message
+        return self._t.gettext(message) if self._t and self._found(None, message) else message
 
     def pgettext(self, context: str, message: str) -> str:
-        if self._t and self._found(f"{context}\x04{message}", f"{context} | {message}"):
+        if self._t and self._found(context, message):
             return str(self._t.pgettext(context, message))
         return message
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        if self._t and self._found((singular, 0), singular):
+        if self._t and self._found(None, singular):
             return self._t.ngettext(singular, plural, n)
         return singular if n == 1 else plural
 
     def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
-        if self._t and self._found((f"{context}\x04{singular}", 0), f"{context} | {singular}"):
+        if self._t and self._found(context, singular):
             return self._t.npgettext(context, singular, plural, n)
         return singular if n == 1 else plural
 
@@ -160,7 +162,7 @@ def catalog(lang: str, domain: str) -> Catalog:
         raise ValueError(f"unknown message domain {domain!r}; expected one of {DOMAINS}")
     lang = supported(lang) or SOURCE
     if lang == SOURCE:
-        return Catalog(lang, domain, None)
+        return Catalog(lang, domain)
     return load(catalog_path(lang, domain), lang, domain)
 
 
@@ -171,7 +173,18 @@ def load(path: Path, lang: str, domain: str) -> Catalog:
     compiled = BytesIO()
     write_mo(compiled, po, use_fuzzy=False)
     compiled.seek(0)
-    return Catalog(lang, domain, Translations(compiled, domain=domain))
+    known = frozenset(
+        (m.context, m.id if isinstance(m.id, str) else m.id[0])
+        for m in po
+        if m.id and not m.fuzzy and _translated(m.string)
+    )
+    return Catalog(lang, domain, Translations(compiled, domain=domain), known)
+
+
+def _translated(string: str | tuple[str, ...] | list[str] | None) -> bool:
+    """Every form given: an empty one would print nothing where a sentence belongs."""
+    forms = [string] if isinstance(string, str) else list(string or ())
+    return bool(forms) and all(forms)
 
 
 def zone_label(moment: datetime, lang: Locale) -> str:
@@ -184,13 +197,6 @@ def zone_label(moment: datetime, lang: Locale) -> str:
     hours, rest = divmod(abs(minutes), 60)
     sign = "-" if minutes < 0 else "+"
     return f"UTC{sign}{hours}:{rest:02d}" if rest else f"UTC{sign}{hours}"
-
-
-def locale(lang: str) -> Locale:
-    try:
-        return Locale.parse(lang)
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse(SOURCE)
 
 
 __all__ = [

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from detector import i18n
+from detector.text import base_language
 
 PACKAGE = Path(__file__).resolve().parent.parent
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)\}")
@@ -45,13 +46,6 @@ SOURCES: dict[str, tuple[str, list[tuple[str, str]], dict[str, Any]]] = {
         [("**.py", "python"), ("templates/**.j2", "jinja2.ext:babel_extract")],
         {"M": ((1, "c"), 2)},
     ),
-}
-_DEFAULT_KEYWORDS: dict[str, Any] = {
-    "_": None,
-    "gettext": None,
-    "ngettext": (1, 2),
-    "pgettext": ((1, "c"), 2),
-    "npgettext": ((1, "c"), 2, 3),
 }
 
 
@@ -75,7 +69,7 @@ def extract(domain: str) -> Catalog:
         str(PACKAGE / folder),
         method_map,
         options_map=options,
-        keywords={**_DEFAULT_KEYWORDS, **keywords},
+        keywords={**DEFAULT_KEYWORDS, **keywords},
         comment_tags=("Translators:",),
     )
     for filename, lineno, message, comments, context in found:
@@ -183,7 +177,7 @@ def update(
     new messages arrive untranslated, removed ones are dropped."""
     langs = {p.name for p in catalogs.iterdir() if p.is_dir() and p.name != i18n.SOURCE}
     if new:
-        langs.add(i18n.base(new))
+        langs.add(base_language(new))
     for domain in domains:
         template = extract(domain)
         _write(catalogs / f"{domain}.pot", template)

@@ -208,8 +208,9 @@ M("mail_signature", "{name}, {service}")
 
 def pick_language(query: str | None, accept_language: str | None, default: str) -> str:
     """`?lang=` first, then the browser's Accept-Language by weight, then the service default."""
-    if query and i18n.supported(query):
-        return i18n.base(query)
+    picked = i18n.supported(query)
+    if picked:
+        return picked
     return i18n.negotiate(i18n.parse_accept_language(accept_language or ""), default)
 
 
