@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -290,6 +290,8 @@ class _View:
     contact_phone: str | None
     contact_dial: str | None
     rlm: str  # RLM where a right-to-left line starts with a left-to-right run, else ""
+    # every text above: a sentence that opens on one keeps its case (set once, by _view)
+    facts: frozenset[str] = frozenset()
 
 
 def _epoch(facts: NoticeFacts, key: str) -> float | None:
@@ -349,16 +351,13 @@ def _sms_link(url: str | None) -> str | None:
 
 def _impacts(facts: NoticeFacts, lang: str) -> list[str | None]:
     """Each impact sentence in the reader's language; None where the config has none in it."""
-    translations = facts.impact_translations
-    return (
-        [
-            text_in((translations[i] if i < len(translations) else None) or text, lang, source)
-            for i, text in enumerate(facts.impacts)
-            if text or (i < len(translations) and translations[i])
-        ]
-        if (source := facts.source_locale)
-        else []
-    )
+    given = facts.impact_translations
+    out: list[str | None] = []
+    for i, text in enumerate(facts.impacts):
+        value = (given[i] if i < len(given) else None) or text
+        if value:
+            out.append(text_in(value, lang, facts.source_locale))
+    return out
 
 
 def _operator(
@@ -407,7 +406,7 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False
     source = facts.source_locale
     message, message_missing = _operator(facts.message, facts.message_translations, lang, source)
     cause, _ = _operator(facts.cause, facts.cause_translations, lang, source)
-    return _View(
+    view = _View(
         kind=facts.kind,
         lang=lang,
         direction=clock.locale.text_direction,
@@ -450,11 +449,13 @@ def _view(facts: NoticeFacts, lang: str, clock: _Clock, *, isolate: bool = False
         contact_dial=_DIAL.sub("", facts.contact_phone) if facts.contact_phone else None,
         rlm=RLM if isolate else "",
     )
+    texts = (getattr(view, f) for f in view.__slots__)
+    return replace(view, facts=frozenset(v for v in texts if isinstance(v, str) and v))
 
 
 def _render(name: str, lang: str, view: _View, *, html: bool = False, **extra: Any) -> str:
-    facts = {v for v in (getattr(view, f) for f in view.__slots__) if isinstance(v, str) and v}
-    token = _FACTS.set(frozenset(facts | {str(escape(v)) for v in facts} if html else facts))
+    facts = view.facts | {str(escape(v)) for v in view.facts} if html else view.facts
+    token = _FACTS.set(facts)
     try:
         out = _environment(lang, html).get_template(f"layout/{name}").render(c=view, **extra)
     finally:

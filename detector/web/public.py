@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from detector import logs
 from detector.domain import Severity
 from detector.incidents.payload import iso
-from detector.notices.compose import compose_update
+from detector.notices.compose import PageUpdate, compose_update
 from detector.notices.model import NoticeFacts
 from detector.postmortem import build_postmortem
 from detector.state import worst
@@ -60,34 +60,25 @@ _BANNER_JS = (HERE / "static" / "banner.js").read_bytes()
 log = logs.get("detector.web")
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A notice as the page, banner and feed show it: a short update, not the e-mail."""
-
-    subject: str  # what is wrong, without the e-mail's "[service]" tag
-    text: str  # what changed, what it means, the next update: no link, no signature
-
-
 class Messages:
-    """Composed notice texts per (notice, language): facts never change, so neither do these."""
+    """Page updates per (notice, language): facts never change, so neither do these."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self.cache: OrderedDict[tuple[str, str], Text] = OrderedDict()
+        self.cache: OrderedDict[tuple[str, str], PageUpdate] = OrderedDict()
 
-    def get(self, notice: NoticeRow, lang: str, timezone: str) -> Text:
+    def get(self, notice: NoticeRow, lang: str, timezone: str) -> PageUpdate:
         key = (notice.id, lang)
         hit = self.cache.get(key)
         if hit is not None:
             self.cache.move_to_end(key)
             return hit
         try:
-            update = compose_update(NoticeFacts(**notice.facts), lang, timezone)
-            text = Text(update.headline, update.text)
+            text = compose_update(NoticeFacts(**notice.facts), lang, timezone)
         except (TypeError, ValueError, KeyError, OverflowError, OSError) as e:
             # facts from an older version, or a date no calendar can show: what was sent
             log.warning("notice not re-composed", notice_id=notice.id, error=str(e))
-            text = Text(notice.subject, notice.text)
+            text = PageUpdate(notice.subject, notice.text)
         self.cache[key] = text
         if len(self.cache) > self.size:
             self.cache.popitem(last=False)
@@ -188,7 +179,7 @@ def _incident_view(
                 "at": when(t, n.published_at),
                 "at_iso": stamp(n.published_at),
                 "status_label": _label(t, n.status),
-                "subject": text.subject,
+                "subject": text.headline,
                 "text": text.text,
             }
         )
@@ -362,7 +353,9 @@ async def render_feed(s: Services, messages: Messages, lang: str, base: str, now
         for n in by[inc.id]:
             text = messages.get(n, lang, s.config.service.timezone)
             entries.append(
-                feed.Entry(n.id, inc.id, text.subject, text.text, n.published_at, n.status, related)
+                feed.Entry(
+                    n.id, inc.id, text.headline, text.text, n.published_at, n.status, related
+                )
             )
     return feed.render(
         base=base,
@@ -443,12 +436,12 @@ async def banner_body(s: Services, messages: Messages, lang: str, base: str) -> 
     promised = latest.next_update_at
     return {
         "id": inc.id,
-        "title": text.subject,
+        "title": text.headline,
         "status": inc.status,
         "status_label": _label(t, inc.status),
         "severity": inc.severity,
         "severity_label": _label(t, inc.severity),
-        "subject": text.subject,
+        "subject": text.headline,
         "next_update": t.t("next_update", time=when(t, promised)) if promised else None,
         "published_at": stamp(latest.published_at) or iso(now),
         "url": f"{base}?lang={lang}#incident-{inc.id}",
