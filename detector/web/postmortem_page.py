@@ -18,14 +18,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from babel.dates import format_skeleton, get_timezone_name
 from babel.lists import format_list
 from babel.units import format_unit
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from detector.config.models import Config
 from detector.domain import Kind, Severity
@@ -34,18 +32,12 @@ from detector.text import Localized, source_text, text_in
 from detector.web.api import public
 from detector.web.app import SERVICES
 from detector.web.i18n import LANGS, NAMES, Chrome
+from detector.web.pages import PAGES
 from detector.web.public import PAGE_HEADERS, language, stamp, when
 
 SECTIONS = ("summary", "impact", "timeline", "cause", "actions")
 _FSI, _PDI = "\u2068", "\u2069"  # first-strong isolate … pop: a Latin run inside Arabic
 _MAX_ZONE = 64
-_ENV = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 # what a notice of each kind told customers, in one short line of the timeline
 _TOLD: dict[str, str] = {
     Kind.OPENED: "pm_told_opened",
@@ -340,7 +332,7 @@ def render_page(
     (a zone the reader chose) is kept in its language links."""
     pm = public_postmortem(incident, notices, config, lang, zone)
     phone = config.service.contact.phone or ""
-    return _ENV.get_template("postmortem.html.j2").render(
+    return PAGES.get_template("postmortem.html.j2").render(
         pm=pm,
         t=Chrome(pm.lang, zone),
         service=config.service,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from detector import logs
 from detector.domain import Severity
@@ -31,6 +30,7 @@ from detector.web.admin import token_ok
 from detector.web.api import postmortem_path, public
 from detector.web.app import SERVICES, Services
 from detector.web.i18n import LANGS, NAMES, Chrome, pick_language
+from detector.web.pages import PAGES
 from detector.web.subscribe import status_page_form
 from detector.web.uptime import Day, UptimeCache
 
@@ -49,13 +49,6 @@ BANNER_HEADERS = {
     "Cache-Control": "max-age=5",
     "Vary": "Accept-Language",
 }
-_ENV = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 _BANNER_JS = (HERE / "static" / "banner.js").read_bytes()
 log = logs.get("detector.web")
 
@@ -311,7 +304,7 @@ async def render_status_page(
         if m.ends_at > now
     ]
     phone = s.config.service.contact.phone or ""
-    return _ENV.get_template("status.html.j2").render(
+    return PAGES.get_template("status.html.j2").render(
         t=t,
         service=s.config.service,
         dial="".join(ch for ch in phone if ch.isdigit() or ch == "+"),

@@ -39,11 +39,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from detector import logs
 from detector.channels.base import Channel, Envelope, Message, Recipient
@@ -55,6 +53,7 @@ from detector.store import STORE_ERRORS, Store
 from detector.store.subscribers import CONFIRMED, Choice, SubscriberRow, audience
 from detector.web.app import SERVICES, Services
 from detector.web.i18n import LANGS, NAMES, Chrome, pick_language
+from detector.web.pages import PAGES
 
 CONFIRM_TTL = 48 * 3600.0  # a confirm link works this long (the e-mail says "48 hours")
 # token buckets: BURST at once, then one more every EVERY seconds
@@ -82,13 +81,6 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Robots-Tag": "noindex",
 }
-_ENV = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 log = logs.get("detector.web.subscribe")
 
 
@@ -379,7 +371,7 @@ def _page(
 ) -> web.Response:
     t = Chrome(lang, s.config.service.timezone)
     view = {"manage_url": None, "unsubscribe_action": None, "preferences": None, **extra}
-    html = _ENV.get_template("subscription.html.j2").render(
+    html = PAGES.get_template("subscription.html.j2").render(
         t=t, service=s.config.service, title=t.t(title), lines=lines, root=root, **view
     )
     return web.Response(
@@ -445,7 +437,7 @@ def confirmation(s: Services, lang: str, link: str, confirmed: bool) -> Message:
     text = "\n\n".join(
         [words["hello"], words["intro"], words["action"], link, words["ignore"], words["signature"]]
     )
-    html = _ENV.get_template("subscription_mail.html.j2").render(
+    html = PAGES.get_template("subscription_mail.html.j2").render(
         lang=t.lang, dir=t.dir, link=link, **words
     )
     return Message(locale=t.lang, subject=words["subject"], text=text + "\n", html=html, sms="")

@@ -129,6 +129,24 @@ class Receiver:
             await self.runner.cleanup()
 
 
+def api_component(target: Target) -> dict[str, Any]:
+    """The "Public API" component, probed at `target`'s /healthz."""
+    return {
+        "id": "api",
+        "name": "Public API",
+        "impact": "You cannot reach the API, and integrations stop syncing.",
+        "probes": [
+            {
+                "name": "api-health",
+                "http": {
+                    "url": f"http://127.0.0.1:{target.port}/healthz",
+                    "expect": {"status": [200], "body_contains": "ok"},
+                },
+            }
+        ],
+    }
+
+
 def write_config(
     tmp: Path,
     target: Target,
@@ -163,23 +181,7 @@ def write_config(
             **(detection or {}),
         },
         "cadence": cadence or {"major_outage": "2s", "partial_outage": "3s", "degraded": "4s"},
-        "components": components
-        or [
-            {
-                "id": "api",
-                "name": "Public API",
-                "impact": "You cannot reach the API, and integrations stop syncing.",
-                "probes": [
-                    {
-                        "name": "api-health",
-                        "http": {
-                            "url": f"http://127.0.0.1:{target.port}/healthz",
-                            "expect": {"status": [200], "body_contains": "ok"},
-                        },
-                    }
-                ],
-            }
-        ],
+        "components": components or [api_component(target)],
         "channels": [
             {
                 "type": "webhook",

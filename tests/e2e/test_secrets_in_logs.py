@@ -23,7 +23,14 @@ from aiohttp import ClientSession
 from detector.store import Store
 from tests.doubles import SendGridDouble, TwilioDouble, start_sendgrid_double, start_twilio_double
 from tests.doubles.twilio_double import DEFAULT_SID
-from tests.e2e.harness import DaemonProcess, Receiver, Target, free_port, until
+from tests.e2e.harness import (
+    DaemonProcess,
+    Receiver,
+    Target,
+    api_component,
+    free_port,
+    until,
+)
 from tests.test_logs import EchoProvider, leaks
 
 # Characters URL-encoding and base64 both change, so each form is a different string to miss.
@@ -100,22 +107,7 @@ def write_config(w: World) -> tuple[Path, int]:
             "stable_for": "1s",
         },
         "cadence": {"major_outage": "10m", "partial_outage": "10m", "degraded": "10m"},
-        "components": [
-            {
-                "id": "api",
-                "name": "Public API",
-                "impact": "You cannot reach the API, and integrations stop syncing.",
-                "probes": [
-                    {
-                        "name": "api-health",
-                        "http": {
-                            "url": f"http://127.0.0.1:{w.target.port}/healthz",
-                            "expect": {"status": [200], "body_contains": "ok"},
-                        },
-                    }
-                ],
-            }
-        ],
+        "components": [api_component(w.target)],
         "subscribers": [
             {"name": "Globex Ops", "email": "ops@globex.example", "phone": "+48225550100"}
         ],

@@ -21,7 +21,14 @@ from tests.cluster.instances import Instance, cluster_config, one_leader
 from tests.delivery.doubles import SlowSendGrid, start_sendgrid
 from tests.delivery.stack import channel_configs
 from tests.doubles.sendgrid_double import DEFAULT_KEY
-from tests.e2e.harness import DaemonProcess, Receiver, Target, until, write_config
+from tests.e2e.harness import (
+    DaemonProcess,
+    Receiver,
+    Target,
+    api_component,
+    until,
+    write_config,
+)
 from tests.store.backends import postgres_database
 
 BASE = "https://status.acme.example/"
@@ -81,23 +88,6 @@ async def one_click(url: str) -> tuple[int, str]:
         ) as r,
     ):
         return r.status, await r.text()
-
-
-def api_component(target: Target) -> dict[str, Any]:
-    return {
-        "id": "api",
-        "name": "Public API",
-        "impact": "You cannot reach the API, and integrations stop syncing.",
-        "probes": [
-            {
-                "name": "api-health",
-                "http": {
-                    "url": f"http://127.0.0.1:{target.port}/healthz",
-                    "expect": {"status": [200], "body_contains": "ok"},
-                },
-            }
-        ],
-    }
 
 
 @pytest.fixture
