@@ -167,6 +167,26 @@ class SubscriberQueries:
 
     # --- writes: from any instance (never fenced), each one transaction ---------------------
 
+    async def _claim(
+        self, conn: AsyncConnection, choice: Choice, now: float, **values: Any
+    ) -> tuple[SubscriberRow, bool]:
+        """The address's row, locked, inserted with `values` if it had none: (row, inserted).
+        Two requests for one new address insert one row; the other finds it."""
+        fresh = _token()
+        row = {
+            "id": fresh,
+            "email": choice.email,
+            "name": choice.name,
+            **choice.values(),
+            "created_at": now,
+            "updated_at": now,
+            **values,
+        }
+        insert = self._insert(s.subscribers).values(**row)
+        await conn.execute(insert.on_conflict_do_nothing(index_elements=["email"]))
+        got = await _one(conn, s.subscribers.c.email == choice.email)
+        return got, got.id == fresh
+
     async def request_subscription(self, choice: Choice, now: float) -> tuple[SubscriberRow, str]:
         """A sign-up request: a new address becomes `pending`; a pending or unsubscribed one
         takes the new choice and a new nonce (older confirm links stop working); a confirmed
@@ -175,21 +195,8 @@ class SubscriberQueries:
         t = s.subscribers
         nonce = _token()
         async with self.write(fenced=False) as conn:
-            fresh = _token()
-            row = {
-                "id": fresh,
-                "email": choice.email,
-                "name": choice.name,
-                **choice.values(),
-                "state": PENDING,
-                "nonce": nonce,
-                "created_at": now,
-                "updated_at": now,
-            }
-            insert = self._insert(t).values(**row)
-            await conn.execute(insert.on_conflict_do_nothing(index_elements=["email"]))
-            got = await _one(conn, t.c.email == choice.email)
-            before = "new" if got.id == fresh else got.state
+            got, new = await self._claim(conn, choice, now, state=PENDING, nonce=nonce)
+            before = "new" if new else got.state
             if before in (PENDING, UNSUBSCRIBED):
                 values = {**choice.values(), "state": PENDING, "nonce": nonce, "updated_at": now}
                 if choice.name:
@@ -244,20 +251,9 @@ class SubscriberQueries:
         the address is theirs): confirmed with these, a config subscriber included."""
         t = s.subscribers
         async with self.write(fenced=False) as conn:
-            row = {
-                "id": _token(),
-                "email": choice.email,
-                "name": choice.name,
-                **choice.values(),
-                "state": CONFIRMED,
-                "nonce": _token(),
-                "created_at": now,
-                "updated_at": now,
-                "confirmed_at": now,
-            }
-            insert = self._insert(t).values(**row)
-            await conn.execute(insert.on_conflict_do_nothing(index_elements=["email"]))
-            got = await _one(conn, t.c.email == choice.email)
+            got, _ = await self._claim(
+                conn, choice, now, state=CONFIRMED, nonce=_token(), confirmed_at=now
+            )
             await conn.execute(
                 update(t)
                 .where(t.c.id == got.id)
