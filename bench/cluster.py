@@ -66,6 +66,7 @@ GAUGES = re.compile(
     r"^(detector_(?:leader|probes_owned|members_live|vantages_live)) ([0-9.eE+-]+)$", re.M
 )
 T = TypeVar("T")
+Row = TypeVar("Row")  # one trial's outcome: Failover or Rebalance
 SCRAPES: list[float] = []  # how long each answered /metrics poll took, seconds
 
 
@@ -433,14 +434,38 @@ def failover_trial(
 def run_failover(
     tmp: Path, admin: str, target: Target, args: argparse.Namespace, rng: random.Random
 ) -> list[Failover]:
-    rows: list[Failover] = []
-    folder = tmp / "failover"
+    return run_trials(
+        tmp / "failover",
+        admin,
+        target,
+        args,
+        [(v, v) for v in ("a", "b", "c")],  # one instance per vantage
+        lambda n, members: failover_trial(n, members, args, rng),
+        lambda n, error: Failover(n, error=error),
+        print_failover,
+    )
+
+
+def run_trials(
+    folder: Path,
+    admin: str,
+    target: Target,
+    args: argparse.Namespace,
+    roster: list[tuple[str, str]],
+    trial: Callable[[int, list[Instance]], Row],
+    failed: Callable[[int, str], Row],
+    show: Callable[[Row, argparse.Namespace], None],
+) -> list[Row]:
+    """`args.trials` trials on instances (name, vantage) of one fresh database; a failed trial
+    is a row with its error, and the dead are restarted for the next one."""
+    rows: list[Row] = []
+    kind = folder.name
     folder.mkdir()
     with database(admin) as url:
         members = []
-        for v in ("a", "b", "c"):
-            conf, port = config(folder, v, url, target, args)
-            members.append(Instance(v, v, conf, port))
+        for name, vantage in roster:
+            conf, port = config(folder, name, url, target, args)
+            members.append(Instance(name, vantage, conf, port))
         with instances(members):
             for m in members:
                 m.start()
@@ -448,14 +473,14 @@ def run_failover(
                 m.wait_ready()
             for n in range(1, args.trials + 1):
                 try:
-                    row = failover_trial(n, members, args, rng)
+                    row = trial(n, members)
                 except TrialFailed as e:
-                    row = Failover(n, error=str(e))
-                    print(f"failover trial {n}: {e}", file=sys.stderr)
+                    row = failed(n, str(e))
+                    print(f"{kind} trial {n}: {e}", file=sys.stderr)
                     restart_dead(members)
                 rows.append(row)
-                print_failover(row, args)
-            scan_logs(members, "failover")
+                show(row, args)
+            scan_logs(members, kind)
     return rows
 
 
@@ -547,30 +572,16 @@ def rebalance_trial(
 def run_rebalance(
     tmp: Path, admin: str, target: Target, args: argparse.Namespace, rng: random.Random
 ) -> list[Rebalance]:
-    rows: list[Rebalance] = []
-    folder = tmp / "rebalance"
-    folder.mkdir()
-    with database(admin) as url:
-        members = []
-        for name in ("one", "two"):
-            conf, port = config(folder, name, url, target, args)
-            members.append(Instance(name, "here", conf, port))
-        with instances(members):
-            for m in members:
-                m.start()
-            for m in members:
-                m.wait_ready()
-            for n in range(1, args.trials + 1):
-                try:
-                    row = rebalance_trial(n, members, target, args, rng)
-                except TrialFailed as e:
-                    row = Rebalance(n, error=str(e))
-                    print(f"rebalance trial {n}: {e}", file=sys.stderr)
-                    restart_dead(members)
-                rows.append(row)
-                print_rebalance(row, args)
-            scan_logs(members, "rebalance")
-    return rows
+    return run_trials(
+        tmp / "rebalance",
+        admin,
+        target,
+        args,
+        [("one", "here"), ("two", "here")],  # two instances of one vantage share its probes
+        lambda n, members: rebalance_trial(n, members, target, args, rng),
+        lambda n, error: Rebalance(n, error=error),
+        print_rebalance,
+    )
 
 
 # --- the logs ---------------------------------------------------------------------------------
