@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from detector import __version__ as version
+from detector.i18n import LOCALES
 from detector.web import admin
 
 TIME = {"type": "string", "format": "date-time"}
@@ -72,7 +73,7 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"type": "string"},
                 "description": "component ids; absent, null, empty or every one: all, new ones too",
             },
-            "locale": {"type": ["string", "null"], "enum": ["en", "pl", "fr", "ar", "id", None]},
+            "locale": {"type": ["string", "null"], "enum": [*LOCALES, None]},
             "timezone": {
                 "type": ["string", "null"],
                 "description": "an IANA time zone such as Europe/Warsaw; else service.timezone",
@@ -264,7 +265,7 @@ LANG = {
     "name": "lang",
     "in": "query",
     "required": False,
-    "schema": {"type": "string", "enum": ["en", "pl", "fr", "ar", "id"]},
+    "schema": {"type": "string", "enum": list(LOCALES)},
     "description": "language; else Accept-Language, else service.locale",
 }
 TZ = {
